@@ -1,0 +1,52 @@
+"""gradtx: composable, purely functional gradient transformations for JAX.
+
+An optimizer is a pair of pure functions, `init(params) -> state` and
+`update(updates, state, params=None, **extra_args) -> (updates, state)`, held
+in a `GradientTransformation` that is also a pytree of its numeric
+hyperparameters. Same protocol as Optax.
+"""
+
+from gradtx.adagrad import ScaleByRssState, scale_by_rss
+from gradtx.adam import (ScaleByAdamState, ScaleByAmsgradState, scale_by_adam,
+                         scale_by_adamax, scale_by_amsgrad)
+from gradtx.base import (EmptyState, GradientTransformation, OptState, Params, Updates,
+                         identity, stateless, stateless_with_tree_map)
+from gradtx.clipping import ClipByGlobalNormState, clip, clip_by_global_norm, global_norm
+from gradtx.combine import chain
+from gradtx.momentum import EmaState, TraceState, ema, trace
+from gradtx.optimizers import (adagrad, adam, adamax, adamw, amsgrad, nadam, nadamw,
+                               rmsprop, sgd)
+from gradtx.rmsprop import ScaleByRmsState, ScaleByStddevState, scale_by_rms, scale_by_stddev
+from gradtx.scaling import (ScaleByScheduleState, scale, scale_by_learning_rate,
+                            scale_by_schedule)
+from gradtx.schedules import (Schedule, constant_schedule, cosine_decay_schedule,
+                              epoch_schedule, exponential_decay, inverse_sqrt_decay,
+                              inverse_time_decay, join_schedules, linear_schedule,
+                              piecewise_constant_schedule, polynomial_schedule,
+                              warmup_cosine_decay_schedule)
+from gradtx.update import apply_updates
+from gradtx.weight_decay import AddDecayedWeightsState, add_decayed_weights
+
+__version__ = "0.1.0"
+
+__all__ = [
+    # protocol
+    "GradientTransformation", "EmptyState", "Params", "Updates", "OptState",
+    "apply_updates", "chain", "identity", "stateless", "stateless_with_tree_map",
+    # primitives
+    "scale", "scale_by_learning_rate", "scale_by_schedule", "trace", "ema",
+    "scale_by_rss", "scale_by_rms", "scale_by_stddev", "scale_by_adam", "scale_by_amsgrad",
+    "scale_by_adamax", "add_decayed_weights", "clip", "clip_by_global_norm", "global_norm",
+    # states
+    "TraceState", "EmaState", "ScaleByRssState", "ScaleByRmsState", "ScaleByStddevState",
+    "ScaleByAdamState", "ScaleByAmsgradState", "ScaleByScheduleState",
+    "AddDecayedWeightsState", "ClipByGlobalNormState",
+    # named optimizers
+    "sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax",
+    # schedules
+    "Schedule", "constant_schedule", "linear_schedule", "polynomial_schedule",
+    "exponential_decay", "inverse_time_decay", "inverse_sqrt_decay",
+    "piecewise_constant_schedule", "cosine_decay_schedule", "warmup_cosine_decay_schedule",
+    "join_schedules", "epoch_schedule",
+    "__version__",
+]

@@ -1,0 +1,102 @@
+"""Private numeric helpers shared by the transformations: dtypes, counts, maps."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+_INT32_MAX = jnp.iinfo(jnp.int32).max
+
+
+def compute_dtype(dtype: Any) -> jnp.dtype:
+  """The dtype moment arithmetic runs in: at least float32 (complex64).
+
+  Low-precision params (bfloat16, float16) are promoted, so hyperparameters
+  such as b2 = 0.999 are never rounded (0.999 in bfloat16 is exactly 1.0).
+  """
+  dtype = jnp.dtype(dtype)
+  floor = jnp.complex64 if jnp.issubdtype(dtype, jnp.complexfloating) else jnp.float32
+  return jnp.promote_types(dtype, floor)
+
+
+def real_dtype(dtype: Any) -> jnp.dtype:
+  """Real counterpart of a (possibly complex) dtype."""
+  return jnp.finfo(jnp.dtype(dtype)).dtype
+
+
+def state_dtype(param_dtype: Any, override: Any | None) -> jnp.dtype:
+  """Storage dtype of an accumulator: `override` if given, else compute dtype."""
+  if override is not None:
+    return jax.dtypes.canonicalize_dtype(override)
+  return compute_dtype(param_dtype)
+
+
+def zeros_like(tree: Any, dtype: Any | None = None, real: bool = False) -> Any:
+  """Zeros shaped (and sharded) like each leaf, in the state-dtype policy."""
+  def leaf(p):
+    dt = state_dtype(p.dtype, dtype)
+    return jnp.zeros_like(p, dtype=real_dtype(dt) if real else dt)
+  return jax.tree.map(leaf, tree)
+
+
+def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = False) -> Any:
+  """Like `zeros_like` but filled with `value`."""
+  def leaf(p):
+    dt = state_dtype(p.dtype, dtype)
+    return jnp.full_like(p, value, dtype=real_dtype(dt) if real else dt)
+  return jax.tree.map(leaf, tree)
+
+
+def zero_count() -> Array:
+  return jnp.zeros([], jnp.int32)
+
+
+def safe_increment(count: Array) -> Array:
+  """count + 1, saturating at int32 max instead of wrapping to negative."""
+  return jnp.where(count < _INT32_MAX, count + 1, _INT32_MAX).astype(count.dtype)
+
+
+def bias_correction(decay: Any, count: Array) -> Array:
+  """1 - decay^t as a float32 scalar, computed once per step (not per leaf)."""
+  decay = jnp.asarray(decay, dtype=scalar_dtype())
+  return 1.0 - decay ** count.astype(decay.dtype)
+
+
+def scalar_dtype() -> jnp.dtype:
+  """float64 under x64 mode, else float32: the dtype of hoisted scalars."""
+  return jnp.result_type(float)
+
+
+def abs_sq(g: Array) -> Array:
+  """|g|^2, real even for complex g."""
+  if jnp.iscomplexobj(g):
+    return (g.conj() * g).real
+  return g * g
+
+
+def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> tuple:
+  """Applies `fn` leafwise over trees shaped like `tree`; unzips its outputs.
+
+  `fn` returns a tuple of `n_out` arrays per leaf; the result is a tuple of
+  `n_out` trees shaped like `tree`. One call per leaf, so all the work a
+  transformation does on a leaf is expressed together.
+  """
+  leaves, treedef = jax.tree.flatten(tree)
+  rest_leaves = [treedef.flatten_up_to(r) for r in rest]
+  outs = [fn(*args) for args in zip(leaves, *rest_leaves)]
+  cols = list(zip(*outs)) if outs else [()] * n_out
+  return tuple(treedef.unflatten(col) for col in cols)
+
+
+def hyper(value: Any, dtype: Any) -> Array:
+  """A hyperparameter as a scalar of the (real) compute dtype, never lower."""
+  return jnp.asarray(value, real_dtype(dtype))
+
+
+def pick_dtype(*candidates: Any) -> Any:
+  """The first dtype given (not None): reconciles Optax's spellings with `state_dtype`."""
+  return next((c for c in candidates if c is not None), None)

@@ -1,0 +1,207 @@
+"""Adam and its close relatives: AMSGrad, AdaMax (NAdam is `nesterov=True`)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._module import static
+from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
+                              pick_dtype, real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.base import GradientTransformation
+
+__all__ = [
+    "ScaleByAdam", "ScaleByAdamState", "scale_by_adam",
+    "ScaleByAmsgrad", "ScaleByAmsgradState", "scale_by_amsgrad",
+    "ScaleByAdamax", "scale_by_adamax",
+]
+
+
+class ScaleByAdamState(NamedTuple):
+  """`count`: steps done; `mu`, `nu`: first and second moments, shaped like the params."""
+  count: jax.Array
+  mu: Any
+  nu: Any
+
+
+def _check_betas(owner: str, b1: Any, b2: Any, eps: Any) -> None:
+  _checks.decay_rate(owner, "b1", b1)
+  _checks.decay_rate(owner, "b2", b2)
+  _checks.non_negative(owner, "eps", eps)
+
+
+def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
+  """`m_t = b1 m + (1 - b1) g`, `v_t = b2 v + (1 - b2) |g|^2` in the compute dtype."""
+  cdt = compute_dtype(g.dtype)
+  b1, b2 = hyper(b1, cdt), hyper(b2, cdt)
+  gc = g.astype(cdt)
+  v_new = b2 * v.astype(real_dtype(cdt)) + (1 - b2) * abs_sq(gc)
+  return gc, b1 * m.astype(cdt) + (1 - b1) * gc, v_new
+
+
+def adam_direction(m_hat: jax.Array, v_hat: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
+  """`m_hat / (sqrt(v_hat + eps_root) + eps)`, and 0 where `v_hat` is 0 (all-zero gradients)."""
+  denom = jnp.sqrt(v_hat + eps_root) + eps
+  return jnp.where(v_hat > 0, m_hat / jnp.where(v_hat > 0, denom, 1.0), m_hat * 0)
+
+
+class ScaleByAdam(GradientTransformation):
+  """Adam (Kingma & Ba, 2014) with bias correction.
+
+  `m_t = b1 m_{t-1} + (1 - b1) g_t`; `v_t = b2 v_{t-1} + (1 - b2) |g_t|^2`;
+  `m_hat = m_t / (1 - b1^t)`; `v_hat = v_t / (1 - b2^t)`;
+  `u_t = m_hat / (sqrt(v_hat + eps_root) + eps)`.
+  With `nesterov=True` (NAdam, Dozat 2016)
+  `m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`.
+  Defaults (Kingma & Ba; Optax): `b1=0.9`, `b2=0.999`, `eps=1e-8`,
+  `eps_root=0`. `mu_dtype` stores `m` (Optax's name), `state_dtype` both moments.
+  The bias corrections are scalars computed once per step.
+  """
+
+  b1: Any = 0.9
+  b2: Any = 0.999
+  eps: Any = 1e-8
+  eps_root: Any = 0.0
+  mu_dtype: Any = static(None)
+  nesterov: bool = static(False)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _check_betas("scale_by_adam", self.b1, self.b2, self.eps)
+    _checks.non_negative("scale_by_adam", "eps_root", self.eps_root)
+
+  def init(self, params):
+    return ScaleByAdamState(zero_count(),
+                            zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)),
+                            zeros_like(params, self.state_dtype, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
+    c1_next = bias_correction(self.b1, safe_increment(count)) if self.nesterov else None
+
+    def leaf(g, m, v):
+      gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
+      cdt = gc.dtype
+      if self.nesterov:
+        b1 = hyper(self.b1, cdt)
+        m_hat = b1 * m_new / hyper(c1_next, cdt) + (1 - b1) * gc / hyper(c1, cdt)
+      else:
+        m_hat = m_new / hyper(c1, cdt)
+      u = adam_direction(m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt),
+                         hyper(self.eps_root, cdt))
+      return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+
+    updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+    return updates, ScaleByAdamState(count, mu, nu)
+
+
+class ScaleByAmsgradState(NamedTuple):
+  """Adam's state plus `nu_max`, the running maximum of `v_hat`."""
+  count: jax.Array
+  mu: Any
+  nu: Any
+  nu_max: Any
+
+
+class ScaleByAmsgrad(GradientTransformation):
+  """AMSGrad (Reddi et al., 2018): Adam with a non-increasing step.
+
+  Adam's moments and corrections; `v_max_t = max(v_max_{t-1}, v_hat_t)`;
+  `u_t = m_hat / (sqrt(v_max_t + eps_root) + eps)`. Defaults as Optax.
+  """
+
+  b1: Any = 0.9
+  b2: Any = 0.999
+  eps: Any = 1e-8
+  eps_root: Any = 0.0
+  mu_dtype: Any = static(None)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps)
+
+  def init(self, params):
+    nu = zeros_like(params, self.state_dtype, real=True)
+    return ScaleByAmsgradState(
+        zero_count(), zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)), nu, nu)
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
+
+    def leaf(g, m, v, v_max):
+      gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
+      cdt = gc.dtype
+      v_max_new = jnp.maximum(v_max.astype(v_new.dtype), v_new / hyper(c2, cdt))
+      u = adam_direction(m_new / hyper(c1, cdt), v_max_new, hyper(self.eps, cdt),
+                         hyper(self.eps_root, cdt))
+      return (u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype),
+              v_max_new.astype(v_max.dtype))
+
+    updates, mu, nu, nu_max = map_leaves(leaf, updates, state.mu, state.nu, state.nu_max,
+                                         n_out=4)
+    return updates, ScaleByAmsgradState(count, mu, nu, nu_max)
+
+
+class ScaleByAdamax(GradientTransformation):
+  """AdaMax (Kingma & Ba, 2014, section 7): Adam with the infinity norm.
+
+  `m_t = b1 m_{t-1} + (1 - b1) g_t`; `u_t = max(b2 u_{t-1}, |g_t| + eps)`;
+  `update = m_t / (1 - b1^t) / u_t`. Defaults as Optax: `b1=0.9`,
+  `b2=0.999`, `eps=1e-8`. State: `ScaleByAdamState` with `nu` = `u`.
+  """
+
+  b1: Any = 0.9
+  b2: Any = 0.999
+  eps: Any = 1e-8
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _check_betas("scale_by_adamax", self.b1, self.b2, self.eps)
+
+  def init(self, params):
+    return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),
+                            zeros_like(params, self.state_dtype, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    c1 = bias_correction(self.b1, count)
+
+    def leaf(g, m, v):
+      cdt = compute_dtype(g.dtype)
+      b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
+      gc = g.astype(cdt)
+      m_new = b1 * m.astype(cdt) + (1 - b1) * gc
+      v_new = jnp.maximum(b2 * v.astype(real_dtype(cdt)), jnp.abs(gc) + hyper(self.eps, cdt))
+      safe_v = jnp.where(v_new > 0, v_new, 1.0)
+      u = jnp.where(v_new > 0, m_new / hyper(c1, cdt) / safe_v, 0.0)
+      return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+
+    updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+    return updates, ScaleByAdamState(count, mu, nu)
+
+
+def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
+                  mu_dtype: Any = None, *, nesterov: bool = False,
+                  state_dtype: Any = None) -> ScaleByAdam:
+  """Adam's scaling with bias correction (see `ScaleByAdam`)."""
+  return ScaleByAdam(b1, b2, eps, eps_root, mu_dtype, nesterov, state_dtype)
+
+
+def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
+                     mu_dtype: Any = None, *, state_dtype: Any = None) -> ScaleByAmsgrad:
+  """AMSGrad's scaling (see `ScaleByAmsgrad`)."""
+  return ScaleByAmsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype)
+
+
+def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *,
+                    state_dtype: Any = None) -> ScaleByAdamax:
+  """AdaMax's scaling (see `ScaleByAdamax`)."""
+  return ScaleByAdamax(b1, b2, eps, state_dtype)

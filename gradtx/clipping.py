@@ -1,0 +1,88 @@
+"""Clipping: elementwise (`clip`) and by the global norm of all updates."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _checks
+from gradtx._numerics import abs_sq, compute_dtype, hyper, scalar_dtype
+from gradtx.base import EmptyState, GradientTransformation
+from gradtx.scaling import scale_leaves
+
+__all__ = ["Clip", "ClipByGlobalNorm", "ClipByGlobalNormState", "clip",
+           "clip_by_global_norm", "global_norm"]
+
+
+class Clip(GradientTransformation):
+  """`u = clip(g, -max_delta, max_delta)`, elementwise."""
+
+  max_delta: Any
+
+  def __post_init__(self):
+    _checks.positive("clip", "max_delta", self.max_delta)
+
+  def init(self, params):
+    del params
+    return EmptyState()
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+
+    def leaf(g):
+      d = hyper(self.max_delta, compute_dtype(g.dtype))
+      return jnp.clip(g.astype(d.dtype), -d, d).astype(g.dtype)
+
+    return jax.tree.map(leaf, updates), state
+
+
+def global_norm(tree: Any) -> jax.Array:
+  """`sqrt(sum over all leaves of |x|^2)`, accumulated in at least float32."""
+  leaves = jax.tree.leaves(tree)
+  total = sum((jnp.sum(abs_sq(x.astype(compute_dtype(x.dtype)))).astype(scalar_dtype())
+               for x in leaves), jnp.zeros([], scalar_dtype()))
+  return jnp.sqrt(total)
+
+
+class ClipByGlobalNormState(NamedTuple):
+  """`norm`: the last step's global norm; `scale`: the factor applied (1 if not clipped)."""
+  norm: jax.Array
+  scale: jax.Array
+
+
+class ClipByGlobalNorm(GradientTransformation):
+  """`n = ||g||_2` over all leaves; `u = g * min(1, max_norm / n)`.
+
+  (Pascanu et al., 2013: the remedy for exploding gradients.) The norm and the
+  factor are scalars computed once per step and kept in the state for logging.
+  Under sharding the norm is a global reduction, so it is correct across shards.
+  """
+
+  max_norm: Any
+
+  def __post_init__(self):
+    _checks.positive("clip_by_global_norm", "max_norm", self.max_norm)
+
+  def init(self, params):
+    del params
+    zero = jnp.zeros([], scalar_dtype())
+    return ClipByGlobalNormState(zero, zero + 1)
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    norm = global_norm(updates)
+    max_norm = jnp.asarray(self.max_norm, scalar_dtype())
+    factor = jnp.where(norm <= max_norm, 1.0, max_norm / jnp.where(norm > 0, norm, 1.0))
+    return scale_leaves(updates, factor), ClipByGlobalNormState(norm, factor)
+
+
+def clip(max_delta: Any) -> Clip:
+  """Clips every element of the updates to `[-max_delta, max_delta]`."""
+  return Clip(max_delta)
+
+
+def clip_by_global_norm(max_norm: Any) -> ClipByGlobalNorm:
+  """Rescales the updates so that their global norm is at most `max_norm`."""
+  return ClipByGlobalNorm(max_norm)
