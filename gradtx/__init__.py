@@ -17,13 +17,20 @@ from gradtx.momentum import EmaState, TraceState, ema, trace
 from gradtx.optimizers import (adagrad, adam, adamax, adamw, amsgrad, nadam, nadamw,
                                rmsprop, sgd)
 from gradtx.rmsprop import ScaleByRmsState, ScaleByStddevState, scale_by_rms, scale_by_stddev
-from gradtx.scaling import (ScaleByScheduleState, scale, scale_by_learning_rate,
+from gradtx.scaling import (ScaleByLearningRateState, ScaleByScheduleState, scale, scale_by_learning_rate,
                             scale_by_schedule)
 from gradtx.schedules import (Schedule, constant_schedule, cosine_decay_schedule,
                               epoch_schedule, exponential_decay, inverse_sqrt_decay,
                               inverse_time_decay, join_schedules, linear_schedule,
                               piecewise_constant_schedule, polynomial_schedule,
                               warmup_cosine_decay_schedule)
+from gradtx.accumulation import AccumulateState, accumulate_gradients
+from gradtx.finite import ApplyIfFiniteState, all_finite, apply_if_finite, zero_nans
+from gradtx.groups import (MaskedState, PartitionState, freeze, masked, multi_transform,
+                           param_groups, partition, set_to_zero)
+from gradtx.hyperparams import (InjectHyperparamsState, hyperparams_of, inject_hyperparams,
+                                set_hyperparams)
+from gradtx.selection import Selector, by_leaf, by_ndim, by_path
 from gradtx.update import apply_updates
 from gradtx.weight_decay import AddDecayedWeightsState, add_decayed_weights
 
@@ -39,7 +46,7 @@ __all__ = [
     "scale_by_adamax", "add_decayed_weights", "clip", "clip_by_global_norm", "global_norm",
     # states
     "TraceState", "EmaState", "ScaleByRssState", "ScaleByRmsState", "ScaleByStddevState",
-    "ScaleByAdamState", "ScaleByAmsgradState", "ScaleByScheduleState",
+    "ScaleByAdamState", "ScaleByAmsgradState", "ScaleByScheduleState", "ScaleByLearningRateState",
     "AddDecayedWeightsState", "ClipByGlobalNormState",
     # named optimizers
     "sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax",
@@ -48,5 +55,13 @@ __all__ = [
     "exponential_decay", "inverse_time_decay", "inverse_sqrt_decay",
     "piecewise_constant_schedule", "cosine_decay_schedule", "warmup_cosine_decay_schedule",
     "join_schedules", "epoch_schedule",
+    # hyperparameters as data
+    "inject_hyperparams", "hyperparams_of", "set_hyperparams", "InjectHyperparamsState",
+    # parameter groups and selection
+    "masked", "partition", "multi_transform", "freeze", "set_to_zero", "param_groups",
+    "MaskedState", "PartitionState", "Selector", "by_path", "by_ndim", "by_leaf",
+    # wrappers
+    "accumulate_gradients", "AccumulateState", "apply_if_finite", "ApplyIfFiniteState",
+    "zero_nans", "all_finite",
     "__version__",
 ]

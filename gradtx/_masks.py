@@ -1,72 +1,61 @@
-"""Private: masks that select which leaves a transformation touches.
+"""Private: static trees (masks, labels) that select which leaves a transformation touches.
 
-A mask is a pytree of bools shaped like the params (or a prefix of it), or a
-callable `params -> such a tree`. It is static (part of the treedef), so it is
-stored in a hashable, frozen form.
+A mask is a pytree of bools shaped like the params or a prefix of it, or a
+callable `params -> such a tree` (a `gradtx.selection` selector is one). A
+label tree is the same with labels instead of bools. Both are static (part of
+the treedef), so they are stored in a hashable, frozen form.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Any
 
 import jax
 
 
-class FrozenMask:
-  """Hashable holder of a mask tree or a mask function."""
+class FrozenTree:
+  """Hashable holder of a prefix tree of hashable leaves, or of a function of the params."""
 
   __slots__ = ("leaves", "treedef", "fn")
 
-  def __init__(self, mask: Any) -> None:
-    if callable(mask):
-      self.fn, self.leaves, self.treedef = mask, None, None
+  def __init__(self, tree: Any) -> None:
+    if callable(tree):
+      self.fn, self.leaves, self.treedef = tree, None, None
     else:
       self.fn = None
-      self.leaves, self.treedef = jax.tree.flatten(mask)
-      self.leaves = tuple(bool(x) for x in self.leaves)
+      leaves, self.treedef = jax.tree.flatten(tree)
+      self.leaves = tuple(leaves)
 
-  def _key(self):
+  def _key(self) -> tuple:
     return (self.fn, self.leaves, self.treedef)
 
   def __eq__(self, other: object) -> bool:
-    return isinstance(other, FrozenMask) and self._key() == other._key()
+    return isinstance(other, FrozenTree) and self._key() == other._key()
 
   def __hash__(self) -> int:
     return hash(self._key())
 
   def __repr__(self) -> str:
     if self.fn is not None:
-      return f"FrozenMask({self.fn!r})"
-    return f"FrozenMask({jax.tree.unflatten(self.treedef, self.leaves)!r})"
+      return repr(self.fn)
+    return repr(jax.tree.unflatten(self.treedef, self.leaves))
 
   def resolve(self, params: Any) -> Any:
-    """The mask as a tree of Python bools with exactly the structure of `params`."""
-    mask = self.fn(params) if self.fn is not None else jax.tree.unflatten(
+    """The tree with exactly the structure of `params` (prefix leaves broadcast)."""
+    tree = self.fn(params) if self.fn is not None else jax.tree.unflatten(
         self.treedef, self.leaves)
-    return broadcast_prefix(mask, params)
+    return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), tree, params)
 
 
-def freeze(mask: Any) -> FrozenMask | None:
+def freeze(tree: Any) -> FrozenTree | None:
   """`None` stays `None` (no mask: every leaf selected)."""
-  if mask is None or isinstance(mask, FrozenMask):
-    return mask
-  return FrozenMask(mask)
+  if tree is None or isinstance(tree, FrozenTree):
+    return tree
+  return FrozenTree(tree)
 
 
-def broadcast_prefix(mask: Any, params: Any) -> Any:
-  """Expands a prefix tree of bools to the full structure of `params`."""
-  if isinstance(mask, bool):
-    return jax.tree.map(lambda _: mask, params)
-  return jax.tree.map(
-      lambda m, sub: jax.tree.map(lambda _: bool(m), sub), mask, params,
-      is_leaf=lambda x: isinstance(x, bool))
-
-
-def resolve(mask: FrozenMask | None, params: Any) -> Any:
-  """Tree of bools like `params`; all True when there is no mask."""
+def resolve(mask: FrozenTree | None, params: Any) -> Any:
+  """Tree of bools shaped like `params`; all True when there is no mask."""
   if mask is None:
     return jax.tree.map(lambda _: True, params)
-  return mask.resolve(params)
-
-
-MaskOrFn = Any | Callable[[Any], Any] | None
+  return jax.tree.map(bool, mask.resolve(params))

@@ -47,9 +47,10 @@ def global_norm(tree: Any) -> jax.Array:
 
 
 class ClipByGlobalNormState(NamedTuple):
-  """`norm`: the last step's global norm; `scale`: the factor applied (1 if not clipped)."""
-  norm: jax.Array
-  scale: jax.Array
+  """`grad_norm`: the last step's global norm; `clip_scale`: the factor applied (1 if not clipped)."""
+  grad_norm: jax.Array
+  clip_scale: jax.Array
+  _hyperparams = ("grad_norm", "clip_scale")
 
 
 class ClipByGlobalNorm(GradientTransformation):

@@ -13,6 +13,8 @@ from gradtx.base import EmptyState, GradientTransformation
 
 __all__ = [
     "Scale",
+    "ScaleByLearningRate",
+    "ScaleByLearningRateState",
     "ScaleBySchedule",
     "ScaleByScheduleState",
     "scale",
@@ -49,35 +51,63 @@ class Scale(GradientTransformation):
 
 
 class ScaleByScheduleState(NamedTuple):
-  """`count`: updates done; `value`: the factor the last update used."""
+  """`count`: updates done; `scale`: the factor the last update used."""
   count: jax.Array
-  value: jax.Array
+  scale: jax.Array
+  _hyperparams = ("scale",)
+
+
+class ScaleByLearningRateState(NamedTuple):
+  """`count`: updates done; `learning_rate`: the rate the last update used."""
+  count: jax.Array
+  learning_rate: jax.Array
+  _hyperparams = ("learning_rate",)
+
+
+def evaluate(value: Any, count: jax.Array) -> jax.Array:
+  """A number or a schedule's value at `count`, as a scalar of the scalar dtype."""
+  return jnp.asarray(value(count) if callable(value) else value, scalar_dtype())
 
 
 class ScaleBySchedule(GradientTransformation):
-  """`u_t = sign * s(t) * g_t`, `t` = updates done before this one (0 first).
+  """`u_t = s(t) * g_t`, `t` = updates done before this one (0 on the first).
 
-  `schedule` is a gradtx schedule, any callable of the count, or a number;
-  `sign` is -1 when built by `scale_by_learning_rate` (descent). The value
-  used is stored in the state (`value`), so it can be logged.
+  `step_size_fn` is a gradtx schedule, any callable of the count, or a number.
+  The value used is stored in the state (`scale`), so it can be logged.
   """
 
-  schedule: Any
-  sign: float = static(1.0)
+  step_size_fn: Any
 
   def init(self, params):
     del params
     return ScaleByScheduleState(zero_count(), jnp.zeros([], scalar_dtype()))
 
-  def _value(self, count: jax.Array) -> jax.Array:
-    s = self.schedule(count) if callable(self.schedule) else self.schedule
-    return jnp.asarray(s, scalar_dtype())
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    value = evaluate(self.step_size_fn, state.count)
+    return scale_leaves(updates, value), ScaleByScheduleState(safe_increment(state.count), value)
+
+
+class ScaleByLearningRate(GradientTransformation):
+  """`u_t = -lr(t) * g_t` (`+lr(t) * g_t` with `flip_sign=False`).
+
+  `learning_rate` is a number or a schedule of the step count `t` (0 on the
+  first update). The rate used by the last step is in the state
+  (`learning_rate`), so it can be logged or read with `gradtx.hyperparams`.
+  """
+
+  learning_rate: Any
+  flip_sign: bool = static(True)
+
+  def init(self, params):
+    del params
+    return ScaleByLearningRateState(zero_count(), jnp.zeros([], scalar_dtype()))
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
-    value = self._value(state.count)
-    updates = scale_leaves(updates, self.sign * value)
-    return updates, ScaleByScheduleState(safe_increment(state.count), value)
+    lr = evaluate(self.learning_rate, state.count)
+    updates = scale_leaves(updates, -lr if self.flip_sign else lr)
+    return updates, ScaleByLearningRateState(safe_increment(state.count), lr)
 
 
 def scale(step_size: Any) -> Scale:
@@ -91,10 +121,6 @@ def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> ScaleBy
 
 
 def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *,
-                           flip_sign: bool = True) -> ScaleBySchedule:
-  """`u = -lr(t) * g` (or `+lr(t) * g` when `flip_sign=False`).
-
-  `learning_rate` is a number or a schedule; either way the value used by the
-  last step is in the state, under the name `value`.
-  """
-  return ScaleBySchedule(learning_rate, -1.0 if flip_sign else 1.0)
+                           flip_sign: bool = True) -> ScaleByLearningRate:
+  """Scales updates by `-learning_rate` (a number or a schedule); see `ScaleByLearningRate`."""
+  return ScaleByLearningRate(learning_rate, flip_sign)

@@ -11,6 +11,7 @@ from gradtx import _masks
 from gradtx._module import static
 from gradtx._numerics import compute_dtype, hyper, safe_increment, scalar_dtype, zero_count
 from gradtx.base import GradientTransformation
+from gradtx.scaling import evaluate
 
 __all__ = ["AddDecayedWeights", "AddDecayedWeightsState", "add_decayed_weights",
            "require_params"]
@@ -24,9 +25,10 @@ def require_params(owner: str, params: Any) -> None:
 
 
 class AddDecayedWeightsState(NamedTuple):
-  """`count`: steps done (for a scheduled rate); `value`: the rate the last step used."""
+  """`count`: steps done (for a scheduled rate); `weight_decay`: the rate the last step used."""
   count: jax.Array
-  value: jax.Array
+  weight_decay: jax.Array
+  _hyperparams = ("weight_decay",)
 
 
 class AddDecayedWeights(GradientTransformation):
@@ -52,8 +54,7 @@ class AddDecayedWeights(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
     require_params("add_decayed_weights", params)
-    wd = self.weight_decay(state.count) if callable(self.weight_decay) else self.weight_decay
-    wd = jnp.asarray(wd, scalar_dtype())
+    wd = evaluate(self.weight_decay, state.count)
     selected = _masks.resolve(self.mask, updates)
 
     def leaf(g, p, on):

@@ -1,0 +1,193 @@
+"""Parameter groups: apply a transformation to some leaves, freeze others, override per group.
+
+Unselected leaves are `None` in the wrapped transformation's view, so it keeps
+no state for them (a frozen embedding costs no Adam moments).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from gradtx import _masks
+from gradtx._module import static
+from gradtx.base import EmptyState, GradientTransformation
+from gradtx.combine import as_transformation
+from gradtx.hyperparams import set_hyperparams
+from gradtx.selection import by_path, path_str
+
+__all__ = ["Masked", "MaskedState", "Partition", "PartitionState", "masked", "partition",
+           "multi_transform", "freeze", "set_to_zero", "param_groups"]
+
+
+def _keep(tree: Any, selected: Any) -> Any:
+  return jax.tree.map(lambda x, on: x if on else None, tree, selected)
+
+
+def _merge(selected: Any, inner: Any, outer: Any) -> Any:
+  return jax.tree.map(lambda on, a, b: a if on else b, selected, inner, outer,
+                      is_leaf=lambda x: x is None)
+
+
+class MaskedState(NamedTuple):
+  """`inner_state`: the wrapped state, with `None` for unselected leaves."""
+  inner_state: Any
+
+
+class Masked(GradientTransformation):
+  """Applies `inner` to the leaves selected by `mask`; others pass through unchanged."""
+
+  inner: GradientTransformation
+  mask: Any = static()
+
+  def __post_init__(self):
+    object.__setattr__(self, "inner", as_transformation(self.inner))
+    object.__setattr__(self, "mask", _masks.freeze(self.mask))
+
+  def init(self, params):
+    return MaskedState(self.inner.init(_keep(params, _masks.resolve(self.mask, params))))
+
+  def update(self, updates, state, params=None, **extra_args):
+    selected = _masks.resolve(self.mask, updates)
+    sub_params = None if params is None else _keep(params, selected)
+    new, inner_state = self.inner.update(_keep(updates, selected), state.inner_state,
+                                         sub_params, **extra_args)
+    return _merge(selected, new, updates), MaskedState(inner_state)
+
+
+def masked(inner: Any, mask: Any) -> Masked:
+  """`inner` on the leaves where `mask` is True (tree, prefix tree, callable or selector)."""
+  return Masked(inner, mask)
+
+
+class SetToZero(GradientTransformation):
+  """`u = 0`."""
+
+  def init(self, params):
+    del params
+    return EmptyState()
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    return jax.tree.map(jnp.zeros_like, updates), state
+
+
+def set_to_zero() -> SetToZero:
+  """Replaces every update by zeros (a frozen parameter)."""
+  return SetToZero()
+
+
+class PartitionState(NamedTuple):
+  """`inner_states`: label -> that group's state (`None` outside the group)."""
+  inner_states: dict
+  _hyperparam_scopes = "inner_states"
+
+
+class Partition(GradientTransformation):
+  """`transforms[label]` on the leaves carrying that label (Optax's `multi_transform`)."""
+
+  transforms: dict
+  labels: Any = static()
+
+  def __post_init__(self):
+    object.__setattr__(self, "transforms",
+                       {k: as_transformation(t) for k, t in self.transforms.items()})
+    object.__setattr__(self, "labels", _masks.freeze(self.labels))
+
+  def _masks(self, tree: Any) -> dict:
+    labels = self.labels.resolve(tree)
+    for path, label in jax.tree_util.tree_leaves_with_path(labels):
+      if label not in self.transforms:
+        raise ValueError(f"partition: leaf '{path_str(path)}' has label {label!r}, which is "
+                         f"not one of the transforms' labels {sorted(self.transforms)}.")
+    return {k: jax.tree.map(lambda l, k=k: l == k, labels) for k in self.transforms}
+
+  def init(self, params):
+    masks = self._masks(params)
+    return PartitionState({k: t.init(_keep(params, masks[k]))
+                           for k, t in self.transforms.items()})
+
+  def update(self, updates, state, params=None, **extra_args):
+    masks = self._masks(updates)
+    new_states = {}
+    for k, t in self.transforms.items():
+      sub_params = None if params is None else _keep(params, masks[k])
+      new, new_states[k] = t.update(_keep(updates, masks[k]), state.inner_states[k],
+                                    sub_params, **extra_args)
+      updates = _merge(masks[k], new, updates)
+    return updates, PartitionState(new_states)
+
+
+def partition(transforms: dict, labels: Any) -> Partition:
+  """Routes each leaf to `transforms[label]`; `labels` is a tree (or prefix) of
+  labels or a callable `params -> labels`. Every leaf needs a known label."""
+  return Partition(dict(transforms), labels)
+
+
+multi_transform = partition
+
+
+def freeze(transform: Any, mask: Any) -> Partition:
+  """`transform` on the trainable leaves; zero updates and no state for the
+  leaves where `mask` is True."""
+  frozen = _masks.freeze(mask)
+  labels = lambda params: jax.tree.map(lambda on: "frozen" if on else "trainable",
+                                       _masks.resolve(frozen, params))
+  return Partition({"trainable": transform, "frozen": set_to_zero()}, _Labels(labels, frozen))
+
+
+class _Labels:
+  """A labelling function that compares equal by its defining mask (for hashing)."""
+
+  __slots__ = ("fn", "key")
+
+  def __init__(self, fn: Any, key: Any) -> None:
+    self.fn, self.key = fn, key
+
+  def __call__(self, params: Any) -> Any:
+    return self.fn(params)
+
+  def __eq__(self, other: object) -> bool:
+    return isinstance(other, _Labels) and self.key == other.key
+
+  def __hash__(self) -> int:
+    return hash(self.key)
+
+
+def param_groups(transform: Any, groups: Sequence[tuple[Any, dict]]) -> Partition:
+  """Overrides hyperparameters per group of leaves.
+
+  `groups` is a sequence of `(selector, overrides)`; a selector is a path
+  pattern (`"*bias"`), a list of patterns, a mask, or a `gradtx.selection`
+  selector. A leaf belongs to the first group that selects it, else to the
+  default group, which uses `transform` unchanged:
+
+      gradtx.param_groups(gradtx.adamw(1e-3, weight_decay=0.1), [
+          ("*bias", dict(weight_decay=0.0)),
+          ("encoder/*", dict(learning_rate=1e-4)),
+      ])
+  """
+  selectors = tuple(_as_selector(s) for s, _ in groups)
+  transforms = {"default": transform}
+  for i, (_, overrides) in enumerate(groups):
+    transforms[f"group{i}"] = set_hyperparams(transform, **overrides)
+
+  def labels(params):
+    masks = [_masks.resolve(s, params) for s in selectors]
+    leaves, treedef = jax.tree.flatten(params)
+    mask_leaves = [treedef.flatten_up_to(m) for m in masks]
+    out = [next((f"group{i}" for i, m in enumerate(mask_leaves) if m[j]), "default")
+           for j in range(len(leaves))]
+    return treedef.unflatten(out)
+
+  return Partition(transforms, _Labels(labels, selectors))
+
+
+def _as_selector(selector: Any) -> Any:
+  if isinstance(selector, str):
+    return _masks.freeze(by_path(selector))
+  if isinstance(selector, (list, tuple)) and all(isinstance(s, str) for s in selector):
+    return _masks.freeze(by_path(*selector))
+  return _masks.freeze(selector)
