@@ -7,6 +7,7 @@ from typing import Any, Callable, Iterator, NamedTuple
 import jax
 
 from gradtx._module import Module, static
+from gradtx._validate import named_errors
 
 __all__ = [
     "EmptyState",
@@ -38,6 +39,12 @@ class GradientTransformation(Module):
   `jax.vmap` (a hyperparameter sweep). Like Optax's NamedTuple it unpacks as
   `init, update = tx`, so it works wherever Optax's protocol is expected.
   """
+
+  def __init_subclass__(cls, **kwargs: Any) -> None:
+    super().__init_subclass__(**kwargs)
+    for name in ("init", "update"):
+      if name in cls.__dict__:
+        setattr(cls, name, named_errors(cls.__dict__[name], cls.__name__))
 
   def init(self, params: Params) -> OptState:
     raise NotImplementedError

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradtx._validate import check_arrays, check_same_structure
 from gradtx.base import Params, Updates
 
 __all__ = ["apply_updates"]
@@ -17,6 +18,9 @@ def apply_updates(params: Params, updates: Updates) -> Params:
   bfloat16 param receiving a float32 update stays bfloat16. `None` params
   stay `None`.
   """
+  check_same_structure("params", params, "updates", updates)
+  check_arrays(updates, "updates")
+
   def leaf(p, u):
     if p is None:
       return None

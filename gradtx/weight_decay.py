@@ -9,6 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _masks
 from gradtx._module import static
+from gradtx._validate import check_same_structure
 from gradtx._numerics import compute_dtype, hyper, safe_increment, scalar_dtype, zero_count
 from gradtx.base import GradientTransformation
 from gradtx.scaling import evaluate
@@ -17,11 +18,14 @@ __all__ = ["AddDecayedWeights", "AddDecayedWeightsState", "add_decayed_weights",
            "require_params"]
 
 
-def require_params(owner: str, params: Any) -> None:
-  """Raises a clear error when a transformation that needs `params` lacks them."""
+def require_params(owner: str, params: Any, updates: Any = None) -> None:
+  """Raises a clear error when a transformation that needs `params` lacks them,
+  or gets params that do not match the updates leaf for leaf."""
   if params is None:
     raise ValueError(
         f"{owner} needs the current parameters: call update(updates, state, params=params).")
+  if updates is not None:
+    check_same_structure("the updates", updates, "params", params)
 
 
 class AddDecayedWeightsState(NamedTuple):
@@ -53,7 +57,7 @@ class AddDecayedWeights(GradientTransformation):
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
-    require_params("add_decayed_weights", params)
+    require_params("add_decayed_weights", params, updates)
     wd = evaluate(self.weight_decay, state.count)
     selected = _masks.resolve(self.mask, updates)
 
