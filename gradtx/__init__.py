@@ -6,16 +6,22 @@ in a `GradientTransformation` that is also a pytree of its numeric
 hyperparameters. Same protocol as Optax.
 """
 
+from gradtx.adadelta import ScaleByAdaDeltaState, scale_by_adadelta
 from gradtx.adagrad import ScaleByRssState, scale_by_rss
 from gradtx.adam import (ScaleByAdamState, ScaleByAmsgradState, scale_by_adam,
                          scale_by_adamax, scale_by_amsgrad)
+from gradtx.belief import ScaleByBeliefState, scale_by_belief
 from gradtx.base import (EmptyState, GradientTransformation, OptState, Params, Updates,
                          identity, stateless, stateless_with_tree_map)
 from gradtx.clipping import ClipByGlobalNormState, clip, clip_by_global_norm, global_norm
 from gradtx.combine import chain
+from gradtx.factored import (FactoredState, clip_by_block_rms, scale_by_factored_rms,
+                             scale_by_param_block_rms)
+from gradtx.lion import ScaleByLionState, scale_by_lion
 from gradtx.momentum import EmaState, TraceState, ema, trace
-from gradtx.optimizers import (adagrad, adam, adamax, adamw, amsgrad, nadam, nadamw,
-                               rmsprop, sgd)
+from gradtx.optimizers import (adabelief, adadelta, adafactor, adagrad, adam, adamax, adamw,
+                               amsgrad, lamb, lars, lion, nadam, nadamw, radam, rmsprop, sgd)
+from gradtx.radam import scale_by_radam
 from gradtx.rmsprop import ScaleByRmsState, ScaleByStddevState, scale_by_rms, scale_by_stddev
 from gradtx.scaling import (ScaleByLearningRateState, ScaleByScheduleState, scale, scale_by_learning_rate,
                             scale_by_schedule)
@@ -31,6 +37,7 @@ from gradtx.groups import (MaskedState, PartitionState, freeze, masked, multi_tr
 from gradtx.hyperparams import (InjectHyperparamsState, hyperparams_of, inject_hyperparams,
                                 set_hyperparams)
 from gradtx.selection import Selector, by_leaf, by_ndim, by_path
+from gradtx.trust_ratio import scale_by_trust_ratio
 from gradtx.update import apply_updates
 from gradtx.weight_decay import AddDecayedWeightsState, add_decayed_weights
 
@@ -44,12 +51,17 @@ __all__ = [
     "scale", "scale_by_learning_rate", "scale_by_schedule", "trace", "ema",
     "scale_by_rss", "scale_by_rms", "scale_by_stddev", "scale_by_adam", "scale_by_amsgrad",
     "scale_by_adamax", "add_decayed_weights", "clip", "clip_by_global_norm", "global_norm",
+    "scale_by_radam", "scale_by_belief", "scale_by_adadelta", "scale_by_lion",
+    "scale_by_trust_ratio", "scale_by_factored_rms", "clip_by_block_rms",
+    "scale_by_param_block_rms",
     # states
     "TraceState", "EmaState", "ScaleByRssState", "ScaleByRmsState", "ScaleByStddevState",
     "ScaleByAdamState", "ScaleByAmsgradState", "ScaleByScheduleState", "ScaleByLearningRateState",
-    "AddDecayedWeightsState", "ClipByGlobalNormState",
+    "AddDecayedWeightsState", "ClipByGlobalNormState", "ScaleByBeliefState",
+    "ScaleByAdaDeltaState", "ScaleByLionState", "FactoredState",
     # named optimizers
     "sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax",
+    "radam", "adabelief", "adadelta", "lion", "lamb", "lars", "adafactor",
     # schedules
     "Schedule", "constant_schedule", "linear_schedule", "polynomial_schedule",
     "exponential_decay", "inverse_time_decay", "inverse_sqrt_decay",

@@ -20,15 +20,18 @@ class ScaleByRssState(NamedTuple):
   sum_of_squares: Any
 
 
-def inverse_root(s: Any, eps: Any, eps_in_sqrt: bool) -> Any:
-  """`1 / sqrt(s + eps)` or `1 / (sqrt(s) + eps)`, and 0 where `s` is 0.
+def inverse_root(s: Any, eps: Any, eps_in_sqrt: bool, active: Any = None) -> Any:
+  """`1 / sqrt(s + eps)` or `1 / (sqrt(s) + eps)`, and 0 where `active` is False.
 
   `s` is a running sum or average of `|g|^2`, so `s = 0` means every gradient
-  so far was 0: the update is then 0, not NaN, even with `eps = 0`.
+  so far was 0: the update is then 0, not NaN, even with `eps = 0`. `active`
+  defaults to `s > 0`; a caller whose `s` can be 0 for another reason (a
+  variance) passes its own mask.
   """
-  safe = jnp.where(s > 0, s, 1.0)
+  active = s > 0 if active is None else active
+  safe = jnp.where(active, s, 1.0)
   inv = jax.lax.rsqrt(safe + eps) if eps_in_sqrt else jnp.reciprocal(jnp.sqrt(safe) + eps)
-  return jnp.where(s > 0, inv, 0.0)
+  return jnp.where(active, inv, 0.0)
 
 
 class ScaleByRss(GradientTransformation):

@@ -11,16 +11,22 @@ from typing import Any
 
 from gradtx._numerics import pick_dtype
 from gradtx.adagrad import scale_by_rss
+from gradtx.adadelta import scale_by_adadelta
 from gradtx.adam import scale_by_adam, scale_by_adamax, scale_by_amsgrad
 from gradtx.base import identity
+from gradtx.belief import scale_by_belief
 from gradtx.combine import Chain, chain
-from gradtx.momentum import trace
+from gradtx.factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms
+from gradtx.lion import scale_by_lion
+from gradtx.momentum import ema, trace
+from gradtx.radam import scale_by_radam
 from gradtx.rmsprop import scale_by_rms, scale_by_stddev
-from gradtx.scaling import scale_by_learning_rate
+from gradtx.scaling import scale, scale_by_learning_rate
+from gradtx.trust_ratio import scale_by_trust_ratio
 from gradtx.weight_decay import add_decayed_weights
 
 __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad",
-           "adamax"]
+           "adamax", "radam", "adabelief", "adadelta", "lion", "lamb", "lars", "adafactor"]
 
 
 def sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False,
@@ -101,3 +107,95 @@ def adamax(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, 
   """AdaMax: Adam with the infinity norm, `u = max(b2 u, |g| + eps)`."""
   return chain(scale_by_adamax(b1, b2, eps, state_dtype=state_dtype),
                scale_by_learning_rate(learning_rate))
+
+
+def radam(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
+          eps_root: Any = 0.0, threshold: Any = 5.0, *, nesterov: bool = False,
+          state_dtype: Any = None) -> Chain:
+  """RAdam: Adam's step times the rectification `r_t` once `rho_t >= threshold`,
+  plain bias-corrected momentum before (see `ScaleByRadam`)."""
+  return chain(scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov,
+                              state_dtype=state_dtype),
+               scale_by_learning_rate(learning_rate))
+
+
+def adabelief(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16,
+              eps_root: Any = 1e-16, *, nesterov: bool = False,
+              state_dtype: Any = None) -> Chain:
+  """AdaBelief: Adam with `s = b2 s + (1 - b2) (g - m)^2 + eps_root` as the second
+  moment: `w <- w - lr m_hat / (sqrt(s_hat) + eps)` (Optax's defaults)."""
+  return chain(scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov,
+                               state_dtype=state_dtype),
+               scale_by_learning_rate(learning_rate))
+
+
+def adadelta(learning_rate: Any = None, rho: Any = 0.9, eps: Any = 1e-6,
+             weight_decay: Any = 0.0, weight_decay_mask: Any = None, *,
+             state_dtype: Any = None) -> Chain:
+  """Adadelta: `u = sqrt(E[u^2] + eps) / sqrt(E[g^2] + eps) g` on `g + wd w`,
+  `w <- w - lr u`. `learning_rate=None` is the paper's unit step, `lr = 1`
+  (Optax's `None` skips the scaling and so also its sign: it ascends)."""
+  return chain(add_decayed_weights(weight_decay, weight_decay_mask),
+               scale_by_adadelta(rho, eps, state_dtype=state_dtype),
+               scale_by_learning_rate(1.0 if learning_rate is None else learning_rate))
+
+
+def lion(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None,
+         weight_decay: Any = 1e-3, mask: Any = None, *, state_dtype: Any = None) -> Chain:
+  """Lion: `w <- w - lr (sign(b1 m + (1 - b1) g) + wd w)`, then
+  `m <- b2 m + (1 - b2) g`. Optax's default `weight_decay=1e-3`."""
+  return chain(scale_by_lion(b1, b2, mu_dtype, state_dtype=state_dtype),
+               add_decayed_weights(weight_decay, mask),
+               scale_by_learning_rate(learning_rate))
+
+
+def lamb(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-6,
+         eps_root: Any = 0.0, weight_decay: Any = 0.0, mask: Any = None, *,
+         state_dtype: Any = None) -> Chain:
+  """LAMB (You et al., 2019): `r = adam_direction + wd w` (masked decay), then per
+  leaf `w <- w - lr (||w|| / ||r||) r`. Optax's defaults (`eps=1e-6`)."""
+  return chain(scale_by_adam(b1, b2, eps, eps_root, state_dtype=state_dtype),
+               add_decayed_weights(weight_decay, mask),
+               scale_by_trust_ratio(),
+               scale_by_learning_rate(learning_rate))
+
+
+def lars(learning_rate: Any, weight_decay: Any = 0.0, weight_decay_mask: Any = True,
+         trust_coefficient: Any = 0.001, eps: Any = 0.0, trust_ratio_mask: Any = True,
+         momentum: Any = 0.9, nesterov: bool = False, *, state_dtype: Any = None) -> Chain:
+  """LARS (You et al., 2017): `r = g + wd w`; per leaf
+  `r <- trust_coefficient ||w|| / (||r|| + eps) r` (on `trust_ratio_mask`);
+  then momentum after the learning rate, `v = -lr r + momentum v`, `w <- w + v`."""
+  return chain(add_decayed_weights(weight_decay, weight_decay_mask),
+               scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps,
+                                    mask=trust_ratio_mask),
+               scale_by_learning_rate(learning_rate),
+               trace(momentum, nesterov, state_dtype=state_dtype))
+
+
+def adafactor(learning_rate: Any = None, min_dim_size_to_factor: int = 128,
+              decay_rate: Any = 0.8, decay_offset: Any = 0,
+              multiply_by_parameter_scale: bool = True, clipping_threshold: Any = 1.0,
+              momentum: Any = None, dtype_momentum: Any = None,
+              weight_decay_rate: Any = None, eps: Any = 1e-30, factored: bool = True,
+              weight_decay_mask: Any = None, *, state_dtype: Any = None) -> Chain:
+  """Adafactor (Shazeer & Stern, 2018): factored RMS scaling, per-block RMS clipping
+  at `clipping_threshold`, `lr`, times `max(rms(w), 1e-3)`, optional momentum
+  (undebiased EMA) and decoupled weight decay, then descent (Optax's order and
+  defaults; a `None` stage is skipped). `dtype_momentum` defaults to the
+  state-dtype policy (at least float32; Optax's default is float32)."""
+  stages = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor,
+                                  eps, state_dtype=state_dtype)]
+  if clipping_threshold is not None:
+    stages.append(clip_by_block_rms(clipping_threshold))
+  if learning_rate is not None:
+    stages.append(scale_by_learning_rate(learning_rate, flip_sign=False))
+  if multiply_by_parameter_scale:
+    stages.append(scale_by_param_block_rms())
+  if momentum is not None:
+    stages.append(ema(momentum, debias=False,
+                      state_dtype=pick_dtype(dtype_momentum, state_dtype)))
+  if weight_decay_rate is not None:
+    stages.append(add_decayed_weights(weight_decay_rate, weight_decay_mask))
+  stages.append(scale(-1.0))
+  return chain(*stages)

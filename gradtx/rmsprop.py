@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
@@ -107,8 +108,10 @@ class ScaleByStddev(GradientTransformation):
       m_new = decay * m.astype(cdt) + (1 - decay) * gc
       s_new = decay * s.astype(real_dtype(cdt)) + (1 - decay) * abs_sq(gc)
       c = hyper(correction, cdt)
-      var = s_new / c - abs_sq(m_new / c)
-      u = gc * inverse_root(var, hyper(self.eps, cdt), self.eps_in_sqrt)
+      # s - |m|^2 >= 0 in exact arithmetic; rounding can take it to 0 or below for a
+      # steady gradient. Clamp it, and zero the update only where every gradient was 0.
+      var = jnp.maximum(s_new / c - abs_sq(m_new / c), 0.0)
+      u = gc * inverse_root(var, hyper(self.eps, cdt), self.eps_in_sqrt, active=s_new > 0)
       return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

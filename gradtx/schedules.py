@@ -150,7 +150,7 @@ class PiecewiseConstant(Schedule):
       _checks.non_negative("piecewise_constant_schedule", "boundary", b)
 
   def __call__(self, count):
-    value = _f(self.init_value)
+    value = jnp.broadcast_to(_f(self.init_value), jnp.shape(count))
     for boundary, scale in zip(self.boundaries, self.scales):
       value = jnp.where(_f(count) < _f(boundary), value, value * _f(scale))
     return value
@@ -267,8 +267,17 @@ def warmup_cosine_decay_schedule(init_value: Any, peak_value: Any, warmup_steps:
   `end_value`; `decay_steps` includes the warm-up (Optax's convention)."""
   return Join(
       (linear_schedule(init_value, peak_value, warmup_steps),
-       CosineDecay(peak_value, decay_steps - warmup_steps, end_value / peak_value, exponent)),
+       CosineDecay(peak_value, decay_steps - warmup_steps, _ratio(end_value, peak_value),
+                   exponent)),
       (warmup_steps,))
+
+
+def _ratio(end: Any, peak: Any) -> Any:
+  """`end / peak`, and 0 when `peak` is 0 (the whole cosine part is then 0; as Optax)."""
+  if isinstance(end, (int, float)) and isinstance(peak, (int, float)):
+    return 0.0 if peak == 0 else end / peak
+  peak = jnp.asarray(peak)
+  return jnp.where(peak == 0, 0.0, end / jnp.where(peak == 0, 1.0, peak))
 
 
 def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[Any]) -> Join:
