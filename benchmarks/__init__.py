@@ -1,0 +1,1 @@
+"""gradtx vs Optax benchmark harness: `python -m benchmarks.bench --help`."""
