@@ -7,9 +7,18 @@ from typing import Any, Callable
 import jax
 import jax.numpy as jnp
 
+try:
+  from jax.experimental.shard_alike import shard_alike as _shard_alike
+except ImportError:  # pragma: no cover - very old JAX
+  _shard_alike = None
+
+from gradtx._validate import check_arrays, check_same_structure
+
 Array = jax.Array
 
 _INT32_MAX = jnp.iinfo(jnp.int32).max
+import os
+_INLINE = os.environ.get("GRADTX_INLINE", "0") == "1"
 
 
 def compute_dtype(dtype: Any) -> jnp.dtype:
@@ -35,19 +44,37 @@ def state_dtype(param_dtype: Any, override: Any | None) -> jnp.dtype:
   return compute_dtype(param_dtype)
 
 
+def shard_like(p: Any, x: Array) -> Array:
+  """`x` with the sharding of `p` (same shape), also under `jax.jit`.
+
+  Eagerly `jnp.zeros_like`/`jnp.full_like` already copy a committed array's
+  sharding. Under `jit` a fresh constant has none of its own, and XLA would
+  replicate it (or, when `p` is otherwise unused, put it on one device);
+  `shard_alike` ties it to `p`'s sharding, so state built inside a jitted
+  `init` follows the params without the user writing `out_shardings`.
+  """
+  if (_shard_alike is not None and isinstance(p, jax.core.Tracer)
+      and jnp.shape(p) == jnp.shape(x)):
+    return _shard_alike(p, x)[1]
+  return x
+
+
 def zeros_like(tree: Any, dtype: Any | None = None, real: bool = False) -> Any:
-  """Zeros shaped (and sharded) like each leaf, in the state-dtype policy."""
+  """Zeros shaped and sharded like each leaf (eagerly and under `jit`), in the
+  state-dtype policy."""
+  check_arrays(tree, "params", inexact=True)
   def leaf(p):
     dt = state_dtype(p.dtype, dtype)
-    return jnp.zeros_like(p, dtype=real_dtype(dt) if real else dt)
+    return shard_like(p, jnp.zeros_like(p, dtype=real_dtype(dt) if real else dt))
   return jax.tree.map(leaf, tree)
 
 
 def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = False) -> Any:
   """Like `zeros_like` but filled with `value`."""
+  check_arrays(tree, "params", inexact=True)
   def leaf(p):
     dt = state_dtype(p.dtype, dtype)
-    return jnp.full_like(p, value, dtype=real_dtype(dt) if real else dt)
+    return shard_like(p, jnp.full_like(p, value, dtype=real_dtype(dt) if real else dt))
   return jax.tree.map(leaf, tree)
 
 
@@ -85,11 +112,29 @@ def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> t
   `n_out` trees shaped like `tree`. One call per leaf, so all the work a
   transformation does on a leaf is expressed together.
   """
+  for i, r in enumerate(rest):
+    check_same_structure("the updates", tree, f"state tree #{i + 1}", r)
   leaves, treedef = jax.tree.flatten(tree)
   rest_leaves = [treedef.flatten_up_to(r) for r in rest]
+  if leaves and isinstance(leaves[0], jax.core.Tracer):
+    # Under a trace, stage `fn` once per distinct leaf signature and reuse it:
+    # a model of 1000 same-shaped leaves is traced and lowered once, not 1000 times.
+    fn = jax.jit(fn, inline=_INLINE)
   outs = [fn(*args) for args in zip(leaves, *rest_leaves)]
   cols = list(zip(*outs)) if outs else [()] * n_out
   return tuple(treedef.unflatten(col) for col in cols)
+
+
+def safe_div(num: Array, den: Array) -> Array:
+  """`num / den` for `den >= 0` where `den = 0` only comes with `num = 0`.
+
+  The denominator is floored at the smallest normal number, so `0 / 0` gives
+  0 (an all-zero gradient gives a zero update, also with `eps = 0`) while
+  every positive denominator is left exactly as it is. One `max` per element:
+  cheaper to compile and run than a compare-and-select guard.
+  """
+  den = jnp.asarray(den)
+  return num / jnp.maximum(den, jnp.finfo(den.dtype).tiny)
 
 
 def hyper(value: Any, dtype: Any) -> Array:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
-import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import abs_sq, compute_dtype, full_like, hyper, map_leaves, real_dtype
+from gradtx._numerics import (abs_sq, compute_dtype, full_like, hyper, map_leaves, real_dtype,
+                              safe_div)
 from gradtx.base import GradientTransformation
 
-__all__ = ["ScaleByRss", "ScaleByRssState", "scale_by_rss", "inverse_root"]
+__all__ = ["ScaleByRss", "ScaleByRssState", "scale_by_rss", "divide_by_root"]
 
 
 class ScaleByRssState(NamedTuple):
@@ -20,18 +20,15 @@ class ScaleByRssState(NamedTuple):
   sum_of_squares: Any
 
 
-def inverse_root(s: Any, eps: Any, eps_in_sqrt: bool, active: Any = None) -> Any:
-  """`1 / sqrt(s + eps)` or `1 / (sqrt(s) + eps)`, and 0 where `active` is False.
+def divide_by_root(g: Any, s: Any, eps: Any, eps_in_sqrt: bool) -> Any:
+  """`g / sqrt(s + eps)` (`eps_in_sqrt`) or `g / (sqrt(s) + eps)`, with `0 / 0 = 0`.
 
-  `s` is a running sum or average of `|g|^2`, so `s = 0` means every gradient
-  so far was 0: the update is then 0, not NaN, even with `eps = 0`. `active`
-  defaults to `s > 0`; a caller whose `s` can be 0 for another reason (a
-  variance) passes its own mask.
+  `s >= 0` is a running sum or average of `|g|^2` (or a variance, clamped at
+  0): where the root is 0 the gradient is 0 too, and the update is 0, not
+  NaN, even with `eps = 0` (see `safe_div`).
   """
-  active = s > 0 if active is None else active
-  safe = jnp.where(active, s, 1.0)
-  inv = jax.lax.rsqrt(safe + eps) if eps_in_sqrt else jnp.reciprocal(jnp.sqrt(safe) + eps)
-  return jnp.where(active, inv, 0.0)
+  root = jnp.sqrt(s + eps) if eps_in_sqrt else jnp.sqrt(s) + eps
+  return safe_div(g, root)
 
 
 class ScaleByRss(GradientTransformation):
@@ -64,7 +61,7 @@ class ScaleByRss(GradientTransformation):
     def leaf(g, s):
       cdt = compute_dtype(g.dtype)
       s_new = s.astype(real_dtype(cdt)) + abs_sq(g.astype(cdt))
-      u = g.astype(cdt) * inverse_root(s_new, hyper(self.eps, cdt), self.eps_in_sqrt)
+      u = divide_by_root(g.astype(cdt), s_new, hyper(self.eps, cdt), self.eps_in_sqrt)
       return u.astype(g.dtype), s_new.astype(s.dtype)
 
     updates, ss = map_leaves(leaf, updates, state.sum_of_squares, n_out=2)

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks
 from gradtx._module import static
 from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
-                              pick_dtype, real_dtype, safe_increment, zero_count, zeros_like)
+                              pick_dtype, real_dtype, safe_div, safe_increment, zero_count, zeros_like)
 from gradtx.base import GradientTransformation
 
 __all__ = [
@@ -44,8 +44,7 @@ def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
 
 def adam_direction(m_hat: jax.Array, v_hat: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
   """`m_hat / (sqrt(v_hat + eps_root) + eps)`, and 0 where `v_hat` is 0 (all-zero gradients)."""
-  denom = jnp.sqrt(v_hat + eps_root) + eps
-  return jnp.where(v_hat > 0, m_hat / jnp.where(v_hat > 0, denom, 1.0), m_hat * 0)
+  return safe_div(m_hat, jnp.sqrt(v_hat + eps_root) + eps)
 
 
 class ScaleByAdam(GradientTransformation):
@@ -180,8 +179,7 @@ class ScaleByAdamax(GradientTransformation):
       gc = g.astype(cdt)
       m_new = b1 * m.astype(cdt) + (1 - b1) * gc
       v_new = jnp.maximum(b2 * v.astype(real_dtype(cdt)), jnp.abs(gc) + hyper(self.eps, cdt))
-      safe_v = jnp.where(v_new > 0, v_new, 1.0)
-      u = jnp.where(v_new > 0, m_new / hyper(c1, cdt) / safe_v, 0.0)
+      u = safe_div(m_new / hyper(c1, cdt), v_new)
       return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
+from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves, safe_div,
                               real_dtype, safe_increment, zero_count, zeros_like)
 from gradtx.base import GradientTransformation
 
@@ -73,7 +73,7 @@ class ScaleByBelief(GradientTransformation):
       else:
         m_hat = m_new / hyper(c1, cdt)
       denom = jnp.sqrt(s_new / hyper(c2, cdt)) + hyper(self.eps, cdt)
-      u = jnp.where(denom > 0, m_hat / jnp.where(denom > 0, denom, 1.0), m_hat * 0)
+      u = safe_div(m_hat, denom)
       return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

@@ -11,7 +11,7 @@ from gradtx import _checks
 from gradtx._module import static
 from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, full_like, hyper,
                               map_leaves, real_dtype, safe_increment, zero_count, zeros_like)
-from gradtx.adagrad import inverse_root
+from gradtx.adagrad import divide_by_root
 from gradtx.base import GradientTransformation
 
 __all__ = ["ScaleByRms", "ScaleByRmsState", "ScaleByStddev", "ScaleByStddevState",
@@ -59,7 +59,7 @@ class ScaleByRms(GradientTransformation):
       decay = hyper(self.decay, cdt)
       s_new = decay * s.astype(real_dtype(cdt)) + (1 - decay) * abs_sq(g.astype(cdt))
       s_hat = s_new / hyper(correction, cdt)
-      u = g.astype(cdt) * inverse_root(s_hat, hyper(self.eps, cdt), self.eps_in_sqrt)
+      u = divide_by_root(g.astype(cdt), s_hat, hyper(self.eps, cdt), self.eps_in_sqrt)
       return u.astype(g.dtype), s_new.astype(s.dtype)
 
     updates, nu = map_leaves(leaf, updates, state.nu, n_out=2)
@@ -111,7 +111,7 @@ class ScaleByStddev(GradientTransformation):
       # s - |m|^2 >= 0 in exact arithmetic; rounding can take it to 0 or below for a
       # steady gradient. Clamp it, and zero the update only where every gradient was 0.
       var = jnp.maximum(s_new / c - abs_sq(m_new / c), 0.0)
-      u = gc * inverse_root(var, hyper(self.eps, cdt), self.eps_in_sqrt, active=s_new > 0)
+      u = divide_by_root(gc, var, hyper(self.eps, cdt), self.eps_in_sqrt)
       return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
