@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (abs_sq, compute_dtype, hyper, map_leaves, real_dtype,
+from gradtx._numerics import (complement, abs_sq, compute_dtype, hyper, map_leaves, real_dtype,
                               zeros_like)
 from gradtx.base import GradientTransformation
 
@@ -52,12 +52,12 @@ class ScaleByAdaDelta(GradientTransformation):
       rdt = real_dtype(cdt)
       rho, eps = hyper(self.rho, cdt), hyper(self.eps, cdt)
       gc = g.astype(cdt)
-      e_g_new = rho * e_g.astype(rdt) + (1 - rho) * abs_sq(gc)
+      e_g_new = rho * e_g.astype(rdt) + complement(self.rho, cdt) * abs_sq(gc)
       denom = e_g_new + eps
       ratio = jnp.where(denom > 0, jnp.sqrt(e_x.astype(rdt) + eps)
                         / jnp.sqrt(jnp.where(denom > 0, denom, 1.0)), 0.0)
       u = ratio * gc
-      e_x_new = rho * e_x.astype(rdt) + (1 - rho) * abs_sq(u)
+      e_x_new = rho * e_x.astype(rdt) + complement(self.rho, cdt) * abs_sq(u)
       return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
 
     updates, e_g, e_x = map_leaves(leaf, updates, state.e_g, state.e_x, n_out=3)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
+from gradtx._numerics import (complement, abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
                               pick_dtype, real_dtype, safe_div, safe_increment, zero_count, zeros_like)
 from gradtx.base import GradientTransformation
 
@@ -36,10 +36,9 @@ def _check_betas(owner: str, b1: Any, b2: Any, eps: Any) -> None:
 def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
   """`m_t = b1 m + (1 - b1) g`, `v_t = b2 v + (1 - b2) |g|^2` in the compute dtype."""
   cdt = compute_dtype(g.dtype)
-  b1, b2 = hyper(b1, cdt), hyper(b2, cdt)
   gc = g.astype(cdt)
-  v_new = b2 * v.astype(real_dtype(cdt)) + (1 - b2) * abs_sq(gc)
-  return gc, b1 * m.astype(cdt) + (1 - b1) * gc, v_new
+  v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + complement(b2, cdt) * abs_sq(gc)
+  return gc, hyper(b1, cdt) * m.astype(cdt) + complement(b1, cdt) * gc, v_new
 
 
 def adam_direction(m_hat: jax.Array, v_hat: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
@@ -87,8 +86,8 @@ class ScaleByAdam(GradientTransformation):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
       if self.nesterov:
-        b1 = hyper(self.b1, cdt)
-        m_hat = b1 * m_new / hyper(c1_next, cdt) + (1 - b1) * gc / hyper(c1, cdt)
+        m_hat = (hyper(self.b1, cdt) * m_new / hyper(c1_next, cdt)
+                 + complement(self.b1, cdt) * gc / hyper(c1, cdt))
       else:
         m_hat = m_new / hyper(c1, cdt)
       u = adam_direction(m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt),
@@ -177,7 +176,7 @@ class ScaleByAdamax(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
       gc = g.astype(cdt)
-      m_new = b1 * m.astype(cdt) + (1 - b1) * gc
+      m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * gc
       v_new = jnp.maximum(b2 * v.astype(real_dtype(cdt)), jnp.abs(gc) + hyper(self.eps, cdt))
       u = safe_div(m_new / hyper(c1, cdt), v_new)
       return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves, safe_div,
+from gradtx._numerics import (complement, abs_sq, bias_correction, compute_dtype, hyper, map_leaves, safe_div,
                               real_dtype, safe_increment, zero_count, zeros_like)
 from gradtx.base import GradientTransformation
 
@@ -65,11 +65,11 @@ class ScaleByBelief(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
       gc = g.astype(cdt)
-      m_new = b1 * m.astype(cdt) + (1 - b1) * gc
-      s_new = (b2 * s.astype(real_dtype(cdt)) + (1 - b2) * abs_sq(gc - m_new)
+      m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * gc
+      s_new = (b2 * s.astype(real_dtype(cdt)) + complement(self.b2, cdt) * abs_sq(gc - m_new)
                + hyper(self.eps_root, cdt))
       if self.nesterov:
-        m_hat = b1 * m_new / hyper(c1_next, cdt) + (1 - b1) * gc / hyper(c1, cdt)
+        m_hat = b1 * m_new / hyper(c1_next, cdt) + complement(self.b1, cdt) * gc / hyper(c1, cdt)
       else:
         m_hat = m_new / hyper(c1, cdt)
       denom = jnp.sqrt(s_new / hyper(c2, cdt)) + hyper(self.eps, cdt)

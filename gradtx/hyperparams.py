@@ -25,6 +25,7 @@ import jax.numpy as jnp
 from gradtx._module import Module, static
 from gradtx._numerics import safe_increment, scalar_dtype, zero_count
 from gradtx.base import GradientTransformation
+from gradtx.named import Frozen, NamedOptimizer, split_arguments
 
 __all__ = ["InjectHyperparams", "InjectHyperparamsState", "hyperparams_of",
            "inject_hyperparams", "set_hyperparams"]
@@ -36,34 +37,6 @@ class InjectHyperparamsState(NamedTuple):
   count: jax.Array
   hyperparams: dict
   inner_state: Any
-
-
-class _Frozen:
-  """Hashable holder of static keyword arguments (values may be unhashable)."""
-
-  __slots__ = ("items",)
-
-  def __init__(self, items: dict) -> None:
-    self.items = dict(items)
-
-  def __eq__(self, other: object) -> bool:
-    if not isinstance(other, _Frozen) or self.items.keys() != other.items.keys():
-      return False
-    return all(a is b or _safe_eq(a, b) for a, b in
-               zip(self.items.values(), other.items.values()))
-
-  def __hash__(self) -> int:
-    return hash(tuple(sorted(self.items)))
-
-  def __repr__(self) -> str:
-    return repr(self.items)
-
-
-def _safe_eq(a: Any, b: Any) -> bool:
-  try:
-    return bool(a == b)
-  except Exception:  # pylint: disable=broad-except
-    return False
 
 
 class InjectHyperparams(GradientTransformation):
@@ -79,8 +52,8 @@ class InjectHyperparams(GradientTransformation):
   factory: Callable = static()
   numeric: dict = dataclasses.field(default_factory=dict)
   schedules: dict = dataclasses.field(default_factory=dict)
-  schedule_fns: _Frozen = static(default_factory=lambda: _Frozen({}))
-  static_kwargs: _Frozen = static(default_factory=lambda: _Frozen({}))
+  schedule_fns: Frozen = static(default_factory=lambda: Frozen({}))
+  static_kwargs: Frozen = static(default_factory=lambda: Frozen({}))
   hyperparam_dtype: Any = static(None)
 
   def _dtype(self) -> Any:
@@ -109,20 +82,7 @@ class InjectHyperparams(GradientTransformation):
     return updates, InjectHyperparamsState(safe_increment(state.count), values, inner_state)
 
 
-def _is_static(name: str, value: Any, static_args: tuple[str, ...]) -> bool:
-  """Flags, strings, dtypes, masks and `static_args` are static; numbers,
-  numeric arrays and schedules (callables) are hyperparameters."""
-  if name in static_args or value is None or isinstance(value, (bool, str, type, jnp.dtype)):
-    return True
-  if callable(value):
-    return False
-  try:
-    return not jnp.issubdtype(jnp.asarray(value).dtype, jnp.number)
-  except TypeError:
-    return True
-
-
-def inject_hyperparams(factory: Callable[..., Any], static_args: str | tuple[str, ...] = (),
+def inject_hyperparams(inner_factory: Callable[..., Any], static_args: str | tuple[str, ...] = (),
                        hyperparam_dtype: Any = None) -> Callable[..., InjectHyperparams]:
   """Wraps an optimizer factory so its numeric arguments live in the state.
 
@@ -133,23 +93,13 @@ def inject_hyperparams(factory: Callable[..., Any], static_args: str | tuple[str
   works, gradtx's or Optax's.
   """
   static_args = (static_args,) if isinstance(static_args, str) else tuple(static_args)
-  signature = inspect.signature(factory)
+  signature = inspect.signature(inner_factory)
 
   def build(*args: Any, **kwargs: Any) -> InjectHyperparams:
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
-    numeric, schedules, schedule_fns, static_kwargs = {}, {}, {}, {}
-    for name, value in bound.arguments.items():
-      if _is_static(name, value, static_args):
-        static_kwargs[name] = value
-      elif isinstance(value, Module):
-        schedules[name] = value
-      elif callable(value):
-        schedule_fns[name] = value
-      else:
-        numeric[name] = value
-    return InjectHyperparams(factory, numeric, schedules, _Frozen(schedule_fns),
-                             _Frozen(static_kwargs), hyperparam_dtype)
+    return InjectHyperparams(inner_factory, *split_arguments(bound.arguments, static_args),
+                             hyperparam_dtype)
 
   return build
 
@@ -204,34 +154,43 @@ def hyperparams_of(state: Any) -> dict[str, jax.Array]:
 
 
 def set_hyperparams(tx: Any, **changes: Any) -> Any:
-  """A copy of `tx` with the named hyperparameters replaced wherever they occur.
+  """A copy of `tx` with the named hyperparameters replaced.
 
-  `set_hyperparams(gradtx.adamw(1e-3), learning_rate=1e-4, weight_decay=0.0)`.
-  Raises `ValueError` naming the hyperparameters that `tx` does not have.
+  Names are those the user wrote: a named optimizer's argument names
+  (`set_hyperparams(gradtx.sgd(0.1, momentum=0.9), momentum=0.5)`), an
+  injected hyperparameter's name, or a primitive's field name. Each name must
+  occur exactly once in `tx`; a missing or ambiguous name raises `ValueError`
+  listing where it was (not) found, instead of changing several places.
   """
-  used: set[str] = set()
+  found: dict[str, list[str]] = {name: [] for name in changes}
 
-  def rebuild(node: Any) -> Any:
-    if isinstance(node, InjectHyperparams):
+  def rebuild(node: Any, where: str) -> Any:
+    if isinstance(node, (InjectHyperparams, NamedOptimizer)):
       hits = {k: v for k, v in changes.items() if k in node.numeric or k in node.schedules}
-      used.update(hits)
+      for k in hits:
+        found[k].append(where)
       numeric = {k: hits.get(k, v) for k, v in node.numeric.items()}
       schedules = {k: hits.get(k, v) for k, v in node.schedules.items()}
       return dataclasses.replace(node, numeric=numeric, schedules=schedules)
     if isinstance(node, Module):
-      names = {f.name for f in dataclasses.fields(node) if not f.metadata.get("static")}
-      hits = {k: v for k, v in changes.items() if k in names}
-      used.update(hits)
-      rest = {f.name: rebuild(getattr(node, f.name)) for f in dataclasses.fields(node)
-              if f.name not in hits and not f.metadata.get("static")}
+      fields = [f.name for f in dataclasses.fields(node) if not f.metadata.get("static")]
+      hits = {k: v for k, v in changes.items() if k in fields}
+      for k in hits:
+        found[k].append(where)
+      rest = {f: rebuild(getattr(node, f), f"{where}.{f}") for f in fields if f not in hits}
       return dataclasses.replace(node, **rest, **hits)
     if isinstance(node, tuple) and not hasattr(node, "_fields"):
-      return tuple(rebuild(n) for n in node)
+      return tuple(rebuild(n, f"{where}[{i}]") for i, n in enumerate(node))
     return node
 
-  result = rebuild(tx)
-  missing = sorted(set(changes) - used)
+  result = rebuild(tx, type(tx).__name__)
+  missing = sorted(k for k, v in found.items() if not v)
   if missing:
-    raise ValueError(f"set_hyperparams: {type(tx).__name__} has no hyperparameter named "
+    raise ValueError(f"set_hyperparams: {tx!r} has no hyperparameter named "
                      f"{', '.join(missing)}.")
+  ambiguous = {k: v for k, v in found.items() if len(v) > 1}
+  if ambiguous:
+    raise ValueError("set_hyperparams: ambiguous name(s) " + "; ".join(
+        f"{k!r} occurs at {', '.join(v)}" for k, v in ambiguous.items())
+                     + ". Set them on the sub-transformation instead.")
   return result

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (compute_dtype, hyper, map_leaves, pick_dtype, safe_increment,
+from gradtx._numerics import (complement, compute_dtype, hyper, map_leaves, pick_dtype, safe_increment,
                               zero_count, zeros_like)
 from gradtx.base import GradientTransformation
 
@@ -68,8 +68,8 @@ class ScaleByLion(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
       gc, mc = g.astype(cdt), m.astype(cdt)
-      u = self._sign((1 - b1) * gc + b1 * mc)
-      m_new = b2 * mc + (1 - b2) * gc
+      u = self._sign(complement(self.b1, cdt) * gc + b1 * mc)
+      m_new = b2 * mc + complement(self.b2, cdt) * gc
       return u.astype(g.dtype), m_new.astype(m.dtype)
 
     updates, mu = map_leaves(leaf, updates, state.mu, n_out=2)

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (bias_correction, compute_dtype, map_leaves, pick_dtype, real_dtype,
+from gradtx._numerics import (complement, bias_correction, compute_dtype, map_leaves, pick_dtype, real_dtype,
                               safe_increment, zero_count, zeros_like)
 from gradtx.base import GradientTransformation
 
@@ -92,7 +92,7 @@ class Ema(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       rdt = real_dtype(cdt)
       decay = jnp.asarray(self.decay, rdt)
-      m_new = decay * m.astype(cdt) + (1 - decay) * g.astype(cdt)
+      m_new = decay * m.astype(cdt) + complement(self.decay, cdt) * g.astype(cdt)
       u = m_new / correction.astype(rdt) if self.debias else m_new
       return u.astype(g.dtype), m_new.astype(m.dtype)
 

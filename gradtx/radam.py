@@ -8,7 +8,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (bias_correction, hyper, map_leaves, safe_increment,
+from gradtx._numerics import (complement, bias_correction, hyper, map_leaves, safe_increment,
                               scalar_dtype, zero_count, zeros_like)
 from gradtx.adam import ScaleByAdamState, adam_direction, adam_moments
 from gradtx.base import GradientTransformation
@@ -80,8 +80,8 @@ class ScaleByRadam(GradientTransformation):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
       if self.nesterov:
-        b1 = hyper(self.b1, cdt)
-        m_hat = b1 * m_new / hyper(c1_next, cdt) + (1 - b1) * gc / hyper(c1, cdt)
+        m_hat = (hyper(self.b1, cdt) * m_new / hyper(c1_next, cdt)
+                 + complement(self.b1, cdt) * gc / hyper(c1, cdt))
       else:
         m_hat = m_new / hyper(c1, cdt)
       adaptive = hyper(r, cdt) * adam_direction(

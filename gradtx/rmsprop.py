@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (abs_sq, bias_correction, compute_dtype, full_like, hyper,
+from gradtx._numerics import (complement, abs_sq, bias_correction, compute_dtype, full_like, hyper,
                               map_leaves, real_dtype, safe_increment, zero_count, zeros_like)
 from gradtx.adagrad import divide_by_root
 from gradtx.base import GradientTransformation
@@ -57,7 +57,7 @@ class ScaleByRms(GradientTransformation):
     def leaf(g, s):
       cdt = compute_dtype(g.dtype)
       decay = hyper(self.decay, cdt)
-      s_new = decay * s.astype(real_dtype(cdt)) + (1 - decay) * abs_sq(g.astype(cdt))
+      s_new = decay * s.astype(real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(g.astype(cdt))
       s_hat = s_new / hyper(correction, cdt)
       u = divide_by_root(g.astype(cdt), s_hat, hyper(self.eps, cdt), self.eps_in_sqrt)
       return u.astype(g.dtype), s_new.astype(s.dtype)
@@ -105,8 +105,8 @@ class ScaleByStddev(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       decay = hyper(self.decay, cdt)
       gc = g.astype(cdt)
-      m_new = decay * m.astype(cdt) + (1 - decay) * gc
-      s_new = decay * s.astype(real_dtype(cdt)) + (1 - decay) * abs_sq(gc)
+      m_new = decay * m.astype(cdt) + complement(self.decay, cdt) * gc
+      s_new = decay * s.astype(real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(gc)
       c = hyper(correction, cdt)
       # s - |m|^2 >= 0 in exact arithmetic; rounding can take it to 0 or below for a
       # steady gradient. Clamp it, and zero the update only where every gradient was 0.

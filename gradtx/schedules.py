@@ -75,6 +75,7 @@ class Polynomial(Schedule):
     s = jnp.clip(_f(count) - _f(self.transition_begin), 0.0, steps)
     # transition_steps == 0 means no transition: the value stays init_value.
     frac = jnp.where(steps > 0, 1.0 - s / jnp.where(steps > 0, steps, 1.0), 1.0)
+    frac = jnp.maximum(frac, 0.0)  # s / steps may round above 1; 0 ** power, not NaN
     return (_f(self.init_value) - _f(self.end_value)) * frac ** _f(self.power) + _f(self.end_value)
 
 

@@ -8,7 +8,8 @@ it goes wherever a mask does (`masked`, `freeze`, `add_decayed_weights(mask=)`,
 
 A leaf's path is its keys joined by "/", e.g. `encoder/layers/0/kernel`
 (dict keys, attribute names of dataclasses / Flax / Equinox modules,
-NamedTuple field names and list indices alike).
+NamedTuple field names and list indices alike; the `.value` of a Flax NNX
+Variable is left out).
 """
 
 from __future__ import annotations
@@ -35,7 +36,13 @@ def _key_str(key: Any) -> str:
 
 
 def path_str(path: tuple) -> str:
-  """`encoder/layers/0/kernel` for a `jax.tree_util` key path."""
+  """`encoder/layers/0/kernel` for a `jax.tree_util` key path.
+
+  A trailing `.value` attribute (how a `flax.nnx.Variable` holds its array in
+  an `nnx.State`) is dropped, so `*bias` matches Flax NNX trees too.
+  """
+  if path and isinstance(path[-1], GetAttrKey) and path[-1].name == "value":
+    path = path[:-1]
   return "/".join(_key_str(k) for k in path)
 
 
