@@ -54,6 +54,17 @@ def freeze(tree: Any) -> FrozenTree | None:
   return FrozenTree(tree)
 
 
+def keep(tree: Any, selected: Any) -> Any:
+  """`tree` with the unselected leaves replaced by `None` (no state, no work)."""
+  return jax.tree.map(lambda x, on: x if on else None, tree, selected)
+
+
+def merge(selected: Any, inner: Any, outer: Any) -> Any:
+  """`inner`'s leaves where selected, `outer`'s elsewhere."""
+  return jax.tree.map(lambda on, a, b: a if on else b, selected, inner, outer,
+                      is_leaf=lambda x: x is None)
+
+
 def resolve(mask: FrozenTree | None, params: Any) -> Any:
   """Tree of bools shaped like `params`; all True when there is no mask."""
   if mask is None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from typing import Any, Callable
 
+from gradtx import _masks
 from gradtx._module import static
 from gradtx.base import GradientTransformation
 
@@ -46,22 +47,38 @@ def as_transformation(tx: Any) -> GradientTransformation:
 
 
 class Chain(GradientTransformation):
-  """`u = f_n(... f_2(f_1(g)))`; the state is the tuple of the stages' states."""
+  """`u = f_n(... f_2(f_1(g)))`; the state is the tuple of the stages' states.
+
+  Stages after a `freeze(mask)` stage see `None` in place of the frozen
+  leaves, so they keep no state and do no work for them.
+  """
 
   transforms: tuple[GradientTransformation, ...]
 
   def init(self, params):
-    return tuple(t.init(params) for t in self.transforms)
+    states = []
+    for t in self.transforms:
+      states.append(t.init(params))
+      if hasattr(t, "trainable"):
+        params = _masks.keep(params, t.trainable(params))
+    return tuple(states)
 
   def update(self, updates, state, params=None, **extra_args):
     if len(state) != len(self.transforms):
       raise ValueError(
           f"chain of {len(self.transforms)} transformations got a state of "
           f"{len(state)} entries; was it made by this chain's init?")
-    new_state = []
+    new_state, frozen = [], []
     for t, s in zip(self.transforms, state):
       updates, s = t.update(updates, s, params, **extra_args)
       new_state.append(s)
+      if hasattr(t, "trainable"):  # a `freeze` stage: later stages skip frozen leaves
+        trainable = t.trainable(updates)
+        frozen.append((trainable, updates))
+        updates = _masks.keep(updates, trainable)
+        params = None if params is None else _masks.keep(params, trainable)
+    for trainable, full in reversed(frozen):
+      updates = _masks.merge(trainable, updates, full)
     return updates, tuple(new_state)
 
 

@@ -19,16 +19,7 @@ from gradtx.hyperparams import set_hyperparams
 from gradtx.selection import by_path, path_str
 
 __all__ = ["Masked", "MaskedState", "Partition", "PartitionState", "masked", "partition",
-           "multi_transform", "freeze", "set_to_zero", "param_groups"]
-
-
-def _keep(tree: Any, selected: Any) -> Any:
-  return jax.tree.map(lambda x, on: x if on else None, tree, selected)
-
-
-def _merge(selected: Any, inner: Any, outer: Any) -> Any:
-  return jax.tree.map(lambda on, a, b: a if on else b, selected, inner, outer,
-                      is_leaf=lambda x: x is None)
+           "multi_transform", "Freeze", "freeze", "set_to_zero", "param_groups"]
 
 
 class MaskedState(NamedTuple):
@@ -47,14 +38,14 @@ class Masked(GradientTransformation):
     object.__setattr__(self, "mask", _masks.freeze(self.mask))
 
   def init(self, params):
-    return MaskedState(self.inner.init(_keep(params, _masks.resolve(self.mask, params))))
+    return MaskedState(self.inner.init(_masks.keep(params, _masks.resolve(self.mask, params))))
 
   def update(self, updates, state, params=None, **extra_args):
     selected = _masks.resolve(self.mask, updates)
-    sub_params = None if params is None else _keep(params, selected)
-    new, inner_state = self.inner.update(_keep(updates, selected), state.inner_state,
+    sub_params = None if params is None else _masks.keep(params, selected)
+    new, inner_state = self.inner.update(_masks.keep(updates, selected), state.inner_state,
                                          sub_params, **extra_args)
-    return _merge(selected, new, updates), MaskedState(inner_state)
+    return _masks.merge(selected, new, updates), MaskedState(inner_state)
 
 
 def masked(inner: Any, mask: Any) -> Masked:
@@ -106,36 +97,61 @@ class Partition(GradientTransformation):
 
   def init(self, params):
     masks = self._masks(params)
-    return PartitionState({k: t.init(_keep(params, masks[k]))
+    return PartitionState({k: t.init(_masks.keep(params, masks[k]))
                            for k, t in self.transforms.items()})
 
   def update(self, updates, state, params=None, **extra_args):
     masks = self._masks(updates)
     new_states = {}
     for k, t in self.transforms.items():
-      sub_params = None if params is None else _keep(params, masks[k])
-      new, new_states[k] = t.update(_keep(updates, masks[k]), state.inner_states[k],
+      sub_params = None if params is None else _masks.keep(params, masks[k])
+      new, new_states[k] = t.update(_masks.keep(updates, masks[k]), state.inner_states[k],
                                     sub_params, **extra_args)
-      updates = _merge(masks[k], new, updates)
+      updates = _masks.merge(masks[k], new, updates)
     return updates, PartitionState(new_states)
 
 
-def partition(transforms: dict, labels: Any) -> Partition:
-  """Routes each leaf to `transforms[label]`; `labels` is a tree (or prefix) of
-  labels or a callable `params -> labels`. Every leaf needs a known label."""
-  return Partition(dict(transforms), labels)
+def partition(transforms: dict, param_labels: Any) -> Partition:
+  """Routes each leaf to `transforms[label]` (Optax's `multi_transform`);
+  `param_labels` is a tree (or prefix) of labels or a callable
+  `params -> labels`. Every leaf needs a known label."""
+  return Partition(dict(transforms), param_labels)
 
 
 multi_transform = partition
 
 
-def freeze(transform: Any, mask: Any) -> Partition:
-  """`transform` on the trainable leaves; zero updates and no state for the
-  leaves where `mask` is True."""
-  frozen = _masks.freeze(mask)
-  labels = lambda params: jax.tree.map(lambda on: "frozen" if on else "trainable",
-                                       _masks.resolve(frozen, params))
-  return Partition({"trainable": transform, "frozen": set_to_zero()}, _Labels(labels, frozen))
+class Freeze(GradientTransformation):
+  """`u = 0` on the leaves where `mask` is True (frozen); others pass through.
+
+  Inside a `chain`, the stages after a `Freeze` never see the frozen leaves:
+  they get `None` there, so `chain(freeze(mask), adam(1e-3))` keeps no Adam
+  moments for frozen parameters (Optax's `freeze` zeroes the updates but the
+  optimizer after it still allocates state for them).
+  """
+
+  mask: Any = static()
+
+  def __post_init__(self):
+    object.__setattr__(self, "mask", _masks.freeze(self.mask))
+
+  def trainable(self, tree: Any) -> Any:
+    """Tree of bools like `tree`: True where the leaf is not frozen."""
+    return jax.tree.map(lambda on: not on, _masks.resolve(self.mask, tree))
+
+  def init(self, params):
+    del params
+    return EmptyState()
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    zeros = jax.tree.map(jnp.zeros_like, updates)
+    return _masks.merge(self.trainable(updates), updates, zeros), state
+
+
+def freeze(mask: Any) -> Freeze:
+  """Freezes the leaves where `mask` (tree, prefix, callable or selector) is True."""
+  return Freeze(mask)
 
 
 class _Labels:

@@ -211,11 +211,11 @@ def test_masked_with_a_prefix_mask_tree():
 
 
 def _check_freeze(params, selector, frozen, inner=None, ref=None):
-  """freeze(inner, selector): frozen leaves bit-identical, zero updates, no state;
+  """chain(freeze(selector), inner): frozen leaves bit-identical, zero updates, no state;
   the others follow `ref` (Optax) on the sub-tree of trainable leaves."""
   inner = inner or gradtx.adam(0.1)
   ref = ref or ("adam", 0.1)
-  final, state, updates = _run(gradtx.freeze(inner, selector), params)
+  final, state, updates = _run(gradtx.chain(gradtx.freeze(selector), inner), params)
   leaves0, leaves1 = jax.tree.leaves(params), jax.tree.leaves(final)
   idx = [i for i, on in enumerate(frozen) if not on]
   want = _np_run(ref, [leaves0[i] for i in idx], idx)
@@ -226,10 +226,10 @@ def _check_freeze(params, selector, frozen, inner=None, ref=None):
       np.testing.assert_array_equal(leaves1[i], leaves0[i])
       for u in updates:
         assert not np.any(np.asarray(jax.tree.leaves(u)[i]))
-  first = state.inner_states["trainable"][0]  # ScaleByAdamState or TraceState
+  first = state[1][0]  # the inner optimizer's ScaleByAdamState or TraceState
   moments = first.mu if hasattr(first, "mu") else first.trace
   _assert_state_only_for(moments, params, [not f for f in frozen])
-  assert jax.tree.leaves(state.inner_states["frozen"]) == []  # set_to_zero keeps nothing
+  assert jax.tree.leaves(state[0]) == []  # the freeze stage keeps nothing
   return final, state
 
 
@@ -449,7 +449,7 @@ def test_equinox_freeze_then_apply_to_the_module():
   """The usual Equinox pattern: filter the arrays, freeze the biases, eqx.apply_updates."""
   model = _eqx_model()
   params = eqx.filter(model, eqx.is_array)
-  tx = gradtx.freeze(gradtx.adam(0.1), gradtx.by_path("*bias"))
+  tx = gradtx.chain(gradtx.freeze(gradtx.by_path("*bias")), gradtx.adam(0.1))
   state = tx.init(params)
   updates, state = jax.jit(tx.update)(_grads(params), state, params)
   new_model = eqx.apply_updates(model, updates)
