@@ -11,6 +11,7 @@ import functools
 from typing import Any, Callable
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import keystr
 
@@ -32,19 +33,38 @@ def _path(path: tuple) -> str:
 
 def _describe(leaf: Any) -> str:
   if hasattr(leaf, "shape") and hasattr(leaf, "dtype"):
-    return f"shape {tuple(leaf.shape)} {np.dtype(leaf.dtype).name}"
+    return f"shape {tuple(leaf.shape)} {getattr(leaf.dtype, 'name', leaf.dtype)}"
   return f"a {type(leaf).__name__}"
+
+
+def _dtype_of(leaf: Any) -> np.dtype | None:
+  """The dtype of an array-like leaf (arrays, NumPy scalars, Python numbers), else None."""
+  if isinstance(leaf, (bool, int, float, complex)):
+    return np.result_type(leaf)
+  dtype = getattr(leaf, "dtype", None)
+  if dtype is None or not hasattr(leaf, "shape"):
+    return None
+  try:
+    return np.dtype(dtype)
+  except TypeError:  # JAX extended dtypes (PRNG keys) are not NumPy dtypes
+    return dtype
+
+
+def _is_inexact(dtype: Any) -> bool:
+  # `jnp.issubdtype`, not `np.issubdtype`: NumPy does not count the ml_dtypes
+  # types (bfloat16, float8_*) as floating point.
+  return bool(jnp.issubdtype(dtype, jnp.inexact))
 
 
 def check_arrays(tree: Any, what: str, *, inexact: bool = False) -> None:
   """Every leaf of `tree` is an array (floating or complex if `inexact`)."""
   for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    if not (isinstance(leaf, (jax.Array, np.ndarray, np.generic, float, int, complex))
-            or hasattr(leaf, "dtype") and hasattr(leaf, "shape")):
+    dtype = _dtype_of(leaf)
+    if dtype is None or dtype == object:
       raise LeafTypeError(f"{what} leaf {_path(path)} is {_describe(leaf)}, not an array. {_HINT}")
-    if inexact and not np.issubdtype(np.result_type(leaf), np.inexact):
+    if inexact and not _is_inexact(dtype):
       raise LeafTypeError(
-          f"{what} leaf {_path(path)} has dtype {np.result_type(leaf).name}; gradtx optimizes "
+          f"{what} leaf {_path(path)} has dtype {getattr(dtype, 'name', dtype)}; gradtx optimizes "
           "floating-point or complex arrays. Leave integer and boolean leaves out of the "
           "optimized tree (e.g. eqx.filter(tree, eqx.is_inexact_array)) or exclude them "
           "with gradtx.masked / gradtx.freeze.")
@@ -52,8 +72,9 @@ def check_arrays(tree: Any, what: str, *, inexact: bool = False) -> None:
 
 def check_same_structure(what_a: str, a: Any, what_b: str, b: Any, *,
                          shapes: bool = True) -> None:
-  """`a` and `b` have the same tree structure (and leaf shapes); else name the first
-  differing path and what each side has."""
+  """`a` and `b` have the same tree structure (and leaf shapes, if `shapes`), and no
+  leaf is floating point on one side but integer or boolean on the other; else
+  name the first differing path and what each side has."""
   leaves_a, def_a = jax.tree_util.tree_flatten_with_path(a)
   leaves_b, def_b = jax.tree_util.tree_flatten_with_path(b)
   if def_a != def_b:
@@ -72,12 +93,21 @@ def check_same_structure(what_a: str, a: Any, what_b: str, b: Any, *,
     raise TreeMismatchError(
         f"{what_a} and {what_b} have the same leaf paths but different node types:\n"
         f"  {what_a}: {def_a}\n  {what_b}: {def_b}")
-  if shapes:
-    for (path, x), (_, y) in zip(leaves_a, leaves_b):
-      if np.shape(x) != np.shape(y):
-        raise TreeMismatchError(
-            f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
-            f"{what_b}; shapes must match (no broadcasting).")
+  for (path, x), (_, y) in zip(leaves_a, leaves_b):
+    dx, dy = _dtype_of(x), _dtype_of(y)
+    if (dx is None) != (dy is None):
+      raise LeafTypeError(
+          f"leaf {_path(path)} is {_describe(x)} in {what_a} but {_describe(y)} in {what_b}; "
+          f"both must be arrays. {_HINT}")
+    if shapes and np.shape(x) != np.shape(y):
+      raise TreeMismatchError(
+          f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
+          f"{what_b}; shapes must match (no broadcasting).")
+    if dx is not None and dy is not None and _is_inexact(dx) != _is_inexact(dy):
+      raise TreeMismatchError(
+          f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
+          f"{what_b}; dtypes must both be floating point (or complex): an integer or "
+          "boolean leaf cannot be combined with a floating-point one.")
 
 
 def named_errors(method: Callable, owner: str) -> Callable:

@@ -27,10 +27,12 @@ class ScaleByAdamState(NamedTuple):
   nu: Any
 
 
-def _check_betas(owner: str, b1: Any, b2: Any, eps: Any) -> None:
+def check_betas(owner: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> None:
+  """`b1`, `b2` in [0, 1); `eps`, `eps_root` >= 0."""
   _checks.decay_rate(owner, "b1", b1)
   _checks.decay_rate(owner, "b2", b2)
   _checks.non_negative(owner, "eps", eps)
+  _checks.non_negative(owner, "eps_root", eps_root)
 
 
 def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
@@ -39,6 +41,23 @@ def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
   gc = g.astype(cdt)
   v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + complement(b2, cdt) * abs_sq(gc)
   return gc, hyper(b1, cdt) * m.astype(cdt) + complement(b1, cdt) * gc, v_new
+
+
+def first_moment_corrections(b1: Any, count: jax.Array, nesterov: bool) -> tuple:
+  """`(1 - b1^t, 1 - b1^(t+1))`, the second only for Nesterov; scalars, once per step."""
+  c1 = bias_correction(b1, count)
+  return c1, bias_correction(b1, safe_increment(count)) if nesterov else None
+
+
+def debiased_first_moment(m_new: jax.Array, gc: jax.Array, b1: Any, corrections: tuple) -> jax.Array:
+  """`m_t / (1 - b1^t)`, or with Nesterov (NAdam)
+  `b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`."""
+  cdt = gc.dtype
+  c1, c1_next = corrections
+  if c1_next is None:
+    return m_new / hyper(c1, cdt)
+  return (hyper(b1, cdt) * m_new / hyper(c1_next, cdt)
+          + complement(b1, cdt) * gc / hyper(c1, cdt))
 
 
 def adam_direction(m_hat: jax.Array, v_hat: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
@@ -68,8 +87,7 @@ class ScaleByAdam(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _check_betas("scale_by_adam", self.b1, self.b2, self.eps)
-    _checks.non_negative("scale_by_adam", "eps_root", self.eps_root)
+    check_betas("scale_by_adam", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
     return ScaleByAdamState(zero_count(),
@@ -79,17 +97,13 @@ class ScaleByAdam(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
     count = safe_increment(state.count)
-    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
-    c1_next = bias_correction(self.b1, safe_increment(count)) if self.nesterov else None
+    c1 = first_moment_corrections(self.b1, count, self.nesterov)
+    c2 = bias_correction(self.b2, count)
 
     def leaf(g, m, v):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
-      if self.nesterov:
-        m_hat = (hyper(self.b1, cdt) * m_new / hyper(c1_next, cdt)
-                 + complement(self.b1, cdt) * gc / hyper(c1, cdt))
-      else:
-        m_hat = m_new / hyper(c1, cdt)
+      m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
       u = adam_direction(m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt),
                          hyper(self.eps_root, cdt))
       return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
@@ -121,7 +135,7 @@ class ScaleByAmsgrad(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps)
+    check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps)
 
   def init(self, params):
     nu = zeros_like(params, self.state_dtype, real=True)
@@ -161,7 +175,7 @@ class ScaleByAdamax(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _check_betas("scale_by_adamax", self.b1, self.b2, self.eps)
+    check_betas("scale_by_adamax", self.b1, self.b2, self.eps)
 
   def init(self, params):
     return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),

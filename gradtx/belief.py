@@ -7,10 +7,11 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (complement, abs_sq, bias_correction, compute_dtype, hyper, map_leaves, safe_div,
+from gradtx._numerics import (abs_sq, bias_correction, complement, compute_dtype, hyper, map_leaves,
+                              safe_div,
                               real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.adam import check_betas, debiased_first_moment, first_moment_corrections
 from gradtx.base import GradientTransformation
 
 __all__ = ["ScaleByBelief", "ScaleByBeliefState", "scale_by_belief"]
@@ -46,10 +47,7 @@ class ScaleByBelief(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _checks.decay_rate("scale_by_belief", "b1", self.b1)
-    _checks.decay_rate("scale_by_belief", "b2", self.b2)
-    _checks.non_negative("scale_by_belief", "eps", self.eps)
-    _checks.non_negative("scale_by_belief", "eps_root", self.eps_root)
+    check_betas("scale_by_belief", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
     return ScaleByBeliefState(zero_count(), zeros_like(params, self.state_dtype),
@@ -58,8 +56,8 @@ class ScaleByBelief(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
     count = safe_increment(state.count)
-    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
-    c1_next = bias_correction(self.b1, safe_increment(count)) if self.nesterov else None
+    c1 = first_moment_corrections(self.b1, count, self.nesterov)
+    c2 = bias_correction(self.b2, count)
 
     def leaf(g, m, s):
       cdt = compute_dtype(g.dtype)
@@ -68,10 +66,7 @@ class ScaleByBelief(GradientTransformation):
       m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * gc
       s_new = (b2 * s.astype(real_dtype(cdt)) + complement(self.b2, cdt) * abs_sq(gc - m_new)
                + hyper(self.eps_root, cdt))
-      if self.nesterov:
-        m_hat = b1 * m_new / hyper(c1_next, cdt) + complement(self.b1, cdt) * gc / hyper(c1, cdt)
-      else:
-        m_hat = m_new / hyper(c1, cdt)
+      m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
       denom = jnp.sqrt(s_new / hyper(c2, cdt)) + hyper(self.eps, cdt)
       u = safe_div(m_hat, denom)
       return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)

@@ -6,11 +6,11 @@ from typing import Any
 
 import jax.numpy as jnp
 
-from gradtx import _checks
 from gradtx._module import static
-from gradtx._numerics import (complement, bias_correction, hyper, map_leaves, safe_increment,
+from gradtx._numerics import (bias_correction, hyper, map_leaves, safe_increment,
                               scalar_dtype, zero_count, zeros_like)
-from gradtx.adam import ScaleByAdamState, adam_direction, adam_moments
+from gradtx.adam import (ScaleByAdamState, adam_direction, adam_moments, check_betas,
+                         debiased_first_moment, first_moment_corrections)
 from gradtx.base import GradientTransformation
 
 __all__ = ["ScaleByRadam", "scale_by_radam"]
@@ -60,10 +60,7 @@ class ScaleByRadam(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _checks.decay_rate("scale_by_radam", "b1", self.b1)
-    _checks.decay_rate("scale_by_radam", "b2", self.b2)
-    _checks.non_negative("scale_by_radam", "eps", self.eps)
-    _checks.non_negative("scale_by_radam", "eps_root", self.eps_root)
+    check_betas("scale_by_radam", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
     return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),
@@ -72,18 +69,14 @@ class ScaleByRadam(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
     count = safe_increment(state.count)
-    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
-    c1_next = bias_correction(self.b1, safe_increment(count)) if self.nesterov else None
+    c1 = first_moment_corrections(self.b1, count, self.nesterov)
+    c2 = bias_correction(self.b2, count)
     rectified, r = _rectification(self.b2, count, self.threshold)
 
     def leaf(g, m, v):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
-      if self.nesterov:
-        m_hat = (hyper(self.b1, cdt) * m_new / hyper(c1_next, cdt)
-                 + complement(self.b1, cdt) * gc / hyper(c1, cdt))
-      else:
-        m_hat = m_new / hyper(c1, cdt)
+      m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
       adaptive = hyper(r, cdt) * adam_direction(
           m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt), hyper(self.eps_root, cdt))
       u = jnp.where(rectified, adaptive, m_hat)

@@ -42,9 +42,11 @@ class ScaleByRms(GradientTransformation):
   bias_correction: bool = static(False)
   state_dtype: Any = static(None)
 
+  _owner = "scale_by_rms"
+
   def __post_init__(self):
-    _checks.decay_rate("scale_by_rms", "decay", self.decay)
-    _checks.non_negative("scale_by_rms", "eps", self.eps)
+    _checks.decay_rate(self._owner, "decay", self.decay)
+    _checks.non_negative(self._owner, "eps", self.eps)
 
   def init(self, params):
     return ScaleByRmsState(zero_count(), full_like(params, self.initial_scale, self.state_dtype, real=True))
@@ -73,24 +75,16 @@ class ScaleByStddevState(NamedTuple):
   nu: Any
 
 
-class ScaleByStddev(GradientTransformation):
+class ScaleByStddev(ScaleByRms):
   """Centered RMSProp (Graves, 2013).
 
   `M_t = decay M_{t-1} + (1 - decay) g_t`; `S_t = decay S_{t-1} + (1 - decay) |g_t|^2`;
   `u_t = g_t / sqrt(S_t - |M_t|^2 + eps)` (or `/ (sqrt(S_t - |M_t|^2) + eps)`).
-  Defaults as Optax: `decay=0.9`, `eps=1e-8`, `initial_scale=0`.
+  Same fields and defaults as `ScaleByRms` (Optax's): `decay=0.9`,
+  `eps=1e-8`, `initial_scale=0`.
   """
 
-  decay: Any = 0.9
-  eps: Any = 1e-8
-  initial_scale: Any = 0.0
-  eps_in_sqrt: bool = static(True)
-  bias_correction: bool = static(False)
-  state_dtype: Any = static(None)
-
-  def __post_init__(self):
-    _checks.decay_rate("scale_by_stddev", "decay", self.decay)
-    _checks.non_negative("scale_by_stddev", "eps", self.eps)
+  _owner = "scale_by_stddev"
 
   def init(self, params):
     return ScaleByStddevState(zero_count(), zeros_like(params, self.state_dtype),

@@ -1,0 +1,115 @@
+"""Shared fixtures of the reliability suite (test_errors, test_validation, test_dtypes,
+test_properties, test_robustness): the named optimizers with test settings, tree
+helpers and small stepping utilities. Not a test module.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+import gradtx
+from gradtx import optimizers as _optimizers
+
+# name -> (factory name in gradtx.optimizers, keyword arguments used by the suite).
+# "sgd+momentum" is sgd with state; every other key is the factory's own name.
+NAMED: dict[str, tuple[str, dict[str, Any]]] = {
+    "sgd": ("sgd", dict(learning_rate=0.1)),
+    "sgd+momentum": ("sgd", dict(learning_rate=0.05, momentum=0.9)),
+    "adagrad": ("adagrad", dict(learning_rate=0.1)),
+    "rmsprop": ("rmsprop", dict(learning_rate=0.01)),
+    "adam": ("adam", dict(learning_rate=0.01)),
+    "adamw": ("adamw", dict(learning_rate=0.01, weight_decay=0.01)),
+    "nadam": ("nadam", dict(learning_rate=0.01)),
+    "nadamw": ("nadamw", dict(learning_rate=0.01, weight_decay=0.01)),
+    "amsgrad": ("amsgrad", dict(learning_rate=0.01)),
+    "adamax": ("adamax", dict(learning_rate=0.01)),
+    "radam": ("radam", dict(learning_rate=0.01)),
+    "adabelief": ("adabelief", dict(learning_rate=0.01)),
+    "adadelta": ("adadelta", dict(learning_rate=1.0)),
+    "lion": ("lion", dict(learning_rate=0.001)),
+    "lamb": ("lamb", dict(learning_rate=0.01, weight_decay=0.01)),
+    "lars": ("lars", dict(learning_rate=0.1, weight_decay=0.01)),
+    "adafactor": ("adafactor", dict(learning_rate=0.01)),
+}
+NAMES = list(NAMED)
+
+# Named optimizers whose update needs `params` (weight decay, trust ratio, parameter scale).
+NEEDS_PARAMS = {"adamw", "nadamw", "lion", "lamb", "lars", "adadelta", "adafactor"}
+
+# Optimizers whose state holds no per-parameter array.
+STATELESS = {"sgd"}
+
+
+def factory(name: str) -> Callable[..., gradtx.GradientTransformation]:
+  return getattr(_optimizers, NAMED[name][0])
+
+
+def make(name: str, **overrides: Any) -> gradtx.GradientTransformation:
+  """The named optimizer with the suite's settings, `overrides` applied."""
+  return factory(name)(**{**NAMED[name][1], **overrides})
+
+
+def step(tx, grads, state, params):
+  """One update + apply_updates; params are always passed."""
+  updates, state = tx.update(grads, state, params)
+  return gradtx.apply_updates(params, updates), state, updates
+
+
+def run(tx, params, grads_seq, jit: bool = False):
+  """Applies `tx` for each gradient tree of `grads_seq`; returns params, state, updates."""
+  fn = jax.jit(step) if jit else step
+  state = tx.init(params)
+  updates = None
+  for g in grads_seq:
+    params, state, updates = fn(tx, g, state, params)
+  return params, state, updates
+
+
+def leaves_with_paths(tree: Any) -> list[tuple[str, Any]]:
+  return [(jax.tree_util.keystr(p), x) for p, x in jax.tree_util.tree_leaves_with_path(tree)]
+
+
+def per_leaf_state(state: Any) -> list[jax.Array]:
+  """State leaves that are arrays of rank >= 1 (not scalars such as counts)."""
+  return [x for x in jax.tree.leaves(state) if jnp.ndim(x) > 0]
+
+
+def as_np64(x: Any) -> np.ndarray:
+  x = np.asarray(x)
+  return x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
+
+
+def all_finite(tree: Any) -> bool:
+  return all(bool(np.all(np.isfinite(as_np64(x)))) for x in jax.tree.leaves(tree))
+
+
+def assert_trees_close(a: Any, b: Any, rtol: float = 1e-6, atol: float = 1e-6,
+                       err: str = "") -> None:
+  la, ta = jax.tree.flatten(a)
+  lb, tb = jax.tree.flatten(b)
+  assert ta == tb, f"{err}: tree structures differ: {ta} vs {tb}"
+  for (path, x), y in zip(leaves_with_paths(a), lb):
+    assert np.shape(x) == np.shape(y), f"{err}: {path}: shapes {np.shape(x)} vs {np.shape(y)}"
+    assert jnp.result_type(x) == jnp.result_type(y), f"{err}: {path}: dtypes differ"
+    np.testing.assert_allclose(as_np64(x), as_np64(y), rtol=rtol, atol=atol,
+                               err_msg=f"{err}: {path}")
+
+
+def assert_trees_identical(a: Any, b: Any, err: str = "") -> None:
+  """Same structure, shapes, dtypes and bits (NaN equal to NaN)."""
+  la, ta = jax.tree.flatten(a)
+  lb, tb = jax.tree.flatten(b)
+  assert ta == tb, f"{err}: tree structures differ: {ta} vs {tb}"
+  for (path, x), y in zip(leaves_with_paths(a), lb):
+    x, y = np.asarray(x), np.asarray(y)
+    assert x.dtype == y.dtype and x.shape == y.shape, f"{err}: {path}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}"
+    assert x.tobytes() == y.tobytes(), f"{err}: {path}: bits differ: {x} vs {y}"
+
+
+def exported_named_optimizers() -> set[str]:
+  """Factory names of the named optimizers (gradtx.optimizers.__all__)."""
+  return set(_optimizers.__all__)

@@ -1,0 +1,416 @@
+"""Hyperparameter validation at construction (gradtx/_checks.py).
+
+Concrete values out of range raise `ValueError` naming the argument and the value;
+traced values (an optimizer or schedule built inside `jax.vmap` / `jax.jit`) are not
+checked and keep working, so sweeps over hyperparameters are possible.
+
+`CASES` lists, for every public factory with a numeric constraint, the argument, the
+values that must be refused and a boundary value that must be accepted.
+`test_every_public_factory_is_covered` keeps the list complete as factories are added.
+"""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import gradtx
+
+accumulation, adadelta, belief, factored, lion, optimizers, radam, trust_ratio = (
+    importlib.import_module(f"gradtx.{m}") for m in (
+        "accumulation", "adadelta", "belief", "factored", "lion", "optimizers", "radam",
+        "trust_ratio"))
+
+import _reliability as R
+
+NAN = math.nan
+RATE = (-0.1, 1.0, 1.5, NAN)        # b1, b2, decay, momentum, rho: [0, 1)
+NONNEG = (-1e-8, -1.0, NAN)        # eps, eps_root, initial accumulators: >= 0
+POSITIVE = (0.0, -1.0, NAN)        # clip thresholds, numbers of steps: > 0
+
+O = optimizers
+
+
+def _lr(fn):
+  return lambda **kw: fn(0.1, **kw)
+
+
+# (id, factory taking keywords, argument, bad values, a boundary value that is valid)
+CASES = []
+
+
+def _add(fid, fn, arg, bad, ok):
+  CASES.append((fid, fn, arg, bad, ok))
+
+
+for _name in ["adam", "adamw", "nadam", "nadamw", "amsgrad", "radam", "adabelief", "lamb"]:
+  _fn = _lr(getattr(O, _name))
+  _add(_name, _fn, "b1", RATE, 0.0)
+  _add(_name, _fn, "b2", RATE, 0.0)
+  _add(_name, _fn, "eps", NONNEG, 0.0)
+  _add(_name, _fn, "eps_root", NONNEG, 0.0)
+_add("adamax", _lr(O.adamax), "b1", RATE, 0.0)
+_add("adamax", _lr(O.adamax), "b2", RATE, 0.0)
+_add("adamax", _lr(O.adamax), "eps", NONNEG, 0.0)
+_add("sgd", _lr(O.sgd), "momentum", RATE, 0.0)
+_add("adagrad", _lr(O.adagrad), "initial_accumulator_value", NONNEG, 0.0)
+_add("adagrad", _lr(O.adagrad), "eps", NONNEG, 0.0)
+_add("rmsprop", _lr(O.rmsprop), "decay", RATE, 0.0)
+_add("rmsprop", _lr(O.rmsprop), "eps", NONNEG, 0.0)
+_add("rmsprop", _lr(O.rmsprop), "initial_scale", NONNEG, 0.0)
+_add("rmsprop", _lr(O.rmsprop), "momentum", RATE, 0.0)
+_add("adadelta", O.adadelta, "rho", RATE, 0.0)
+_add("adadelta", O.adadelta, "eps", NONNEG, 0.0)
+_add("lion", _lr(O.lion), "b1", (-0.1, 1.5, NAN), 1.0)
+_add("lion", _lr(O.lion), "b2", RATE, 0.0)
+_add("lars", _lr(O.lars), "momentum", RATE, 0.0)
+_add("lars", _lr(O.lars), "eps", NONNEG, 0.0)
+_add("adafactor", O.adafactor, "decay_rate", NONNEG, 0.0)
+_add("adafactor", O.adafactor, "clipping_threshold", POSITIVE, 1e-6)
+_add("adafactor", O.adafactor, "eps", NONNEG, 0.0)
+_add("adafactor", O.adafactor, "momentum", RATE, 0.0)
+# primitives
+for _fn, _fid in [(gradtx.scale_by_adam, "scale_by_adam"), (gradtx.scale_by_amsgrad,
+                  "scale_by_amsgrad"), (radam.scale_by_radam, "scale_by_radam"),
+                  (belief.scale_by_belief, "scale_by_belief")]:
+  _add(_fid, _fn, "b1", RATE, 0.0)
+  _add(_fid, _fn, "b2", RATE, 0.0)
+  _add(_fid, _fn, "eps", NONNEG, 0.0)
+  _add(_fid, _fn, "eps_root", NONNEG, 0.0)
+_add("scale_by_adamax", gradtx.scale_by_adamax, "b1", RATE, 0.0)
+_add("scale_by_adamax", gradtx.scale_by_adamax, "b2", RATE, 0.0)
+_add("scale_by_adamax", gradtx.scale_by_adamax, "eps", NONNEG, 0.0)
+_add("scale_by_rss", gradtx.scale_by_rss, "initial_accumulator_value", NONNEG, 0.0)
+_add("scale_by_rss", gradtx.scale_by_rss, "eps", NONNEG, 0.0)
+for _fn, _fid in [(gradtx.scale_by_rms, "scale_by_rms"), (gradtx.scale_by_stddev,
+                  "scale_by_stddev")]:
+  _add(_fid, _fn, "decay", RATE, 0.0)
+  _add(_fid, _fn, "eps", NONNEG, 0.0)
+  _add(_fid, _fn, "initial_scale", NONNEG, 0.0)
+_add("trace", gradtx.trace, "decay", RATE, 0.0)
+_add("ema", gradtx.ema, "decay", RATE, 0.0)
+_add("clip", gradtx.clip, "max_delta", POSITIVE, 1e-6)
+_add("clip_by_global_norm", gradtx.clip_by_global_norm, "max_norm", POSITIVE, 1e-6)
+_add("clip_by_block_rms", factored.clip_by_block_rms, "threshold", POSITIVE, 1e-6)
+_add("scale_by_trust_ratio", trust_ratio.scale_by_trust_ratio, "min_norm", NONNEG, 0.0)
+_add("scale_by_trust_ratio", trust_ratio.scale_by_trust_ratio, "eps", NONNEG, 0.0)
+_add("scale_by_param_block_rms", factored.scale_by_param_block_rms, "min_scale", NONNEG, 0.0)
+_add("scale_by_adadelta", adadelta.scale_by_adadelta, "rho", RATE, 0.0)
+_add("scale_by_adadelta", adadelta.scale_by_adadelta, "eps", NONNEG, 0.0)
+_add("scale_by_lion", lion.scale_by_lion, "b1", (-0.1, 1.5, NAN), 1.0)
+_add("scale_by_lion", lion.scale_by_lion, "b2", RATE, 0.0)
+_add("scale_by_factored_rms", factored.scale_by_factored_rms, "decay_rate", NONNEG, 0.0)
+_add("scale_by_factored_rms", factored.scale_by_factored_rms, "epsilon", NONNEG, 0.0)
+_ADAM = gradtx.adam(0.1)
+_add("accumulate_gradients", lambda **kw: gradtx.accumulate_gradients(_ADAM, **kw), "every_k",
+     POSITIVE, 1)
+_add("apply_if_finite", lambda **kw: gradtx.apply_if_finite(_ADAM, **kw),
+     "max_consecutive_errors", (-1, NAN), 0)
+# schedules
+_add("linear_schedule", lambda **kw: gradtx.linear_schedule(**{
+    "init_value": 1.0, "end_value": 0.0, "transition_steps": 10, **kw}),
+     "transition_steps", (-1, NAN), 0)
+_add("linear_schedule", lambda **kw: gradtx.linear_schedule(1.0, 0.0, 10, **kw),
+     "transition_begin", (-1, NAN), 0)
+_add("polynomial_schedule", lambda **kw: gradtx.polynomial_schedule(**{
+    "init_value": 1.0, "end_value": 0.0, "power": 2.0, "transition_steps": 10, **kw}),
+     "transition_steps", (-1, NAN), 0)
+_add("polynomial_schedule", lambda **kw: gradtx.polynomial_schedule(1.0, 0.0, 2.0, 10, **kw),
+     "transition_begin", (-1, NAN), 0)
+_add("exponential_decay", lambda **kw: gradtx.exponential_decay(**{
+    "init_value": 1.0, "transition_steps": 10, "decay_rate": 0.5, **kw}),
+     "transition_steps", POSITIVE, 1)
+_add("exponential_decay", lambda **kw: gradtx.exponential_decay(**{
+    "init_value": 1.0, "transition_steps": 10, "decay_rate": 0.5, **kw}),
+     "decay_rate", POSITIVE, 2.0)
+_add("exponential_decay", lambda **kw: gradtx.exponential_decay(1.0, 10, 0.5, **kw),
+     "transition_begin", (-1, NAN), 0)
+_add("inverse_time_decay", lambda **kw: gradtx.inverse_time_decay(**{
+    "init_value": 1.0, "decay_rate": 0.5, **kw}), "decay_rate", NONNEG, 0.0)
+_add("inverse_time_decay", lambda **kw: gradtx.inverse_time_decay(1.0, 0.5, **kw),
+     "decay_steps", POSITIVE, 1)
+_add("inverse_sqrt_decay", lambda **kw: gradtx.inverse_sqrt_decay(1.0, **kw), "offset",
+     POSITIVE, 1e-3)
+_add("cosine_decay_schedule", lambda **kw: gradtx.cosine_decay_schedule(**{
+    "init_value": 1.0, "decay_steps": 10, **kw}), "decay_steps", POSITIVE, 1)
+_add("warmup_cosine_decay_schedule", lambda **kw: gradtx.warmup_cosine_decay_schedule(**{
+    "init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "decay_steps": 100, **kw}),
+     "warmup_steps", (-1, NAN), 0)
+_add("warmup_cosine_decay_schedule", lambda **kw: gradtx.warmup_cosine_decay_schedule(**{
+    "init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "decay_steps": 100, **kw}),
+     "decay_steps", (5, 3, NAN), 6)
+_add("epoch_schedule", lambda **kw: gradtx.epoch_schedule(lambda e: e, **kw),
+     "steps_per_epoch", POSITIVE, 1)
+
+# (factory id, argument) pairs whose check is missing in the factory's module.
+MISSING = {
+    ("amsgrad", "eps_root"): "gradtx/adam.py ScaleByAmsgrad.__post_init__ has no "
+                             "_checks.non_negative(..., 'eps_root', ...) (ScaleByAdam has one)",
+    ("scale_by_amsgrad", "eps_root"): "gradtx/adam.py ScaleByAmsgrad.__post_init__ has no "
+                                      "_checks.non_negative(..., 'eps_root', ...)",
+    ("rmsprop", "initial_scale"): "gradtx/rmsprop.py: initial_scale is not checked; a negative "
+                                  "value makes sqrt(S) NaN on the first steps",
+    ("scale_by_rms", "initial_scale"): "gradtx/rmsprop.py ScaleByRms: initial_scale unchecked",
+    ("scale_by_stddev", "initial_scale"): "gradtx/rmsprop.py ScaleByStddev: initial_scale "
+                                          "unchecked",
+}
+
+# (factory id, argument) pairs refused, but under the inner primitive's own name for the
+# argument (and, for warmup_cosine_decay_schedule, a derived value), not the caller's.
+RENAMED = {
+    ("sgd", "momentum"): "optimizers.sgd passes momentum to trace(): the error says "
+                         "'trace: decay=...'",
+    ("rmsprop", "momentum"): "optimizers.rmsprop: error says 'trace: decay=...'",
+    ("lars", "momentum"): "optimizers.lars: error says 'trace: decay=...'",
+    ("adafactor", "momentum"): "optimizers.adafactor: error says 'ema: decay=...'",
+    ("adafactor", "clipping_threshold"): "optimizers.adafactor: error says "
+                                         "'clip_by_block_rms: threshold=...'",
+    ("adafactor", "eps"): "optimizers.adafactor: error says 'scale_by_factored_rms: epsilon=...'",
+    ("warmup_cosine_decay_schedule", "warmup_steps"): (
+        "schedules.warmup_cosine_decay_schedule: error says "
+        "'polynomial_schedule: transition_steps=...'"),
+    ("warmup_cosine_decay_schedule", "decay_steps"): (
+        "schedules.warmup_cosine_decay_schedule: error says 'cosine_decay_schedule: "
+        "decay_steps=<decay_steps - warmup_steps>' (a value the caller never passed)"),
+}
+
+
+def _params():
+  out = []
+  for fid, fn, arg, bad, _ in CASES:
+    for value in bad:
+      marks = []
+      if (fid, arg) in MISSING:
+        marks = [pytest.mark.xfail(strict=True, reason="missing check: " + MISSING[fid, arg])]
+      out.append(pytest.param(fn, arg, value, marks=marks, id=f"{fid}-{arg}={value}"))
+  return out
+
+
+@pytest.mark.parametrize("fn,arg,value", _params())
+def test_out_of_range_value_is_refused(fn, arg, value):
+  with pytest.raises(ValueError) as info:
+    fn(**{arg: value})
+  msg = str(info.value)
+  assert "invalid" in msg and "expected" in msg, msg
+
+
+def _named_params():
+  out = []
+  for fid, fn, arg, bad, _ in CASES:
+    if (fid, arg) in MISSING:
+      continue
+    value = bad[0]
+    marks = []
+    if (fid, arg) in RENAMED:
+      marks = [pytest.mark.xfail(strict=True, reason="argument renamed: " + RENAMED[fid, arg])]
+    out.append(pytest.param(fn, arg, value, marks=marks, id=f"{fid}-{arg}"))
+  return out
+
+
+@pytest.mark.parametrize("fn,arg,value", _named_params())
+def test_error_names_the_argument_as_passed_and_its_value(fn, arg, value):
+  with pytest.raises(ValueError) as info:
+    fn(**{arg: value})
+  msg = str(info.value)
+  assert f"{arg}={value!r}" in msg, msg
+
+
+@pytest.mark.parametrize("fn,arg,ok", [pytest.param(fn, arg, ok, id=f"{fid}-{arg}={ok}")
+                                       for fid, fn, arg, _, ok in CASES])
+def test_boundary_value_is_accepted(fn, arg, ok):
+  fn(**{arg: ok})
+
+
+@pytest.mark.parametrize("fn,arg,ok", [pytest.param(fn, arg, ok, id=f"{fid}-{arg}")
+                                       for fid, fn, arg, _, ok in CASES])
+@pytest.mark.parametrize("wrap", [np.float32, jnp.asarray], ids=["numpy", "jax"])
+def test_array_hyperparameters_are_checked_too(fn, arg, ok, wrap):
+  """0-d NumPy and concrete JAX values are validated like Python numbers."""
+  fn(**{arg: wrap(ok)})
+
+
+@pytest.mark.parametrize("wrap", [float, np.float32, jnp.asarray], ids=["python", "numpy", "jax"])
+def test_concrete_array_values_out_of_range_are_refused(wrap):
+  with pytest.raises(ValueError, match="b2="):
+    gradtx.adam(0.1, b2=wrap(1.0))
+
+
+def test_string_hyperparameter_is_a_type_error_naming_it():
+  with pytest.raises(TypeError, match="b1='0.9'"):
+    gradtx.adam(0.1, b1="0.9")
+
+
+def test_linear_schedule_with_zero_transition_steps_is_constant():
+  """0 transition steps is accepted (as in Optax): the value stays `init_value`."""
+  schedule = gradtx.linear_schedule(1.0, 0.0, 0)
+  np.testing.assert_allclose([schedule(t) for t in (0, 1, 100)], [1.0, 1.0, 1.0])
+
+
+def test_join_schedules_needs_one_boundary_fewer():
+  with pytest.raises(ValueError, match="one boundary fewer"):
+    gradtx.join_schedules([gradtx.constant_schedule(1.0)] * 2, [1, 2])
+
+
+def test_piecewise_constant_negative_boundary_is_refused():
+  with pytest.raises(ValueError, match="boundary=-1"):
+    gradtx.piecewise_constant_schedule(1.0, {-1: 0.5})
+
+
+def test_warmup_cosine_with_zero_peak_is_zero():
+  """peak_value = 0 (Optax: alpha = 0) is a constant 0 schedule, not a ZeroDivisionError."""
+  schedule = gradtx.warmup_cosine_decay_schedule(0.0, 0.0, 5, 100)
+  assert float(schedule(10)) == 0.0
+
+
+# --- traced hyperparameters keep working ------------------------------------------------------
+
+# name -> hyperparameters to sweep (3 values each, all valid).
+SWEEPS = {
+    "sgd+momentum": dict(learning_rate=[0.01, 0.05, 0.1], momentum=[0.0, 0.5, 0.9]),
+    "adagrad": dict(learning_rate=[0.01, 0.1, 0.3], initial_accumulator_value=[0.0, 0.1, 1.0],
+                    eps=[0.0, 1e-7, 1e-3]),
+    "rmsprop": dict(learning_rate=[0.01, 0.02, 0.03], decay=[0.0, 0.9, 0.99], eps=[0.0, 1e-8, 1e-3]),
+    "adam": dict(learning_rate=[0.01, 0.02, 0.1], b1=[0.0, 0.9, 0.5], b2=[0.9, 0.999, 0.0],
+                 eps=[0.0, 1e-8, 1e-3]),
+    "adamw": dict(learning_rate=[0.01, 0.02, 0.1], b1=[0.0, 0.9, 0.5],
+                  weight_decay=[0.0, 0.01, 0.1]),
+    "nadam": dict(learning_rate=[0.01, 0.02, 0.1], b1=[0.0, 0.9, 0.5], b2=[0.9, 0.999, 0.5]),
+    "nadamw": dict(learning_rate=[0.01, 0.02, 0.1], weight_decay=[0.0, 0.01, 0.1]),
+    "amsgrad": dict(learning_rate=[0.01, 0.02, 0.1], b2=[0.9, 0.999, 0.5]),
+    "adamax": dict(learning_rate=[0.01, 0.02, 0.1], b1=[0.0, 0.9, 0.5], b2=[0.9, 0.999, 0.5]),
+    "radam": dict(learning_rate=[0.01, 0.02, 0.1], b2=[0.5, 0.999, 0.9],
+                  threshold=[0.0, 5.0, 1e9]),
+    "adabelief": dict(learning_rate=[0.01, 0.02, 0.1], b1=[0.0, 0.9, 0.5]),
+    "adadelta": dict(learning_rate=[0.5, 1.0, 2.0], rho=[0.0, 0.9, 0.99], eps=[1e-6, 1e-3, 0.0]),
+    "lion": dict(learning_rate=[0.001, 0.01, 0.1], b1=[0.0, 0.9, 1.0], b2=[0.0, 0.99, 0.5]),
+    "lamb": dict(learning_rate=[0.01, 0.02, 0.1], weight_decay=[0.0, 0.01, 0.1]),
+    "lars": dict(learning_rate=[0.01, 0.1, 0.3], momentum=[0.0, 0.5, 0.9],
+                 trust_coefficient=[0.001, 0.01, 1.0]),
+    "adafactor": dict(learning_rate=[0.01, 0.02, 0.1], decay_rate=[0.5, 0.8, 1.0],
+                      clipping_threshold=[0.5, 1.0, 2.0]),
+}
+
+
+def test_sweeps_cover_every_stateful_named_optimizer():
+  assert set(SWEEPS) == set(R.NAMES) - R.STATELESS
+
+
+def _sweep_problem():
+  params = {"w": jnp.array([[0.5, -1.0, 2.0], [0.1, 0.2, -0.3]]), "b": jnp.array([0.3, -0.2])}
+  grads = [jax.tree.map(lambda x, k=k: jnp.sin(x * (k + 1.0)) + 0.1 * k, params)
+           for k in range(2)]
+  return params, grads
+
+
+@pytest.mark.parametrize("name", sorted(SWEEPS))
+def test_optimizer_built_inside_vmap_equals_the_loop(name):
+  sweep = SWEEPS[name]
+  params, grads = _sweep_problem()
+
+  def train(hparams):
+    tx = R.make(name, **hparams)
+    p, _, _ = R.run(tx, params, grads)
+    return p
+
+  batched = jax.jit(jax.vmap(train))({k: jnp.asarray(v) for k, v in sweep.items()})
+  for i in range(3):
+    expected = train({k: v[i] for k, v in sweep.items()})
+    R.assert_trees_close(jax.tree.map(lambda x: x[i], batched), expected, rtol=2e-5,
+                         atol=2e-6, err=f"{name} sweep element {i}")
+
+
+SCHEDULE_SWEEPS = {
+    "linear_schedule": (lambda a, b: gradtx.linear_schedule(a, 0.0, b), [1.0, 2.0, 3.0],
+                        [0.0, 4.0, 10.0]),
+    "polynomial_schedule": (lambda a, b: gradtx.polynomial_schedule(1.0, 0.0, a, b),
+                            [1.0, 2.0, 0.5], [1.0, 4.0, 10.0]),
+    "exponential_decay": (lambda a, b: gradtx.exponential_decay(1.0, b, a), [0.5, 0.9, 2.0],
+                          [1.0, 3.0, 10.0]),
+    "inverse_time_decay": (lambda a, b: gradtx.inverse_time_decay(1.0, a, b), [0.0, 0.5, 2.0],
+                           [1.0, 2.0, 5.0]),
+    "inverse_sqrt_decay": (lambda a, b: gradtx.inverse_sqrt_decay(a, 1.0, b), [1.0, 0.5, 2.0],
+                           [1.0, 2.0, 0.5]),
+    "cosine_decay_schedule": (lambda a, b: gradtx.cosine_decay_schedule(1.0, b, a),
+                              [0.0, 0.1, 0.5], [1.0, 5.0, 10.0]),
+    "warmup_cosine_decay_schedule": (lambda a, b: gradtx.warmup_cosine_decay_schedule(
+        0.0, a, b, 20.0), [1.0, 0.5, 2.0], [0.0, 2.0, 5.0]),
+    "piecewise_constant_schedule": (lambda a, b: gradtx.piecewise_constant_schedule(
+        b, {2: a, 5: a}), [0.5, 0.1, 2.0], [1.0, 2.0, 0.5]),
+    "epoch_schedule": (lambda a, b: gradtx.epoch_schedule(
+        gradtx.exponential_decay(1.0, 1, a), b), [0.5, 0.9, 0.99], [1.0, 2.0, 3.0]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCHEDULE_SWEEPS))
+def test_schedule_built_inside_vmap_equals_the_loop(name):
+  build, a_values, b_values = SCHEDULE_SWEEPS[name]
+  counts = jnp.arange(8)
+
+  def values(a, b):
+    schedule = build(a, b)
+    return jax.vmap(schedule)(counts)
+
+  batched = jax.vmap(values)(jnp.asarray(a_values), jnp.asarray(b_values))
+  for i in range(3):
+    np.testing.assert_allclose(batched[i], values(a_values[i], b_values[i]), rtol=1e-6,
+                               atol=1e-7, err_msg=f"{name} element {i}")
+
+
+def test_out_of_range_traced_values_are_not_checked_under_jit():
+  """No bool(tracer): an invalid traced value is the caller's business (and gives NaN
+  or a diverging run, never a ConcretizationTypeError)."""
+  params = {"w": jnp.ones(2)}
+
+  @jax.jit
+  def first_update(b1):
+    tx = gradtx.adam(0.1, b1=b1)
+    return tx.update({"w": jnp.ones(2)}, tx.init(params), params)[0]
+
+  assert np.all(np.isfinite(first_update(0.5)["w"]))
+  first_update(1.0)  # would raise if concrete
+
+
+# --- inventory -------------------------------------------------------------------------------
+
+# Public factories with no numeric constraint to check, and why.
+NO_CONSTRAINTS = {
+    "scale": "any step size (negative flips the sign)",
+    "scale_by_learning_rate": "any learning rate or schedule",
+    "scale_by_schedule": "a callable",
+    "add_decayed_weights": "any weight decay (also a schedule)",
+    "identity": "no arguments", "set_to_zero": "no arguments", "zero_nans": "no arguments",
+    "stateless": "a function", "stateless_with_tree_map": "a function",
+    "chain": "transformations", "masked": "a mask", "partition": "labels",
+    "multi_transform": "labels", "freeze": "a mask", "param_groups": "selectors",
+    "inject_hyperparams": "a factory", "constant_schedule": "any value",
+    "join_schedules": "lengths checked (test_join_schedules_needs_one_boundary_fewer)",
+    "piecewise_constant_schedule": "boundaries >= 0 (test_piecewise_constant_negative_boundary"
+                                   "_is_refused); scales unconstrained",
+}
+
+
+def _public_factories():
+  modules = [gradtx, optimizers, accumulation, adadelta, belief, factored, lion, radam,
+             trust_ratio]
+  names = set()
+  for module in modules:
+    for name in getattr(module, "__all__", []):
+      fn = getattr(module, name)
+      if inspect.isfunction(fn):
+        names.add(name)
+  return names - {"apply_updates", "global_norm", "all_finite", "hyperparams_of",
+                  "set_hyperparams", "by_path", "by_ndim", "by_leaf", "decay_rate_pow",
+                  "path_str", "inverse_root", "require_params", "block_norm", "block_rms",
+                  "factored_dims", "adam_moments", "adam_direction"}
+
+
+def test_every_public_factory_is_covered():
+  covered = {fid for fid, *_ in CASES} | set(NO_CONSTRAINTS)
+  missing = sorted(_public_factories() - covered)
+  assert not missing, f"factories with no validation case and no NO_CONSTRAINTS entry: {missing}"
