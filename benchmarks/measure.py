@@ -74,14 +74,15 @@ def make_floor(norm_pass: bool) -> Callable:
   outputs would be separate passes over `g`."""
   def floor(grads, buffers, unused):
     leaves = jax.tree.leaves(grads)
-    salt = jnp.uint32(1)
+    scale = None
     if norm_pass:
-      sq = sum(jnp.sum(jnp.square(g)) for g in leaves)
-      salt = jax.lax.bitcast_convert_type(sq, jnp.uint32) | 1
+      norm = jnp.sqrt(sum(jnp.sum(g * g) for g in leaves))
+      scale = 1.0 / jnp.maximum(norm, 1.0)  # what clipping feeds the per-leaf pass
     new = []
     for g, s in zip(leaves, buffers):
       t, _, b = s.shape
-      bits = jax.lax.bitcast_convert_type(g, jnp.uint32).reshape(t, 1, b) * salt
+      x = g if scale is None else g * scale
+      bits = jax.lax.bitcast_convert_type(x, jnp.uint32).reshape(t, 1, b)
       new.append(s * s.dtype.type(3) + bits.astype(s.dtype))
     return unused, new
   return floor

@@ -65,7 +65,7 @@ def zeros_like(tree: Any, dtype: Any | None = None, real: bool = False) -> Any:
   state-dtype policy."""
   check_arrays(tree, "params", inexact=True)
   def leaf(p):
-    dt = state_dtype(p.dtype, dtype)
+    dt = state_dtype(jnp.result_type(p), dtype)
     return shard_like(p, jnp.zeros_like(p, dtype=real_dtype(dt) if real else dt))
   return jax.tree.map(leaf, tree)
 
@@ -74,7 +74,7 @@ def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = Fals
   """Like `zeros_like` but filled with `value`."""
   check_arrays(tree, "params", inexact=True)
   def leaf(p):
-    dt = state_dtype(p.dtype, dtype)
+    dt = state_dtype(jnp.result_type(p), dtype)
     return shard_like(p, jnp.full_like(p, value, dtype=real_dtype(dt) if real else dt))
   return jax.tree.map(leaf, tree)
 
@@ -145,15 +145,13 @@ def complement(decay: Any, dtype: Any) -> Array:
 
 
 def safe_div(num: Array, den: Array) -> Array:
-  """`num / den` for `den >= 0` where `den = 0` only comes with `num = 0`.
+  """`num / den` for `den >= 0`, and 0 where `den` is 0.
 
-  The denominator is floored at the smallest normal number, so `0 / 0` gives
-  0 (an all-zero gradient gives a zero update, also with `eps = 0`) while
-  every positive denominator is left exactly as it is. One `max` per element:
-  cheaper to compile and run than a compare-and-select guard.
+  `den` is 0 only when every gradient so far squared to 0: the update is then
+  0, not NaN (`0 / 0` with `eps = 0`) and not a blow-up (a gradient of 1e-20
+  squares to 0 in float32). Every positive denominator is used as it is.
   """
-  den = jnp.asarray(den)
-  return num / jnp.maximum(den, jnp.finfo(den.dtype).tiny)
+  return num / jnp.where(den == 0, jnp.inf, den)  # a NaN denominator stays NaN
 
 
 def hyper(value: Any, dtype: Any) -> Array:

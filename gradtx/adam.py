@@ -135,7 +135,7 @@ class ScaleByAmsgrad(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps)
+    check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
     nu = zeros_like(params, self.state_dtype, real=True)

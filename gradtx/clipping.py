@@ -75,7 +75,7 @@ class ClipByGlobalNorm(GradientTransformation):
     del params, extra_args
     norm = global_norm(updates)
     max_norm = jnp.asarray(self.max_norm, scalar_dtype())
-    factor = jnp.where(norm <= max_norm, 1.0, max_norm / jnp.where(norm > 0, norm, 1.0))
+    factor = max_norm / jnp.maximum(norm, max_norm)  # 1 if norm <= max_norm; NaN stays NaN
     return scale_leaves(updates, factor), ClipByGlobalNormState(norm, factor)
 
 

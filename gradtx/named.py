@@ -95,7 +95,10 @@ class NamedOptimizer(GradientTransformation):
   static_kwargs: Frozen = static(default_factory=lambda: Frozen({}))
 
   def __post_init__(self):
-    self.transformation()  # validates concrete arguments at construction
+    try:
+      self.transformation()  # validates concrete arguments at construction
+    except ValueError as error:
+      raise ValueError(f"{self.build.__name__.lstrip('_')}: {error}") from None
 
   def arguments(self) -> dict:
     """The arguments, by the factory's names."""
@@ -117,15 +120,17 @@ class NamedOptimizer(GradientTransformation):
     return f"{self.build.__name__.lstrip('_')}({args})"
 
 
-def named_optimizer(build: Callable[..., GradientTransformation]) -> Callable[..., NamedOptimizer]:
-  """Turns a chain builder `_name(...)` into the public factory `name(...)`."""
+def named_optimizer(build: Callable[..., GradientTransformation],
+                    static_args: tuple[str, ...] = ()) -> Callable[..., NamedOptimizer]:
+  """Turns a chain builder `_name(...)` into the public factory `name(...)`;
+  `static_args` are numbers that decide shapes or structure (never traced)."""
   signature = inspect.signature(build)
 
   @functools.wraps(build)
   def factory(*args: Any, **kwargs: Any) -> NamedOptimizer:
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
-    return NamedOptimizer(build, *split_arguments(bound.arguments))
+    return NamedOptimizer(build, *split_arguments(bound.arguments, static_args))
 
   factory.__name__ = factory.__qualname__ = build.__name__.lstrip("_")
   return factory

@@ -47,6 +47,7 @@ class ScaleByRms(GradientTransformation):
   def __post_init__(self):
     _checks.decay_rate(self._owner, "decay", self.decay)
     _checks.non_negative(self._owner, "eps", self.eps)
+    _checks.non_negative(self._owner, "initial_scale", self.initial_scale)
 
   def init(self, params):
     return ScaleByRmsState(zero_count(), full_like(params, self.initial_scale, self.state_dtype, real=True))

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx._module import static
+from gradtx._validate import check_arrays
 from gradtx._numerics import safe_increment, scalar_dtype, zero_count
 from gradtx.base import EmptyState, GradientTransformation
 
@@ -31,6 +32,8 @@ def scale_leaves(updates: Any, factor: jax.Array) -> Any:
   The product is formed in the wider of the two dtypes and cast back to the
   update's dtype, so a float32 factor is not rounded to bfloat16 first.
   """
+  check_arrays(updates, "updates", inexact=True)
+
   def leaf(g):
     return (g * factor.astype(jnp.promote_types(g.dtype, factor.dtype))).astype(g.dtype)
   return jax.tree.map(leaf, updates)

@@ -307,10 +307,6 @@ def test_init_with_non_array_leaf_names_path_type_and_hint(name, kind):
   assert "eqx.filter(tree, eqx.is_array)" in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "stateless transformations do not check leaves: sgd(0.1).init accepts a string leaf and "
-    "update then fails with AttributeError: 'str' object has no attribute 'dtype' "
-    "(gradtx/scaling.py scale_leaves / ScaleByLearningRate.init call no check_arrays)"))
 def test_stateless_sgd_with_non_array_leaf_names_it():
   tx = gradtx.sgd(0.1)
   params = {"a": jnp.ones(3), "act": "relu"}

@@ -264,14 +264,7 @@ def test_pickle_checkpoint_resume_is_bit_identical(name, data):
   R.assert_trees_identical(s_r, s_full, err=f"{name} state after resume")
 
 
-_JIT_ARG_BROKEN = {
-    "adafactor": (
-        "gradtx/named.py split_arguments treats adafactor's integer min_dim_size_to_factor "
-        "as a numeric (traced) hyperparameter: jax.jit(lambda tx, p: tx.init(p))("
-        "gradtx.adafactor(0.01), {'m': jnp.ones((3, 4))}) raises "
-        "TracerBoolConversionError in factored_dims; it decides the state's shapes and must "
-        "be static"),
-}
+_JIT_ARG_BROKEN: dict = {}  # adafactor's min_dim_size_to_factor is static now
 
 
 @pytest.mark.parametrize("name", [
