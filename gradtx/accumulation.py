@@ -8,7 +8,8 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx._numerics import compute_dtype, safe_increment, zero_count
+from gradtx._module import static
+from gradtx._numerics import safe_increment, zero_count, zeros_like
 from gradtx.base import GradientTransformation
 from gradtx.combine import as_transformation
 
@@ -44,13 +45,14 @@ class Accumulate(GradientTransformation):
 
   inner: GradientTransformation
   every_k: Any = 1
+  state_dtype: Any = static(None)
 
   def __post_init__(self):
     object.__setattr__(self, "inner", as_transformation(self.inner))
     _checks.positive("accumulate_gradients", "every_k", self.every_k)
 
   def init(self, params):
-    acc = jax.tree.map(lambda p: jnp.zeros_like(p, dtype=compute_dtype(p.dtype)), params)
+    acc = zeros_like(params, self.state_dtype)
     return AccumulateState(zero_count(), zero_count(), acc, self.inner.init(params))
 
   def update(self, updates, state, params=None, **extra_args):
@@ -72,6 +74,7 @@ class Accumulate(GradientTransformation):
     return new_updates, AccumulateState(micro_step, step_count, acc, inner_state)
 
 
-def accumulate_gradients(transform: Any, every_k: Any) -> Accumulate:
-  """Applies `transform` once every `every_k` calls to the mean gradient (Optax's MultiSteps)."""
-  return Accumulate(transform, every_k)
+def accumulate_gradients(transform: Any, every_k: Any, *, state_dtype: Any = None) -> Accumulate:
+  """Applies `transform` once every `every_k` calls to the mean gradient (Optax's
+  MultiSteps); `state_dtype` stores the accumulator (default: at least float32)."""
+  return Accumulate(transform, every_k, state_dtype)

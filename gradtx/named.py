@@ -98,7 +98,10 @@ class NamedOptimizer(GradientTransformation):
     try:
       self.transformation()  # validates concrete arguments at construction
     except ValueError as error:
-      raise ValueError(f"{self.build.__name__.lstrip('_')}: {error}") from None
+      name = self.build.__name__.lstrip("_")
+      if str(error).startswith(f"{name}:"):
+        raise
+      raise ValueError(f"{name}: {error}") from None
 
   def arguments(self) -> dict:
     """The arguments, by the factory's names."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradtx import _checks
 from gradtx._numerics import pick_dtype
 from gradtx.adagrad import scale_by_rss
 from gradtx.adadelta import scale_by_adadelta
@@ -37,6 +38,7 @@ def _sgd(learning_rate: Any, momentum: Any = None, nesterov: bool = False,
         accumulator_dtype: Any = None, *, state_dtype: Any = None) -> GradientTransformation:
   """SGD, with heavy-ball or Nesterov momentum: `v = g + mu v`, `w <- w - lr v`
   (Nesterov: `w <- w - lr (g + mu v)`). No momentum by default (Optax)."""
+  _checks.decay_rate("sgd", "momentum", momentum)
   dtype = pick_dtype(state_dtype, accumulator_dtype)
   momentum_tx = trace(momentum, nesterov, state_dtype=dtype) if momentum is not None else identity()
   return chain(momentum_tx, scale_by_learning_rate(learning_rate))
@@ -57,6 +59,7 @@ def _rmsprop(learning_rate: Any, decay: Any = 0.9, eps: Any = 1e-8, initial_scal
   """RMSProp: `S = decay S + (1 - decay) g^2`, `w <- w - lr g / sqrt(S + eps)`
   (`eps_in_sqrt=False`: `/ (sqrt(S) + eps)`); `centered` subtracts the mean's
   square; optional momentum after the learning rate (Optax's order)."""
+  _checks.decay_rate("rmsprop", "momentum", momentum)
   scaler = scale_by_stddev if centered else scale_by_rms
   return chain(
       scaler(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype=state_dtype),
@@ -170,6 +173,7 @@ def _lars(learning_rate: Any, weight_decay: Any = 0.0, weight_decay_mask: Any = 
   """LARS (You et al., 2017): `r = g + wd w`; per leaf
   `r <- trust_coefficient ||w|| / (||r|| + eps) r` (on `trust_ratio_mask`);
   then momentum after the learning rate, `v = -lr r + momentum v`, `w <- w + v`."""
+  _checks.decay_rate("lars", "momentum", momentum)
   return chain(add_decayed_weights(weight_decay, weight_decay_mask),
                scale_by_trust_ratio(trust_coefficient=trust_coefficient, eps=eps,
                                     mask=trust_ratio_mask),
@@ -188,6 +192,9 @@ def _adafactor(learning_rate: Any = None, min_dim_size_to_factor: int = 128,
   (undebiased EMA) and decoupled weight decay, then descent (Optax's order and
   defaults; a `None` stage is skipped). `dtype_momentum` defaults to the
   state-dtype policy (at least float32; Optax's default is float32)."""
+  _checks.decay_rate("adafactor", "momentum", momentum)
+  _checks.positive("adafactor", "clipping_threshold", clipping_threshold)
+  _checks.non_negative("adafactor", "eps", eps)
   stages = [scale_by_factored_rms(factored, decay_rate, decay_offset, min_dim_size_to_factor,
                                   eps, state_dtype=state_dtype)]
   if clipping_threshold is not None:

@@ -103,7 +103,7 @@ class ScaleByLearningRate(GradientTransformation):
   flip_sign: bool = static(True)
 
   def init(self, params):
-    del params
+    check_arrays(params, "params", inexact=True)
     return ScaleByLearningRateState(zero_count(), jnp.zeros([], scalar_dtype()))
 
   def update(self, updates, state, params=None, **extra_args):

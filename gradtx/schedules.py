@@ -266,6 +266,9 @@ def warmup_cosine_decay_schedule(init_value: Any, peak_value: Any, warmup_steps:
                                  exponent: Any = 1.0) -> Join:
   """Linear warm-up from `init_value` to `peak_value`, then cosine decay to
   `end_value`; `decay_steps` includes the warm-up (Optax's convention)."""
+  _checks.non_negative("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps)
+  _checks.greater("warmup_cosine_decay_schedule", "decay_steps", decay_steps,
+                  "warmup_steps", warmup_steps)
   return Join(
       (linear_schedule(init_value, peak_value, warmup_steps),
        CosineDecay(peak_value, decay_steps - warmup_steps, _ratio(end_value, peak_value),

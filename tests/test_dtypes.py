@@ -218,11 +218,7 @@ def _stateful_factories():
 
 
 STATEFUL_FACTORIES = _stateful_factories()
-_NO_STATE_DTYPE = {
-    "accumulate_gradients": "gradtx/accumulation.py: the gradient accumulator grad_acc is "
-                            "always in the compute dtype (float32 for bfloat16 params); "
-                            "accumulate_gradients has no state_dtype argument",
-}
+_NO_STATE_DTYPE: dict = {}  # accumulate_gradients takes state_dtype now
 
 
 def test_introspection_finds_the_stateful_factories():

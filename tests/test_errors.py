@@ -361,10 +361,6 @@ def test_integer_and_bool_params_refused_at_init_naming_the_path(name, bad_dtype
   assert "eqx.is_inexact_array" in msg and "masked" in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "sgd without momentum keeps no per-leaf state and never validates params: "
-    "sgd(0.1).init({'steps': int32 array}) is accepted, and apply_updates then truncates "
-    "the float update into the integer param (gradtx/scaling.py, no check_arrays call)"))
 def test_integer_params_refused_by_plain_sgd():
   with pytest.raises(LeafTypeError, match=r"\['steps'\]"):
     gradtx.sgd(0.1).init({"w": jnp.ones(3), "steps": jnp.zeros((2,), jnp.int32)})

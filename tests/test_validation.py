@@ -153,22 +153,7 @@ MISSING: dict = {}  # every check the inventory expects now exists
 
 # (factory id, argument) pairs refused, but under the inner primitive's own name for the
 # argument (and, for warmup_cosine_decay_schedule, a derived value), not the caller's.
-RENAMED = {
-    ("sgd", "momentum"): "optimizers.sgd passes momentum to trace(): the error says "
-                         "'trace: decay=...'",
-    ("rmsprop", "momentum"): "optimizers.rmsprop: error says 'trace: decay=...'",
-    ("lars", "momentum"): "optimizers.lars: error says 'trace: decay=...'",
-    ("adafactor", "momentum"): "optimizers.adafactor: error says 'ema: decay=...'",
-    ("adafactor", "clipping_threshold"): "optimizers.adafactor: error says "
-                                         "'clip_by_block_rms: threshold=...'",
-    ("adafactor", "eps"): "optimizers.adafactor: error says 'scale_by_factored_rms: epsilon=...'",
-    ("warmup_cosine_decay_schedule", "warmup_steps"): (
-        "schedules.warmup_cosine_decay_schedule: error says "
-        "'polynomial_schedule: transition_steps=...'"),
-    ("warmup_cosine_decay_schedule", "decay_steps"): (
-        "schedules.warmup_cosine_decay_schedule: error says 'cosine_decay_schedule: "
-        "decay_steps=<decay_steps - warmup_steps>' (a value the caller never passed)"),
-}
+RENAMED: dict = {}  # every error now names the argument as the caller passed it
 
 
 def _params():
