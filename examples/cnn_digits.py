@@ -25,20 +25,16 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 import gradtx
+from _digits import load_data as _load_data
+
 
 
 def load_data(seed: int):
   """8x8x1 images scaled to [0, 1], split 80/20 (stratified)."""
-  digits = load_digits()
-  x = (digits.images / 16.0).astype(np.float32)[..., None]
-  y = digits.target.astype(np.int32)
-  return train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-
+  return _load_data(seed, images=True)
 
 # --- model ------------------------------------------------------------------------------
 

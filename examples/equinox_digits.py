@@ -25,26 +25,10 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 import gradtx
-
-
-def load_data(seed: int):
-  """Digits scaled to [0, 1], split 80/20 (stratified)."""
-  digits = load_digits()
-  x = (digits.data / 16.0).astype(np.float32)
-  y = digits.target.astype(np.int32)
-  return train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-
-
-def batches(x, y, batch_size: int, rng: np.random.Generator):
-  order = rng.permutation(len(x))
-  for i in range(len(x) // batch_size):
-    idx = order[i * batch_size:(i + 1) * batch_size]
-    yield x[idx], y[idx]
+from _digits import batches, load_data
 
 
 def loss_fn(model, x, y):

@@ -36,11 +36,10 @@ from typing import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 import gradtx
+from _digits import load_data as digits_data
 
 SIZES = (64, 64, 10)
 
@@ -49,10 +48,7 @@ SIZES = (64, 64, 10)
 
 def load_data(seed: int = 0):
   """Digits scaled to [0, 1], split 80/20 (stratified), as device arrays."""
-  digits = load_digits()
-  x = (digits.data / 16.0).astype(np.float32)
-  y = digits.target.astype(np.int32)
-  x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
+  x_tr, x_te, y_tr, y_te = digits_data(seed)
   return tuple(jnp.asarray(a) for a in (x_tr, y_tr, x_te, y_te))
 
 

@@ -27,33 +27,16 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
-from sklearn.datasets import load_digits
-from sklearn.model_selection import train_test_split
 from tqdm import tqdm
 
 import gradtx
+from _digits import batches, load_data
 from gradtx.hyperparams import hyperparams_of
 
 SIZES = (64, 128, 64, 10)
 
 
 # --- data ---------------------------------------------------------------------
-
-def load_data(seed: int):
-  """Digits scaled to [0, 1], split 80/20 (stratified)."""
-  digits = load_digits()
-  x = (digits.data / 16.0).astype(np.float32)
-  y = digits.target.astype(np.int32)
-  return train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-
-
-def batches(x, y, batch_size: int, rng: np.random.Generator):
-  """One shuffled epoch of full mini-batches (the ragged tail is dropped)."""
-  order = rng.permutation(len(x))
-  for i in range(len(x) // batch_size):
-    idx = order[i * batch_size:(i + 1) * batch_size]
-    yield x[idx], y[idx]
-
 
 # --- model --------------------------------------------------------------------
 

@@ -37,11 +37,10 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.sharding import AxisType, NamedSharding, PartitionSpec as P  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import gradtx  # noqa: E402
+from _digits import load_data  # noqa: E402
 
 SIZES = (64, 256, 128, 10)
 
@@ -55,13 +54,6 @@ TENSOR_PARALLEL_SPECS = [
 
 
 # --- data, model, optimizer -------------------------------------------------------------
-
-def load_data(seed: int):
-  digits = load_digits()
-  x = (digits.data / 16.0).astype(np.float32)
-  y = digits.target.astype(np.int32)
-  return train_test_split(x, y, test_size=0.2, random_state=seed, stratify=y)
-
 
 def batch_order(n, batch_size, epochs, seed):
   rng = np.random.default_rng(seed)
