@@ -114,7 +114,8 @@ def abs_sq(g: Array) -> Array:
   return g * g
 
 
-def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> tuple:
+def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int,
+               shapes: bool = True) -> tuple:
   """Applies `fn` leafwise over trees shaped like `tree`; unzips its outputs.
 
   `fn` returns a tuple of `n_out` arrays per leaf; the result is a tuple of
@@ -122,7 +123,7 @@ def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> t
   transformation does on a leaf is expressed together.
   """
   for i, r in enumerate(rest):
-    check_same_structure("the updates", tree, f"state tree #{i + 1}", r)
+    check_same_structure("the updates", tree, f"state tree #{i + 1}", r, shapes=shapes)
   leaves, treedef = jax.tree.flatten(tree)
   rest_leaves = [treedef.flatten_up_to(r) for r in rest]
   if leaves and isinstance(leaves[0], jax.core.Tracer):

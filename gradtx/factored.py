@@ -12,7 +12,7 @@ from gradtx._module import static
 from gradtx._numerics import (abs_sq, compute_dtype, hyper, map_leaves, real_dtype,
                               safe_increment, scalar_dtype, zero_count, zeros_like)
 from gradtx._numerics import state_dtype as storage_dtype
-from gradtx._validate import check_arrays, check_same_structure
+from gradtx._validate import TreeMismatchError, check_arrays, check_same_structure
 from gradtx.base import EmptyState, GradientTransformation
 from gradtx.weight_decay import require_params
 
@@ -46,17 +46,6 @@ def factored_dims(shape: tuple[int, ...], factored: bool,
 def _rsqrt0(x: jax.Array) -> jax.Array:
   """`x^(-1/2)`, and 0 where `x` is 0 (only with `epsilon = 0` and zero gradients)."""
   return jnp.where(x > 0, jax.lax.rsqrt(jnp.where(x > 0, x, 1.0)), 0.0)
-
-
-def _map_factored(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int) -> tuple:
-  """`map_leaves` for state trees whose leaves are not shaped like the updates'
-  (factored statistics, placeholders): the tree structures must still match."""
-  for i, r in enumerate(rest):
-    check_same_structure("the updates", tree, f"state tree #{i + 1}", r, shapes=False)
-  leaves, treedef = jax.tree.flatten(tree)
-  outs = [fn(*args) for args in zip(leaves, *(treedef.flatten_up_to(r) for r in rest))]
-  cols = list(zip(*outs)) if outs else [()] * n_out
-  return tuple(treedef.unflatten(col) for col in cols)
 
 
 def _drop_axis(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
@@ -109,6 +98,26 @@ class ScaleByFactoredRms(GradientTransformation):
   def _dims(self, shape: tuple[int, ...]) -> tuple[int, int] | None:
     return factored_dims(shape, self.factored, self.min_dim_size_to_factor)
 
+  def _state_shapes(self, shape: tuple[int, ...]) -> tuple:
+    """Shapes of `(v_row, v_col, v)` for a leaf of `shape` ((1,) placeholders)."""
+    dims = self._dims(shape)
+    if dims is None:
+      return (1,), (1,), shape
+    d1, d0 = dims
+    return _drop_axis(shape, d0), _drop_axis(shape, d1), (1,)
+
+  def _check_shapes(self, updates: Any, state: "FactoredState") -> None:
+    """The state's statistics have the shapes the updates' leaves imply (no broadcasting)."""
+    check_same_structure("the updates", updates, "the state's v", state.v, shapes=False)
+    rows, cols, vs = (jax.tree.leaves(t) for t in (state.v_row, state.v_col, state.v))
+    for (path, g), r, c, v in zip(jax.tree_util.tree_leaves_with_path(updates), rows, cols, vs):
+      have = (tuple(r.shape), tuple(c.shape), tuple(v.shape))
+      if have != self._state_shapes(tuple(g.shape)):
+        raise TreeMismatchError(
+            f"leaf {jax.tree_util.keystr(path)} has shape {tuple(g.shape)} in the updates, but "
+            f"the state's statistics (v_row, v_col, v) have shapes {have}: expected "
+            f"{self._state_shapes(tuple(g.shape))} (no broadcasting).")
+
   def init(self, params):
     check_arrays(params, "params", inexact=True)
 
@@ -148,8 +157,9 @@ class ScaleByFactoredRms(GradientTransformation):
       u = gc * jnp.expand_dims(row_factor, d0) * jnp.expand_dims(_rsqrt0(col), d1)
       return u.astype(g.dtype), row.astype(v_row.dtype), col.astype(v_col.dtype), v
 
-    updates, v_row, v_col, v = _map_factored(leaf, updates, state.v_row, state.v_col,
-                                             state.v, n_out=4)
+    self._check_shapes(updates, state)
+    updates, v_row, v_col, v = map_leaves(leaf, updates, state.v_row, state.v_col, state.v,
+                                          n_out=4, shapes=False)
     return updates, FactoredState(safe_increment(state.count), v_row, v_col, v)
 
 

@@ -121,10 +121,6 @@ def test_update_with_a_different_shape_names_the_leaf_and_both_shapes(name):
   assert "['a']" in msg and "(4,)" in msg and "(3,)" in msg, msg
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gradtx/factored.py: _map_factored checks tree structure with shapes=False and no "
-    "per-leaf shape check follows, so adafactor / scale_by_factored_rms silently "
-    "broadcast an update of shape (1,) against state and params of shape (3,)"))
 @pytest.mark.parametrize("tx", [gradtx.optimizers.adafactor(0.01), scale_by_factored_rms()],
                          ids=["adafactor", "scale_by_factored_rms"])
 def test_factored_update_with_a_different_shape_is_refused(tx):
