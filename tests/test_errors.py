@@ -377,11 +377,6 @@ def test_python_int_params_are_refused():
     gradtx.adam(0.1).init({"n": 3})
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "gradtx/_numerics.py zeros_like/full_like read p.dtype, which a Python float leaf does "
-    "not have: adam(0.1).init({'x': 1.0}) raises AttributeError: 'float' object has no "
-    "attribute 'dtype' although check_arrays accepts Python numbers (Optax accepts them; "
-    "jnp.result_type(p) would do)"))
 def test_python_float_params_work_like_0d_arrays():
   tx = gradtx.adam(0.1)
   state = tx.init({"x": 1.0})
