@@ -39,6 +39,7 @@ import numpy as np
 from tqdm import tqdm
 
 import gradtx
+from _digits import init_mlp, loss_fn, mlp
 from _digits import load_data as digits_data
 
 SIZES = (64, 64, 10)
@@ -61,27 +62,6 @@ def batch_indices(n_train: int, epochs: int, batch_size: int, seed: int = 0) -> 
   return jnp.asarray(np.concatenate(idx), jnp.int32)
 
 
-def init_mlp(key, sizes=SIZES):
-  """He-initialised dense layers: a list of {"w": (n_in, n_out), "b": (n_out,)}."""
-  params = []
-  for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
-    params.append({"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in),
-                   "b": jnp.zeros(n_out)})
-  return params
-
-
-def mlp(params, x):
-  for layer in params[:-1]:
-    x = jax.nn.relu(x @ layer["w"] + layer["b"])
-  return x @ params[-1]["w"] + params[-1]["b"]
-
-
-def loss_fn(params, x, y):
-  """Mean softmax cross-entropy."""
-  logp = jax.nn.log_softmax(mlp(params, x))
-  return -jnp.mean(jnp.take_along_axis(logp, y[:, None], axis=1))
-
-
 # --- training: one run is a function of one hyperparameter value -------------------
 
 def make_train(data, idx, make_tx: Callable[[jax.Array], gradtx.GradientTransformation],
@@ -89,7 +69,7 @@ def make_train(data, idx, make_tx: Callable[[jax.Array], gradtx.GradientTransfor
   """`train(value) -> metrics`: the optimizer is built from `value` inside, so `value`
   may be traced (jit argument) or batched (vmap). The loop over steps is a lax.scan."""
   x_tr, y_tr, x_te, y_te = data
-  params0 = init_mlp(jax.random.PRNGKey(seed))  # the same initialisation for every run
+  params0 = init_mlp(jax.random.PRNGKey(seed), SIZES)  # the same initialisation for every run
 
   def train(value):
     tx = make_tx(value)
@@ -285,7 +265,7 @@ def main():
 
   data, idx = setup(args.epochs, args.batch_size, args.seed)
   steps = int(idx.shape[0])
-  n_params = sum(int(p.size) for p in jax.tree.leaves(init_mlp(jax.random.PRNGKey(0))))
+  n_params = sum(int(p.size) for p in jax.tree.leaves(init_mlp(jax.random.PRNGKey(0), SIZES)))
   backend = f"{jax.default_backend()} ({jax.devices()[0].device_kind})"
   print(f"digits: {data[0].shape[0]} train / {data[2].shape[0]} test images; MLP {SIZES}, "
         f"{n_params} parameters; {args.epochs} epochs = {steps} steps of {args.batch_size}; "

@@ -30,7 +30,7 @@ import numpy as np
 from tqdm import tqdm
 
 import gradtx
-from _digits import batches, load_data
+from _digits import batches, init_mlp, load_data, loss_fn, mlp
 from gradtx.hyperparams import hyperparams_of
 
 SIZES = (64, 128, 64, 10)
@@ -39,27 +39,6 @@ SIZES = (64, 128, 64, 10)
 # --- data ---------------------------------------------------------------------
 
 # --- model --------------------------------------------------------------------
-
-def init_mlp(key, sizes=SIZES):
-  """He-initialised dense layers: a list of {"w": (n_in, n_out), "b": (n_out,)}."""
-  params = []
-  for k, (n_in, n_out) in zip(jax.random.split(key, len(sizes) - 1), zip(sizes[:-1], sizes[1:])):
-    w = jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in)
-    params.append({"w": w, "b": jnp.zeros(n_out)})
-  return params
-
-
-def mlp(params, x):
-  for layer in params[:-1]:
-    x = jax.nn.relu(x @ layer["w"] + layer["b"])
-  return x @ params[-1]["w"] + params[-1]["b"]
-
-
-def loss_fn(params, x, y):
-  """Mean softmax cross-entropy."""
-  logits = mlp(params, x)
-  return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
-
 
 @jax.jit
 def evaluate(params, x, y):
@@ -154,7 +133,7 @@ def main():
   tx = make_optimizer(args.lr, total_steps, int(args.warmup_epochs * steps_per_epoch),
                       args.weight_decay)
 
-  params = init_mlp(jax.random.PRNGKey(args.seed))
+  params = init_mlp(jax.random.PRNGKey(args.seed), SIZES)
   opt_state = tx.init(params)
   n_params = sum(p.size for p in jax.tree.leaves(params))
   print(f"digits: {len(x_train)} train / {len(x_test)} test images; MLP {SIZES}, "

@@ -40,7 +40,7 @@ from jax.sharding import AxisType, NamedSharding, PartitionSpec as P  # noqa: E4
 from tqdm import tqdm  # noqa: E402
 
 import gradtx  # noqa: E402
-from _digits import load_data  # noqa: E402
+from _digits import init_mlp, load_data, loss_fn, mlp  # noqa: E402
 
 SIZES = (64, 256, 128, 10)
 
@@ -59,25 +59,6 @@ def batch_order(n, batch_size, epochs, seed):
   rng = np.random.default_rng(seed)
   return [rng.permutation(n)[i * batch_size:(i + 1) * batch_size]
           for _ in range(epochs) for i in range(n // batch_size)]
-
-
-def init_mlp(key):
-  params = []
-  for k, (n_in, n_out) in zip(jax.random.split(key, len(SIZES) - 1), zip(SIZES[:-1], SIZES[1:])):
-    params.append({"w": jax.random.normal(k, (n_in, n_out)) * jnp.sqrt(2.0 / n_in),
-                   "b": jnp.zeros(n_out)})
-  return params
-
-
-def mlp(params, x):
-  for layer in params[:-1]:
-    x = jax.nn.relu(x @ layer["w"] + layer["b"])
-  return x @ params[-1]["w"] + params[-1]["b"]
-
-
-def loss_fn(params, x, y):
-  logits = mlp(params, x)
-  return -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(logits), y[:, None], axis=1))
 
 
 def make_optimizer(total_steps, steps_per_epoch):
@@ -142,7 +123,7 @@ def print_shardings(params, opt_state):
 
 def train(name, x_train, y_train, x_test, y_test, order, tx, seed):
   specs, batch_spec, mesh = layout(name)
-  params = place(init_mlp(jax.random.key(seed)), specs, mesh)
+  params = place(init_mlp(jax.random.key(seed), SIZES), specs, mesh)
   opt_state = jax.jit(tx.init)(params)  # no out_shardings: the state follows the params
   tqdm.write(f"\n== {name}" + (f" on {dict(mesh.shape)}" if mesh is not None else ""))
   if mesh is not None:
@@ -155,7 +136,7 @@ def train(name, x_train, y_train, x_test, y_test, order, tx, seed):
                                          put_batch(y_train[idx]))
     losses.append(loss)
   losses = np.asarray(jax.device_get(losses))
-  placed = jax.tree.leaves(place(init_mlp(jax.random.key(seed)), specs, mesh))
+  placed = jax.tree.leaves(place(init_mlp(jax.random.key(seed), SIZES), specs, mesh))
   kept = all(a.sharding.is_equivalent_to(b.sharding, a.ndim)  # P("model", None) ~ P("model")
              for a, b in zip(jax.tree.leaves(params), placed))
   acc = float(accuracy(params, put_batch(x_test), put_batch(y_test)))

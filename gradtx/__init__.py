@@ -11,7 +11,8 @@ from gradtx.adagrad import ScaleByRssState, scale_by_rss
 from gradtx.adam import (ScaleByAdamState, ScaleByAmsgradState, scale_by_adam,
                          scale_by_adamax, scale_by_amsgrad)
 from gradtx.belief import ScaleByBeliefState, scale_by_belief
-from gradtx.base import (EmptyState, GradientTransformation, OptState, Params, Updates,
+from gradtx.base import (EmptyState, GradientTransformation, OptState, Params,
+                         StatelessTransformation, Updates,
                          identity, stateless, stateless_with_tree_map)
 from gradtx.clipping import ClipByGlobalNormState, clip, clip_by_global_norm, global_norm
 from gradtx.combine import chain
@@ -45,7 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # protocol
-    "GradientTransformation", "EmptyState", "Params", "Updates", "OptState",
+    "GradientTransformation", "StatelessTransformation", "EmptyState", "Params", "Updates", "OptState",
     "apply_updates", "chain", "identity", "stateless", "stateless_with_tree_map",
     # primitives
     "scale", "scale_by_learning_rate", "scale_by_schedule", "trace", "ema",

@@ -15,6 +15,7 @@ __all__ = [
     "Params",
     "Updates",
     "OptState",
+    "StatelessTransformation",
     "identity",
     "stateless",
     "stateless_with_tree_map",
@@ -63,12 +64,16 @@ class GradientTransformation(Module):
     return (self.init, self.update)[index]
 
 
-class Identity(GradientTransformation):
-  """`u = g`: passes updates through unchanged."""
+class StatelessTransformation(GradientTransformation):
+  """Base of the transformations that keep no state: `init` returns `EmptyState()`."""
 
   def init(self, params):
     del params
     return EmptyState()
+
+
+class Identity(StatelessTransformation):
+  """`u = g`: passes updates through unchanged."""
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -80,14 +85,10 @@ def identity() -> Identity:
   return Identity()
 
 
-class Stateless(GradientTransformation):
+class Stateless(StatelessTransformation):
   """A transformation without state: `u = fn(g, params)` on whole trees."""
 
   fn: Callable[[Updates, Params | None], Updates] = static()
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args

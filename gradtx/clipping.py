@@ -9,24 +9,20 @@ import jax.numpy as jnp
 
 from gradtx import _checks
 from gradtx._numerics import abs_sq, compute_dtype, hyper, scalar_dtype
-from gradtx.base import EmptyState, GradientTransformation
+from gradtx.base import GradientTransformation, StatelessTransformation
 from gradtx.scaling import scale_leaves
 
 __all__ = ["Clip", "ClipByGlobalNorm", "ClipByGlobalNormState", "clip",
            "clip_by_global_norm", "global_norm"]
 
 
-class Clip(GradientTransformation):
+class Clip(StatelessTransformation):
   """`u = clip(g, -max_delta, max_delta)`, elementwise."""
 
   max_delta: Any
 
   def __post_init__(self):
     _checks.positive("clip", "max_delta", self.max_delta)
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

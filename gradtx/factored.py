@@ -13,7 +13,7 @@ from gradtx._numerics import (abs_sq, compute_dtype, hyper, map_leaves, real_dty
                               safe_increment, scalar_dtype, zero_count, zeros_like)
 from gradtx._numerics import state_dtype as storage_dtype
 from gradtx._validate import TreeMismatchError, check_arrays, check_same_structure
-from gradtx.base import EmptyState, GradientTransformation
+from gradtx.base import GradientTransformation, StatelessTransformation
 from gradtx.weight_decay import require_params
 
 __all__ = [
@@ -168,7 +168,7 @@ def block_rms(x: jax.Array) -> jax.Array:
   return jnp.sqrt(jnp.mean(abs_sq(x)))
 
 
-class ClipByBlockRms(GradientTransformation):
+class ClipByBlockRms(StatelessTransformation):
   """`u = g / max(1, rms(g) / threshold)`, per leaf (a block).
 
   Adafactor's update clipping (Shazeer & Stern, 2018, section 6), `d = threshold`.
@@ -178,10 +178,6 @@ class ClipByBlockRms(GradientTransformation):
 
   def __post_init__(self):
     _checks.positive("clip_by_block_rms", "threshold", self.threshold)
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -194,7 +190,7 @@ class ClipByBlockRms(GradientTransformation):
     return jax.tree.map(leaf, updates), state
 
 
-class ScaleByParamBlockRms(GradientTransformation):
+class ScaleByParamBlockRms(StatelessTransformation):
   """`u = g * max(rms(w), min_scale)`, per leaf: Adafactor's relative step size.
 
   Default as Optax: `min_scale=1e-3` (the paper's `eps2`).
@@ -204,10 +200,6 @@ class ScaleByParamBlockRms(GradientTransformation):
 
   def __post_init__(self):
     _checks.non_negative("scale_by_param_block_rms", "min_scale", self.min_scale)
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args

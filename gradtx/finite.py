@@ -8,7 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
-from gradtx.base import EmptyState, GradientTransformation
+from gradtx.base import GradientTransformation, StatelessTransformation
 from gradtx.combine import as_transformation
 
 __all__ = ["ApplyIfFinite", "ApplyIfFiniteState", "apply_if_finite", "zero_nans", "ZeroNans", "all_finite"]
@@ -74,12 +74,8 @@ def apply_if_finite(inner: Any, max_consecutive_errors: Any) -> ApplyIfFinite:
   return ApplyIfFinite(inner, max_consecutive_errors)
 
 
-class ZeroNans(GradientTransformation):
+class ZeroNans(StatelessTransformation):
   """`u = where(isnan(g), 0, g)`: replaces NaN gradients by zero (Inf is kept)."""
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

@@ -13,7 +13,7 @@ import jax.numpy as jnp
 
 from gradtx import _masks
 from gradtx._module import static
-from gradtx.base import EmptyState, GradientTransformation
+from gradtx.base import GradientTransformation, StatelessTransformation
 from gradtx.combine import as_transformation
 from gradtx.hyperparams import set_hyperparams
 from gradtx.selection import by_path, path_str
@@ -53,12 +53,8 @@ def masked(inner: Any, mask: Any) -> Masked:
   return Masked(inner, mask)
 
 
-class SetToZero(GradientTransformation):
+class SetToZero(StatelessTransformation):
   """`u = 0`."""
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -121,7 +117,7 @@ def partition(transforms: dict, param_labels: Any) -> Partition:
 multi_transform = partition
 
 
-class Freeze(GradientTransformation):
+class Freeze(StatelessTransformation):
   """`u = 0` on the leaves where `mask` is True (frozen); others pass through.
 
   Inside a `chain`, the stages after a `Freeze` never see the frozen leaves:
@@ -138,10 +134,6 @@ class Freeze(GradientTransformation):
   def trainable(self, tree: Any) -> Any:
     """Tree of bools like `tree`: True where the leaf is not frozen."""
     return jax.tree.map(lambda on: not on, _masks.resolve(self.mask, tree))
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

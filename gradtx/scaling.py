@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx._module import static
 from gradtx._validate import check_arrays
 from gradtx._numerics import safe_increment, scalar_dtype, zero_count
-from gradtx.base import EmptyState, GradientTransformation
+from gradtx.base import GradientTransformation, StatelessTransformation
 
 __all__ = [
     "Scale",
@@ -39,14 +39,10 @@ def scale_leaves(updates: Any, factor: jax.Array) -> Any:
   return jax.tree.map(leaf, updates)
 
 
-class Scale(GradientTransformation):
+class Scale(StatelessTransformation):
   """`u = step_size * g`."""
 
   step_size: Any
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

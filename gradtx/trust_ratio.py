@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _checks, _masks
 from gradtx._module import static
 from gradtx._numerics import abs_sq, compute_dtype, hyper
-from gradtx.base import EmptyState, GradientTransformation
+from gradtx.base import StatelessTransformation
 from gradtx.weight_decay import require_params
 
 __all__ = ["ScaleByTrustRatio", "scale_by_trust_ratio"]
@@ -21,7 +21,7 @@ def block_norm(x: jax.Array, min_norm: jax.Array) -> jax.Array:
   return jnp.maximum(jnp.sqrt(jnp.sum(abs_sq(x))), min_norm)
 
 
-class ScaleByTrustRatio(GradientTransformation):
+class ScaleByTrustRatio(StatelessTransformation):
   """Layer-wise trust ratio (You et al., 2017, LARS; 2019, LAMB).
 
   For each leaf (a block: a weight vector or matrix),
@@ -43,10 +43,6 @@ class ScaleByTrustRatio(GradientTransformation):
     _checks.non_negative("scale_by_trust_ratio", "min_norm", self.min_norm)
     _checks.non_negative("scale_by_trust_ratio", "eps", self.eps)
     object.__setattr__(self, "mask", _masks.freeze(self.mask))
-
-  def init(self, params):
-    del params
-    return EmptyState()
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
