@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx import _checks
+from gradtx._numerics import join_small_leaves
 from gradtx.base import GradientTransformation, StatelessTransformation
 from gradtx.combine import as_transformation
 
@@ -15,8 +16,9 @@ __all__ = ["ApplyIfFinite", "ApplyIfFiniteState", "apply_if_finite", "zero_nans"
 
 
 def all_finite(tree: Any) -> jax.Array:
-  """True when every element of every leaf is finite (one reduction per leaf)."""
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
+  """True when every element of every leaf is finite (small leaves checked together)."""
+  leaves = [jnp.all(jnp.isfinite(x))
+            for x in join_small_leaves([jnp.asarray(x) for x in jax.tree.leaves(tree)])]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 

@@ -9,7 +9,7 @@ import jax.numpy as jnp
 
 from gradtx._module import static
 from gradtx._validate import check_arrays
-from gradtx._numerics import safe_increment, scalar_dtype, zero_count
+from gradtx._numerics import cast, safe_increment, scalar_dtype, zero_count
 from gradtx.base import GradientTransformation, StatelessTransformation
 
 __all__ = [
@@ -33,9 +33,13 @@ def scale_leaves(updates: Any, factor: jax.Array) -> Any:
   update's dtype, so a float32 factor is not rounded to bfloat16 first.
   """
   check_arrays(updates, "updates", inexact=True)
+  factors: dict = {}  # the factor cast once per dtype, not once per leaf
 
   def leaf(g):
-    return (g * factor.astype(jnp.promote_types(g.dtype, factor.dtype))).astype(g.dtype)
+    dt = jnp.promote_types(g.dtype, factor.dtype)
+    if dt not in factors:
+      factors[dt] = cast(factor, dt)
+    return cast(g * factors[dt], g.dtype)
   return jax.tree.map(leaf, updates)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from gradtx._numerics import cast
 from gradtx._validate import check_arrays, check_same_structure
 from gradtx.base import Params, Updates
 
@@ -24,5 +25,5 @@ def apply_updates(params: Params, updates: Updates) -> Params:
   def leaf(p, u):
     if p is None:
       return None
-    return jnp.asarray(p + u).astype(jnp.result_type(p))
+    return cast(jnp.asarray(p + u), jnp.result_type(p))
   return jax.tree.map(leaf, params, updates, is_leaf=lambda x: x is None)

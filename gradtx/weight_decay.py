@@ -10,7 +10,7 @@ import jax.numpy as jnp
 from gradtx import _masks
 from gradtx._module import static
 from gradtx._validate import check_same_structure
-from gradtx._numerics import compute_dtype, hyper, safe_increment, scalar_dtype, zero_count
+from gradtx._numerics import cast, compute_dtype, hyper, safe_increment, scalar_dtype, zero_count
 from gradtx.base import GradientTransformation
 from gradtx.scaling import evaluate
 
@@ -61,11 +61,15 @@ class AddDecayedWeights(GradientTransformation):
     wd = evaluate(self.weight_decay, state.count)
     selected = _masks.resolve(self.mask, updates)
 
+    rates: dict = {}  # the rate cast once per dtype, not once per leaf
+
     def leaf(g, p, on):
       if not on or g is None:
         return g
       cdt = compute_dtype(g.dtype)
-      return (g.astype(cdt) + hyper(wd, cdt) * p.astype(cdt)).astype(g.dtype)
+      if cdt not in rates:
+        rates[cdt] = hyper(wd, cdt)
+      return cast(cast(g, cdt) + rates[cdt] * cast(p, cdt), g.dtype)
 
     updates = jax.tree.map(leaf, updates, params, selected, is_leaf=lambda x: x is None)
     return updates, AddDecayedWeightsState(safe_increment(state.count), wd)
