@@ -6,7 +6,7 @@
     python -m benchmarks.bench --profile adam:100mixed   # HLO fusion / kernel counts
     python -m benchmarks.bench --state-dtype bfloat16    # low-precision Adam state
 
-Per (optimizer, tree) it compiles `step(grads, opt_state, params) -> (params, opt_state)`
+Per (optimizer, tree) it compiles `step(grads, opt_state, params) -> (opt_state, params)`
 (update + apply_updates, opt_state and params donated) freshly for each library, times
 the steps interleaved with each other and with a memory-bandwidth floor, and reports
 medians, ratios, compile times and optimizer-state bytes.
