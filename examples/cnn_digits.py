@@ -19,7 +19,6 @@ the training-loss and test-accuracy curves. About a minute on two CPU cores.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 import gradtx
 from _digits import load_data as _load_data
+from _plot import save_figure
 
 
 
@@ -124,10 +124,7 @@ def save_plot(out, results, steps_per_epoch):
   acc_ax.legend(loc="lower right", title="final test accuracy")
   fig.suptitle("Small CNN on 8x8 digits: gradtx optimizers from the same init and batches",
                fontsize=11)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out)
 
 
 def main():

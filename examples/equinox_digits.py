@@ -18,7 +18,6 @@ accuracy and writes a PNG of the curves. Well under a minute on two CPU cores.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import equinox as eqx
@@ -29,6 +28,7 @@ from tqdm import tqdm
 
 import gradtx
 from _digits import batches, load_data
+from _plot import save_figure
 
 
 def loss_fn(model, x, y):
@@ -85,10 +85,7 @@ def save_plot(out, step_losses, epoch_marks, test_losses, test_accs, steps_per_e
   acc_ax.grid(True, alpha=0.3)
   fig.suptitle(f"Equinox MLP + gradtx AdamW (masked decay, warmup-cosine) on digits: "
                f"test accuracy {100 * test_accs[-1]:.2f}%", fontsize=11)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out)
 
 
 def main():

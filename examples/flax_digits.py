@@ -18,7 +18,6 @@ curves. Runs in well under a minute on two CPU cores.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -31,6 +30,7 @@ from tqdm import tqdm
 
 import gradtx
 from _digits import batches, load_data
+from _plot import save_figure
 
 
 # --- data -----------------------------------------------------------------------------
@@ -160,10 +160,7 @@ def save_plot(out, api, step_losses, epoch_marks, test_losses, test_accs, steps_
             bbox_to_anchor=(0.55, 0.88), ncol=2, fontsize=9)
   ax.set_title(f"Flax {api} MLP + gradtx (clip + AdamW, warmup-cosine) on digits: "
                f"test accuracy {100 * test_accs[-1]:.2f}%", fontsize=10)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out)
 
 
 def main():

@@ -29,7 +29,6 @@ times only N of the loop runs and extrapolates to the full sweep, and says so.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from typing import Callable
 
@@ -41,6 +40,7 @@ from tqdm import tqdm
 import gradtx
 from _digits import init_mlp, loss_fn, mlp
 from _digits import load_data as digits_data
+from _plot import pyplot, save_figure
 
 SIZES = (64, 64, 10)
 
@@ -203,9 +203,7 @@ def describe_timing(tm: dict, backend: str) -> list[str]:
 # --- plot -------------------------------------------------------------------------
 
 def plot(out_path, lrs, lr_out, wds, wd_out, best_lr, title_note):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = pyplot()
 
   fig, axes = plt.subplots(1, 2, figsize=(12, 4.8))
   panels = [(axes[0], lrs, lr_out, "peak learning rate (AdamW, warm-up + cosine)",
@@ -237,10 +235,7 @@ def plot(out_path, lrs, lr_out, wds, wd_out, best_lr, title_note):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(loc=legend_loc, fontsize=9)
   fig.suptitle(f"MLP {'-'.join(map(str, SIZES))} on sklearn digits; {title_note}", fontsize=11)
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out_path) or ".", exist_ok=True)
-  fig.savefig(out_path, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out_path)
 
 
 # --- main -------------------------------------------------------------------------

@@ -21,7 +21,6 @@ under a minute on two CPU cores.
 from __future__ import annotations
 
 import argparse
-import os
 import time
 
 import jax
@@ -31,6 +30,7 @@ from tqdm import tqdm
 
 import gradtx
 from _digits import batches, init_mlp, load_data, loss_fn, mlp
+from _plot import pyplot, save_figure
 from gradtx.hyperparams import hyperparams_of
 
 SIZES = (64, 128, 64, 10)
@@ -83,9 +83,7 @@ def train_step(tx, params, opt_state, x, y):
 # --- main ---------------------------------------------------------------------
 
 def save_curve(out, step_losses, lrs, epoch_marks, test_losses, test_accs, steps_per_epoch):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = pyplot()
 
   steps = np.arange(1, len(step_losses) + 1)
   window = max(1, steps_per_epoch // 2)
@@ -109,10 +107,7 @@ def save_curve(out, step_losses, lrs, epoch_marks, test_losses, test_accs, steps
   ax_lr.grid(True, alpha=0.3)
   ax_lr.ticklabel_format(axis="y", style="sci", scilimits=(-2, 2))
 
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out)
 
 
 def main():

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import os
 import time
 
 import jax
@@ -38,6 +37,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import gradtx
+from _plot import pyplot, save_figure
 
 X = jnp.array([0.5, 2.5])
 Y = jnp.array([0.2, 0.9])
@@ -143,9 +143,7 @@ def plot_range(paths, pad: float = 0.6, min_half_width: float = 3.0):
 
 
 def plot(results, out: str, epochs: int):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = pyplot()
 
   paths = [r["path"] for r in results]
   w_range, b_range = plot_range(paths)
@@ -191,10 +189,7 @@ def plot(results, out: str, epochs: int):
   ax_loss.grid(True, which="both", alpha=0.3)
   ax_loss.legend(fontsize=8.5)
 
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out)
 
 
 def main():

@@ -41,6 +41,7 @@ from tqdm import tqdm  # noqa: E402
 
 import gradtx  # noqa: E402
 from _digits import init_mlp, load_data, loss_fn, mlp  # noqa: E402
+from _plot import pyplot, save_figure
 
 SIZES = (64, 256, 128, 10)
 
@@ -146,9 +147,7 @@ def train(name, x_train, y_train, x_test, y_test, order, tx, seed):
 
 
 def save_plot(out, runs, steps_per_epoch):
-  import matplotlib
-  matplotlib.use("Agg")
-  import matplotlib.pyplot as plt
+  plt = pyplot()
 
   fig, ax = plt.subplots(figsize=(8, 4.5))
   window = steps_per_epoch // 2
@@ -165,10 +164,7 @@ def save_plot(out, runs, steps_per_epoch):
                fontsize=10)
   ax.grid(True, which="both", alpha=0.3)
   ax.legend()
-  fig.tight_layout()
-  os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
-  fig.savefig(out, dpi=110)
-  plt.close(fig)
+  save_figure(fig, out)
 
 
 def main():

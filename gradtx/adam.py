@@ -35,6 +35,13 @@ def check_betas(owner: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> 
   _checks.non_negative(owner, "eps_root", eps_root)
 
 
+def zero_moments(params: Any, mu_dtype: Any = None, state_dtype: Any = None) -> tuple:
+  """`(mu, nu)` of zeros shaped like the params: `mu` in `mu_dtype` (else `state_dtype`),
+  `nu` real-valued in `state_dtype`, both by the state-dtype policy."""
+  return (zeros_like(params, pick_dtype(mu_dtype, state_dtype)),
+          zeros_like(params, state_dtype, real=True))
+
+
 def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
   """`m_t = b1 m + (1 - b1) g`, `v_t = b2 v + (1 - b2) |g|^2` in the compute dtype."""
   cdt = compute_dtype(g.dtype)
@@ -90,9 +97,7 @@ class ScaleByAdam(GradientTransformation):
     check_betas("scale_by_adam", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
-    return ScaleByAdamState(zero_count(),
-                            zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)),
-                            zeros_like(params, self.state_dtype, real=True))
+    return ScaleByAdamState(zero_count(), *zero_moments(params, self.mu_dtype, self.state_dtype))
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -138,9 +143,8 @@ class ScaleByAmsgrad(GradientTransformation):
     check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
-    nu = zeros_like(params, self.state_dtype, real=True)
-    return ScaleByAmsgradState(
-        zero_count(), zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)), nu, nu)
+    mu, nu = zero_moments(params, self.mu_dtype, self.state_dtype)
+    return ScaleByAmsgradState(zero_count(), mu, nu, nu)
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -178,8 +182,7 @@ class ScaleByAdamax(GradientTransformation):
     check_betas("scale_by_adamax", self.b1, self.b2, self.eps)
 
   def init(self, params):
-    return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),
-                            zeros_like(params, self.state_dtype, real=True))
+    return ScaleByAdamState(zero_count(), *zero_moments(params, state_dtype=self.state_dtype))
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

@@ -9,9 +9,8 @@ import jax.numpy as jnp
 
 from gradtx._module import static
 from gradtx._numerics import (abs_sq, bias_correction, complement, compute_dtype, hyper, map_leaves,
-                              safe_div,
-                              real_dtype, safe_increment, zero_count, zeros_like)
-from gradtx.adam import check_betas, debiased_first_moment, first_moment_corrections
+                              real_dtype, safe_div, safe_increment, zero_count)
+from gradtx.adam import check_betas, debiased_first_moment, first_moment_corrections, zero_moments
 from gradtx.base import GradientTransformation
 
 __all__ = ["ScaleByBelief", "ScaleByBeliefState", "scale_by_belief"]
@@ -50,8 +49,7 @@ class ScaleByBelief(GradientTransformation):
     check_betas("scale_by_belief", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
-    return ScaleByBeliefState(zero_count(), zeros_like(params, self.state_dtype),
-                              zeros_like(params, self.state_dtype, real=True))
+    return ScaleByBeliefState(zero_count(), *zero_moments(params, state_dtype=self.state_dtype))
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

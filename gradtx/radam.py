@@ -8,9 +8,9 @@ import jax.numpy as jnp
 
 from gradtx._module import static
 from gradtx._numerics import (bias_correction, hyper, map_leaves, safe_increment,
-                              scalar_dtype, zero_count, zeros_like)
+                              scalar_dtype, zero_count)
 from gradtx.adam import (ScaleByAdamState, adam_direction, adam_moments, check_betas,
-                         debiased_first_moment, first_moment_corrections)
+                         debiased_first_moment, first_moment_corrections, zero_moments)
 from gradtx.base import GradientTransformation
 
 __all__ = ["ScaleByRadam", "scale_by_radam"]
@@ -63,8 +63,7 @@ class ScaleByRadam(GradientTransformation):
     check_betas("scale_by_radam", self.b1, self.b2, self.eps, self.eps_root)
 
   def init(self, params):
-    return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),
-                            zeros_like(params, self.state_dtype, real=True))
+    return ScaleByAdamState(zero_count(), *zero_moments(params, state_dtype=self.state_dtype))
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable, NamedTuple
 
 import jax
@@ -33,13 +34,10 @@ def scale_leaves(updates: Any, factor: jax.Array) -> Any:
   update's dtype, so a float32 factor is not rounded to bfloat16 first.
   """
   check_arrays(updates, "updates", inexact=True)
-  factors: dict = {}  # the factor cast once per dtype, not once per leaf
+  factor_as = functools.cache(lambda dt: cast(factor, dt))  # cast once per dtype, not per leaf
 
   def leaf(g):
-    dt = jnp.promote_types(g.dtype, factor.dtype)
-    if dt not in factors:
-      factors[dt] = cast(factor, dt)
-    return cast(g * factors[dt], g.dtype)
+    return cast(g * factor_as(jnp.promote_types(g.dtype, factor.dtype)), g.dtype)
   return jax.tree.map(leaf, updates)
 
 

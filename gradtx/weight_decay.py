@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any, NamedTuple
 
 import jax
@@ -61,15 +62,13 @@ class AddDecayedWeights(GradientTransformation):
     wd = evaluate(self.weight_decay, state.count)
     selected = _masks.resolve(self.mask, updates)
 
-    rates: dict = {}  # the rate cast once per dtype, not once per leaf
+    rate_as = functools.cache(lambda dt: hyper(wd, dt))  # cast once per dtype, not per leaf
 
     def leaf(g, p, on):
       if not on or g is None:
         return g
       cdt = compute_dtype(g.dtype)
-      if cdt not in rates:
-        rates[cdt] = hyper(wd, cdt)
-      return cast(cast(g, cdt) + rates[cdt] * cast(p, cdt), g.dtype)
+      return cast(cast(g, cdt) + rate_as(cdt) * cast(p, cdt), g.dtype)
 
     updates = jax.tree.map(leaf, updates, params, selected, is_leaf=lambda x: x is None)
     return updates, AddDecayedWeightsState(safe_increment(state.count), wd)

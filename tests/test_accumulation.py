@@ -18,12 +18,7 @@ import pytest
 import gradtx
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 K, B, OUTER = 4, 8, 5  # micro-batches per step, micro-batch size, optimizer steps

@@ -18,12 +18,7 @@ import pytest
 import gradtx
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 # name -> (factory, float hyperparameters). Every numeric argument is listed so

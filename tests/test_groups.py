@@ -29,14 +29,7 @@ STEPS = 5
 RTOL, ATOL = 1e-10, 1e-12
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-  """float64 everywhere (Flax / Equinox parameters are cast), so the comparisons with
-  Optax are tight."""
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def _f64(tree):

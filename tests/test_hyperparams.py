@@ -35,12 +35,7 @@ import gradtx
 from gradtx import optimizers as _optimizers
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def _named(name):

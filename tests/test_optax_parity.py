@@ -34,12 +34,7 @@ STEPS, EVERY = 120, 10
 RTOL, ATOL = 1e-6, 1e-12
 
 
-@pytest.fixture(scope="module", autouse=True)
-def x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 def _init_params():

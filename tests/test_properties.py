@@ -29,8 +29,6 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import gradtx
-
 import _reliability as R
 
 _SETTINGS = dict(deadline=None, database=None, derandomize=False,

@@ -29,12 +29,7 @@ def grad_np(w):
   return A * (w - C) + 0.3 * np.cos(w)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _x64():
-  previous = jax.config.jax_enable_x64
-  jax.config.update("jax_enable_x64", True)
-  yield
-  jax.config.update("jax_enable_x64", previous)
+pytestmark = pytest.mark.usefixtures("x64")
 
 
 @jax.jit
