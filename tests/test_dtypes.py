@@ -166,10 +166,10 @@ def test_linear_regression_in_bfloat16_tracks_float32(name):
 
 # --- state_dtype on every stateful optimizer / primitive --------------------------------------
 
-_MODULES = ["gradtx", "gradtx.optimizers", "gradtx.adagrad", "gradtx.adam", "gradtx.rmsprop",
-            "gradtx.momentum", "gradtx.radam", "gradtx.belief", "gradtx.adadelta",
-            "gradtx.lion", "gradtx.factored", "gradtx.trust_ratio", "gradtx.clipping",
-            "gradtx.scaling", "gradtx.weight_decay", "gradtx.accumulation", "gradtx.finite"]
+_MODULES = ["gradtx", "gradtx.optimizers", "gradtx.primitives.adaptive.adagrad", "gradtx.primitives.moments.adam", "gradtx.primitives.adaptive.rmsprop",
+            "gradtx.primitives.moments.momentum", "gradtx.primitives.moments.radam", "gradtx.primitives.moments.belief", "gradtx.primitives.adaptive.adadelta",
+            "gradtx.primitives.moments.lion", "gradtx.primitives.adaptive.factored", "gradtx.primitives.scaling.trust_ratio", "gradtx.primitives.clipping.clipping",
+            "gradtx.primitives.scaling.scaling", "gradtx.primitives.decay.weight_decay", "gradtx.wrappers.accumulation", "gradtx.wrappers.finite"]
 # Wrappers: their per-parameter state is the inner transformation's.
 _WRAPPERS = {"chain", "masked", "partition", "multi_transform", "freeze", "param_groups",
              "inject_hyperparams", "apply_if_finite"}

@@ -20,10 +20,10 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx._validate import LeafTypeError, TreeMismatchError
+from gradtx.core.validate import LeafTypeError, TreeMismatchError
 
-factored = importlib.import_module("gradtx.factored")
-trust_ratio = importlib.import_module("gradtx.trust_ratio")
+factored = importlib.import_module("gradtx.primitives.adaptive.factored")
+trust_ratio = importlib.import_module("gradtx.primitives.scaling.trust_ratio")
 scale_by_factored_rms = factored.scale_by_factored_rms
 
 import _reliability as R

@@ -23,7 +23,7 @@ from flax import linen as nn
 from flax import nnx
 
 import gradtx
-from gradtx.selection import path_str
+from gradtx.tree_utils.selection import path_str
 
 STEPS = 5
 RTOL, ATOL = 1e-10, 1e-12

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 import gradtx
-from gradtx._numerics import bias_correction, safe_increment
+from gradtx.numerics.ops import bias_correction, safe_increment
 
 import _reliability as R
 

@@ -22,8 +22,9 @@ import pytest
 
 import gradtx
 
+_PATHS = {'adagrad': 'primitives.adaptive.adagrad', 'adam': 'primitives.moments.adam', 'rmsprop': 'primitives.adaptive.rmsprop', 'momentum': 'primitives.moments.momentum', 'radam': 'primitives.moments.radam', 'belief': 'primitives.moments.belief', 'adadelta': 'primitives.adaptive.adadelta', 'lion': 'primitives.moments.lion', 'factored': 'primitives.adaptive.factored', 'trust_ratio': 'primitives.scaling.trust_ratio', 'clipping': 'primitives.clipping.clipping', 'scaling': 'primitives.scaling.scaling', 'weight_decay': 'primitives.decay.weight_decay', 'accumulation': 'wrappers.accumulation', 'finite': 'wrappers.finite'}
 accumulation, adadelta, belief, factored, lion, optimizers, radam, trust_ratio = (
-    importlib.import_module(f"gradtx.{m}") for m in (
+    importlib.import_module(f"gradtx.{_PATHS.get(m, m)}") for m in (
         "accumulation", "adadelta", "belief", "factored", "lion", "optimizers", "radam",
         "trust_ratio"))
 

@@ -1,0 +1,9 @@
+"""Floor 4, combinators: `chain`, parameter groups (`masked`, `partition`, `freeze`), and
+hyperparameters as data (`inject_hyperparams`, `hyperparams_of`, `set_hyperparams`).
+"""
+
+from gradtx.combinators.combine import (chain)
+from gradtx.combinators.hyperparams import (inject_hyperparams, hyperparams_of, set_hyperparams, InjectHyperparamsState)
+from gradtx.combinators.groups import (masked, partition, multi_transform, set_to_zero, param_groups, MaskedState, PartitionState, freeze)
+
+__all__ = ['chain', 'inject_hyperparams', 'hyperparams_of', 'set_hyperparams', 'InjectHyperparamsState', 'masked', 'partition', 'multi_transform', 'set_to_zero', 'param_groups', 'MaskedState', 'PartitionState', 'freeze']

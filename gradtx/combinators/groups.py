@@ -1,0 +1,201 @@
+"""Parameter groups: apply a transformation to some leaves, freeze others, override per group.
+
+Unselected leaves are `None` in the wrapped transformation's view, so it keeps
+no state for them (a frozen embedding costs no Adam moments).
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple, Sequence
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.tree_utils import masks as _masks
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation, StatelessTransformation
+from gradtx.combinators.combine import as_transformation
+from gradtx.combinators.hyperparams import set_hyperparams
+from gradtx.tree_utils.selection import by_path, path_str
+
+__all__ = ["Masked", "MaskedState", "Partition", "PartitionState", "masked", "partition",
+           "multi_transform", "Freeze", "freeze", "set_to_zero", "param_groups"]
+
+
+class MaskedState(NamedTuple):
+  """`inner_state`: the wrapped state, with `None` for unselected leaves."""
+  inner_state: Any
+
+
+class Masked(GradientTransformation):
+  """Applies `inner` to the leaves selected by `mask`; others pass through unchanged."""
+
+  inner: GradientTransformation
+  mask: Any = static()
+
+  def __post_init__(self):
+    object.__setattr__(self, "inner", as_transformation(self.inner))
+    object.__setattr__(self, "mask", _masks.freeze(self.mask))
+
+  def init(self, params):
+    return MaskedState(self.inner.init(_masks.keep(params, _masks.resolve(self.mask, params))))
+
+  def update(self, updates, state, params=None, **extra_args):
+    selected = _masks.resolve(self.mask, updates)
+    sub_params = None if params is None else _masks.keep(params, selected)
+    new, inner_state = self.inner.update(_masks.keep(updates, selected), state.inner_state,
+                                         sub_params, **extra_args)
+    return _masks.merge(selected, new, updates), MaskedState(inner_state)
+
+
+def masked(inner: Any, mask: Any) -> Masked:
+  """`inner` on the leaves where `mask` is True (tree, prefix tree, callable or selector)."""
+  return Masked(inner, mask)
+
+
+class SetToZero(StatelessTransformation):
+  """`u = 0`."""
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    return jax.tree.map(jnp.zeros_like, updates), state
+
+
+def set_to_zero() -> SetToZero:
+  """Replaces every update by zeros (a frozen parameter)."""
+  return SetToZero()
+
+
+class PartitionState(NamedTuple):
+  """`inner_states`: label -> that group's state (`None` outside the group)."""
+  inner_states: dict
+  _hyperparam_scopes = "inner_states"
+
+
+class Partition(GradientTransformation):
+  """`transforms[label]` on the leaves carrying that label (Optax's `multi_transform`)."""
+
+  transforms: dict
+  labels: Any = static()
+
+  def __post_init__(self):
+    object.__setattr__(self, "transforms",
+                       {k: as_transformation(t) for k, t in self.transforms.items()})
+    object.__setattr__(self, "labels", _masks.freeze(self.labels))
+
+  def _masks(self, tree: Any) -> dict:
+    labels = self.labels.resolve(tree)
+    for path, label in jax.tree_util.tree_leaves_with_path(labels):
+      if label not in self.transforms:
+        raise ValueError(f"partition: leaf '{path_str(path)}' has label {label!r}, which is "
+                         f"not one of the transforms' labels {sorted(self.transforms)}.")
+    return {k: jax.tree.map(lambda l, k=k: l == k, labels) for k in self.transforms}
+
+  def init(self, params):
+    masks = self._masks(params)
+    return PartitionState({k: t.init(_masks.keep(params, masks[k]))
+                           for k, t in self.transforms.items()})
+
+  def update(self, updates, state, params=None, **extra_args):
+    masks = self._masks(updates)
+    new_states = {}
+    for k, t in self.transforms.items():
+      sub_params = None if params is None else _masks.keep(params, masks[k])
+      new, new_states[k] = t.update(_masks.keep(updates, masks[k]), state.inner_states[k],
+                                    sub_params, **extra_args)
+      updates = _masks.merge(masks[k], new, updates)
+    return updates, PartitionState(new_states)
+
+
+def partition(transforms: dict, param_labels: Any) -> Partition:
+  """Routes each leaf to `transforms[label]` (Optax's `multi_transform`);
+  `param_labels` is a tree (or prefix) of labels or a callable
+  `params -> labels`. Every leaf needs a known label."""
+  return Partition(dict(transforms), param_labels)
+
+
+multi_transform = partition
+
+
+class Freeze(StatelessTransformation):
+  """`u = 0` on the leaves where `mask` is True (frozen); others pass through.
+
+  Inside a `chain`, the stages after a `Freeze` never see the frozen leaves:
+  they get `None` there, so `chain(freeze(mask), adam(1e-3))` keeps no Adam
+  moments for frozen parameters (Optax's `freeze` zeroes the updates but the
+  optimizer after it still allocates state for them).
+  """
+
+  mask: Any = static()
+
+  def __post_init__(self):
+    object.__setattr__(self, "mask", _masks.freeze(self.mask))
+
+  def trainable(self, tree: Any) -> Any:
+    """Tree of bools like `tree`: True where the leaf is not frozen."""
+    return jax.tree.map(lambda on: not on, _masks.resolve(self.mask, tree))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    zeros = jax.tree.map(jnp.zeros_like, updates)
+    return _masks.merge(self.trainable(updates), updates, zeros), state
+
+
+def freeze(mask: Any) -> Freeze:
+  """Freezes the leaves where `mask` (tree, prefix, callable or selector) is True."""
+  return Freeze(mask)
+
+
+class _Labels:
+  """A labelling function that compares equal by its defining mask (for hashing)."""
+
+  __slots__ = ("fn", "key")
+
+  def __init__(self, fn: Any, key: Any) -> None:
+    self.fn, self.key = fn, key
+
+  def __call__(self, params: Any) -> Any:
+    return self.fn(params)
+
+  def __eq__(self, other: object) -> bool:
+    return isinstance(other, _Labels) and self.key == other.key
+
+  def __hash__(self) -> int:
+    return hash(self.key)
+
+
+def param_groups(transform: Any, groups: Sequence[tuple[Any, dict]]) -> Partition:
+  """Overrides hyperparameters per group of leaves.
+
+  `groups` is a sequence of `(selector, overrides)`; a selector is a path
+  pattern (`"*bias"`), a list of patterns, a mask, or a `gradtx.selection`
+  selector. A leaf belongs to the first group that selects it, else to the
+  default group, which uses `transform` unchanged:
+
+      gradtx.param_groups(gradtx.adamw(1e-3, weight_decay=0.1), [
+          ("*bias", dict(weight_decay=0.0)),
+          ("encoder/*", dict(learning_rate=1e-4)),
+      ])
+  """
+  selectors = tuple(_as_selector(s) for s, _ in groups)
+  transforms = {"default": transform}
+  for i, (_, overrides) in enumerate(groups):
+    transforms[f"group{i}"] = set_hyperparams(transform, **overrides)
+
+  def labels(params):
+    masks = [_masks.resolve(s, params) for s in selectors]
+    leaves, treedef = jax.tree.flatten(params)
+    mask_leaves = [treedef.flatten_up_to(m) for m in masks]
+    out = [next((f"group{i}" for i, m in enumerate(mask_leaves) if m[j]), "default")
+           for j in range(len(leaves))]
+    return treedef.unflatten(out)
+
+  return Partition(transforms, _Labels(labels, selectors))
+
+
+def _as_selector(selector: Any) -> Any:
+  if isinstance(selector, str):
+    return _masks.freeze(by_path(selector))
+  if isinstance(selector, (list, tuple)) and all(isinstance(s, str) for s in selector):
+    return _masks.freeze(by_path(*selector))
+  return _masks.freeze(selector)

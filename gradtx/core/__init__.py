@@ -1,0 +1,8 @@
+"""Floor 0, the protocol and pytree core: `Module` (a frozen dataclass that is a pytree of its
+numeric hyperparameters), `GradientTransformation`, named optimizers as data, and the
+construction/trace-time checks. Imports nothing else from gradtx.
+"""
+
+from gradtx.core.protocol import (GradientTransformation, StatelessTransformation, EmptyState, Params, Updates, OptState, identity, stateless, stateless_with_tree_map)
+
+__all__ = ['GradientTransformation', 'StatelessTransformation', 'EmptyState', 'Params', 'Updates', 'OptState', 'identity', 'stateless', 'stateless_with_tree_map']

@@ -1,0 +1,127 @@
+"""RMSProp: scaling by a moving average of squared gradients (plain or centered)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.numerics.ops import (complement, abs_sq, bias_correction, compute_dtype, full_like, hyper,
+                              map_leaves, real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.primitives.adaptive.adagrad import divide_by_root
+from gradtx.core.protocol import GradientTransformation
+
+__all__ = ["ScaleByRms", "ScaleByRmsState", "ScaleByStddev", "ScaleByStddevState",
+           "scale_by_rms", "scale_by_stddev"]
+
+
+class ScaleByRmsState(NamedTuple):
+  """`count`: steps done; `nu`: the moving average `S` of `|g|^2`."""
+  count: jax.Array
+  nu: Any
+
+
+class ScaleByRms(GradientTransformation):
+  """RMSProp (Tieleman & Hinton, 2012).
+
+  `S_t = decay * S_{t-1} + (1 - decay) * |g_t|^2`;
+  `u_t = g_t / sqrt(S_t + eps)` (`eps_in_sqrt=True`, Optax's default and one
+  source's form) or `u_t = g_t / (sqrt(S_t) + eps)` (`eps_in_sqrt=False`,
+  the other source's). With `bias_correction=True`, `S_t / (1 - decay^t)` is
+  used. `S_0 = initial_scale`. Defaults as Optax: `decay=0.9`, `eps=1e-8`,
+  `initial_scale=0`.
+  """
+
+  decay: Any = 0.9
+  eps: Any = 1e-8
+  initial_scale: Any = 0.0
+  eps_in_sqrt: bool = static(True)
+  bias_correction: bool = static(False)
+  state_dtype: Any = static(None)
+
+  _owner = "scale_by_rms"
+
+  def __post_init__(self):
+    _checks.decay_rate(self._owner, "decay", self.decay)
+    _checks.non_negative(self._owner, "eps", self.eps)
+    _checks.non_negative(self._owner, "initial_scale", self.initial_scale)
+
+  def init(self, params):
+    return ScaleByRmsState(zero_count(), full_like(params, self.initial_scale, self.state_dtype, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    correction = bias_correction(self.decay, count) if self.bias_correction else 1.0
+
+    def leaf(g, s):
+      cdt = compute_dtype(g.dtype)
+      decay = hyper(self.decay, cdt)
+      s_new = decay * s.astype(real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(g.astype(cdt))
+      s_hat = s_new / hyper(correction, cdt)
+      u = divide_by_root(g.astype(cdt), s_hat, hyper(self.eps, cdt), self.eps_in_sqrt)
+      return u.astype(g.dtype), s_new.astype(s.dtype)
+
+    updates, nu = map_leaves(leaf, updates, state.nu, n_out=2)
+    return updates, ScaleByRmsState(count, nu)
+
+
+class ScaleByStddevState(NamedTuple):
+  """`count`; `mu`: moving average of `g`; `nu`: moving average of `|g|^2`."""
+  count: jax.Array
+  mu: Any
+  nu: Any
+
+
+class ScaleByStddev(ScaleByRms):
+  """Centered RMSProp (Graves, 2013).
+
+  `M_t = decay M_{t-1} + (1 - decay) g_t`; `S_t = decay S_{t-1} + (1 - decay) |g_t|^2`;
+  `u_t = g_t / sqrt(S_t - |M_t|^2 + eps)` (or `/ (sqrt(S_t - |M_t|^2) + eps)`).
+  Same fields and defaults as `ScaleByRms` (Optax's): `decay=0.9`,
+  `eps=1e-8`, `initial_scale=0`.
+  """
+
+  _owner = "scale_by_stddev"
+
+  def init(self, params):
+    return ScaleByStddevState(zero_count(), zeros_like(params, self.state_dtype),
+                              full_like(params, self.initial_scale, self.state_dtype, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    correction = bias_correction(self.decay, count) if self.bias_correction else 1.0
+
+    def leaf(g, m, s):
+      cdt = compute_dtype(g.dtype)
+      decay = hyper(self.decay, cdt)
+      gc = g.astype(cdt)
+      m_new = decay * m.astype(cdt) + complement(self.decay, cdt) * gc
+      s_new = decay * s.astype(real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(gc)
+      c = hyper(correction, cdt)
+      # s - |m|^2 >= 0 in exact arithmetic; rounding can take it to 0 or below for a
+      # steady gradient. Clamp it, and zero the update only where every gradient was 0.
+      var = jnp.maximum(s_new / c - abs_sq(m_new / c), 0.0)
+      u = divide_by_root(gc, var, hyper(self.eps, cdt), self.eps_in_sqrt)
+      return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
+
+    updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+    return updates, ScaleByStddevState(count, mu, nu)
+
+
+def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, initial_scale: Any = 0.0,
+                 eps_in_sqrt: bool = True, bias_correction: bool = False, *,
+                 state_dtype: Any = None) -> ScaleByRms:
+  """RMSProp's scaling (see `ScaleByRms`)."""
+  return ScaleByRms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype)
+
+
+def scale_by_stddev(decay: Any = 0.9, eps: Any = 1e-8, initial_scale: Any = 0.0,
+                    eps_in_sqrt: bool = True, bias_correction: bool = False, *,
+                    state_dtype: Any = None) -> ScaleByStddev:
+  """Centered RMSProp's scaling (see `ScaleByStddev`)."""
+  return ScaleByStddev(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype)

@@ -1,0 +1,6 @@
+"""Weight decay.
+"""
+
+from gradtx.primitives.decay.weight_decay import (add_decayed_weights, AddDecayedWeightsState)
+
+__all__ = ['add_decayed_weights', 'AddDecayedWeightsState']

@@ -1,0 +1,112 @@
+"""Momentum: heavy-ball `trace` (with Nesterov look-ahead) and moving-average `ema`."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.numerics.ops import (complement, bias_correction, compute_dtype, map_leaves, pick_dtype, real_dtype,
+                              safe_increment, zero_count, zeros_like)
+from gradtx.core.protocol import GradientTransformation
+
+__all__ = ["Trace", "TraceState", "Ema", "EmaState", "trace", "ema"]
+
+
+class TraceState(NamedTuple):
+  """`trace`: the velocity `v`, shaped like the params."""
+  trace: Any
+
+
+class Trace(GradientTransformation):
+  """Heavy-ball momentum.
+
+  `v_t = g_t + decay * v_{t-1}`; `u_t = v_t`, or with `nesterov=True`
+  `u_t = g_t + decay * v_t`. Followed by `scale(-lr)` this is the sources'
+  `dw_t = -lr g_t + mu dw_{t-1}`; the Nesterov form is the standard
+  reformulation of the look-ahead rule `dw_t = -lr grad(w_t + mu dw_{t-1}) +
+  mu dw_{t-1}`, whose iterates are the look-ahead points. Defaults as Optax:
+  `decay=0.9`, `nesterov=False`; `state_dtype` is the velocity's dtype
+  (default: the params' dtype, at least float32).
+  """
+
+  decay: Any = 0.9
+  nesterov: bool = static(False)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _checks.decay_rate("trace", "decay", self.decay)
+
+  def init(self, params):
+    return TraceState(zeros_like(params, self.state_dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+
+    def leaf(g, t):
+      cdt = compute_dtype(g.dtype)
+      decay = jnp.asarray(self.decay, real_dtype(cdt))
+      g32 = g.astype(cdt)
+      v = g32 + decay * t.astype(cdt)
+      u = g32 + decay * v if self.nesterov else v
+      return u.astype(g.dtype), v.astype(t.dtype)
+
+    updates, new_trace = map_leaves(leaf, updates, state.trace, n_out=2)
+    return updates, TraceState(new_trace)
+
+
+class EmaState(NamedTuple):
+  """`count`: steps done; `ema`: the moving average `m`."""
+  count: jax.Array
+  ema: Any
+
+
+class Ema(GradientTransformation):
+  """Exponential-moving-average momentum.
+
+  `m_t = decay * m_{t-1} + (1 - decay) * g_t`; `u_t = m_t`, or with
+  `debias=True` `u_t = m_t / (1 - decay^t)`. `decay = 0.9` averages about the
+  last 10 gradients, 0.999 about the last 1000. Defaults as Optax:
+  `debias=True`.
+  """
+
+  decay: Any
+  debias: bool = static(True)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _checks.decay_rate("ema", "decay", self.decay)
+
+  def init(self, params):
+    return EmaState(zero_count(), zeros_like(params, self.state_dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    correction = bias_correction(self.decay, count) if self.debias else None
+
+    def leaf(g, m):
+      cdt = compute_dtype(g.dtype)
+      rdt = real_dtype(cdt)
+      decay = jnp.asarray(self.decay, rdt)
+      m_new = decay * m.astype(cdt) + complement(self.decay, cdt) * g.astype(cdt)
+      u = m_new / correction.astype(rdt) if self.debias else m_new
+      return u.astype(g.dtype), m_new.astype(m.dtype)
+
+    updates, new_ema = map_leaves(leaf, updates, state.ema, n_out=2)
+    return updates, EmaState(count, new_ema)
+
+
+def trace(decay: Any = 0.9, nesterov: bool = False, accumulator_dtype: Any = None, *,
+          state_dtype: Any = None) -> Trace:
+  """Heavy-ball momentum (see `Trace`); `accumulator_dtype` is Optax's name for `state_dtype`."""
+  return Trace(decay, nesterov, pick_dtype(state_dtype, accumulator_dtype))
+
+
+def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None, *,
+        state_dtype: Any = None) -> Ema:
+  """Moving-average momentum (see `Ema`)."""
+  return Ema(decay, debias, pick_dtype(state_dtype, accumulator_dtype))
