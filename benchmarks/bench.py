@@ -49,7 +49,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
       prog="python -m benchmarks.bench", description=__doc__,
       formatter_class=argparse.RawDescriptionHelpFormatter)
   p.add_argument("--optimizers", default=None,
-                 help=f"comma list or 'all' (default all): {','.join(configs.OPTIMIZERS)}")
+                 help="comma list or 'all' (default: the core rows; benchmarks/rows/ add more): "
+                      f"{','.join(configs.OPTIMIZERS)}")
   p.add_argument("--trees", default=None,
                  help=f"comma list or 'all' (default all; --quick: {','.join(QUICK_TREES)}): "
                  f"{','.join(configs.TREES)}")
@@ -94,7 +95,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
       jnp.dtype(args.state_dtype)
     except TypeError:
       p.error(f"--state-dtype: not a dtype: {args.state_dtype!r}")
-  args.opt_names = _select(p, args.optimizers, configs.OPTIMIZERS, list(configs.OPTIMIZERS))
+  args.opt_names = _select(p, args.optimizers, configs.OPTIMIZERS,
+                           [n for n, s in configs.OPTIMIZERS.items() if s.default])
   args.tree_names = _select(p, args.trees, configs.TREES,
                             list(QUICK_TREES) if quick else list(configs.TREES))
   return args

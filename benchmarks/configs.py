@@ -25,6 +25,7 @@ class OptSpec:
   build: Callable[..., Any]  # (lib, **gradtx_only_kwargs) -> GradientTransformation
   n_state: int  # per-leaf state arrays (read and written once each)
   norm_pass: bool = False  # an extra read of g for a global norm
+  default: bool = True  # in the default run; rows from benchmarks/rows/ run when named
 
   @property
   def ideal_traffic(self) -> tuple[int, int]:
@@ -51,6 +52,23 @@ OPTIMIZERS: dict[str, OptSpec] = {s.name: s for s in (
             "chain(clip_by_global_norm(1.0), adamw(warmup_cosine_decay_schedule(0, 1e-3, 100, 10000)))",
             _clip_adamw, 2, norm_pass=True),
 )}
+
+
+def _load_rows() -> None:
+  """Adds the `SPECS` of every `benchmarks/rows/*.py` (one file per area: the Optax
+  surface, contrib, torch_optim, ...) to `OPTIMIZERS`, outside the default run."""
+  import importlib
+  import pkgutil
+  from benchmarks import rows
+  for info in sorted(pkgutil.iter_modules(rows.__path__), key=lambda i: i.name):
+    module = importlib.import_module(f"benchmarks.rows.{info.name}")
+    for spec in module.SPECS:
+      if spec.name in OPTIMIZERS:
+        raise ValueError(f"benchmarks/rows/{info.name}.py: duplicate optimizer {spec.name!r}")
+      OPTIMIZERS[spec.name] = dataclasses.replace(spec, default=False)
+
+
+_load_rows()
 
 
 # ------------------------------------------------------------------ trees

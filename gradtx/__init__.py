@@ -14,9 +14,12 @@ The package is built in floors; each imports only the floors below it:
 4. `gradtx.combinators` -- chain, parameter groups, hyperparameters as data
 5. `gradtx.wrappers`    -- wrappers around a whole transformation
 6. `gradtx.optimizers`  -- named optimizers (short chains)
+7. `gradtx.solvers`     -- solvers that need the objective (L-BFGS, line searches)
 
-On top sit the Optax-compatible namespaces, thin re-exports:
-`gradtx.transforms`, `gradtx.tree`, `gradtx.tree_utils`, `gradtx.schedules`.
+On top sit the namespaces: Optax's (`gradtx.transforms`, `gradtx.tree`,
+`gradtx.tree_utils`, `gradtx.schedules`, `gradtx.projections`,
+`gradtx.second_order`, `gradtx.microbatching`, `gradtx.contrib`) and
+`gradtx.torch_optim`.
 This module re-exports every floor's `__all__`.
 """
 
@@ -28,15 +31,17 @@ from gradtx.schedules import *  # noqa: F401,F403
 from gradtx.combinators import *  # noqa: F401,F403
 from gradtx.wrappers import *  # noqa: F401,F403
 from gradtx.optimizers import *  # noqa: F401,F403
+from gradtx.solvers import *  # noqa: F401,F403
 from gradtx import (combinators as _combinators, core as _core, numerics as _numerics,
                     optimizers as _optimizers, primitives as _primitives,
-                    schedules as _schedules, wrappers as _wrappers)
-from gradtx import transforms, tree, tree_utils  # noqa: F401  (namespaces)
+                    schedules as _schedules, solvers as _solvers, wrappers as _wrappers)
+from gradtx import (contrib, microbatching, projections, second_order,  # noqa: F401
+                    torch_optim, transforms, tree, tree_utils)  # (namespaces)
 
 __version__ = "0.1.0"
 
 __all__ = [
     *_core.__all__, *_numerics.__all__, "Selector", "by_path", "by_ndim", "by_leaf",
     *_primitives.__all__, *_schedules.__all__, *_combinators.__all__, *_wrappers.__all__,
-    *_optimizers.__all__, "__version__",
+    *_optimizers.__all__, *_solvers.__all__, "__version__",
 ]

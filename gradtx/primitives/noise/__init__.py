@@ -1,0 +1,3 @@
+"""Noise: gradient noise (`add_noise`)."""
+
+__all__: list[str] = []
