@@ -2,3 +2,9 @@
 implementations, plus the matrix preconditioners and 2025-26 optimizers Optax lacks."""
 
 __all__: list[str] = []
+
+# -- E1: Muon, schedule-free, Prodigy, D-Adaptation, reduce_on_plateau, SAM
+# -- end E1
+
+# -- E2: the other optax.contrib names
+# -- end E2
