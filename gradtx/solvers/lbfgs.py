@@ -1,0 +1,147 @@
+"""L-BFGS: the two-loop recursion (Nocedal & Wright, Algorithm 7.4), and `lbfgs`, the
+direction followed by a line search (Algorithm 7.5)."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.combinators.combine import chain
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.named import named_optimizer
+from gradtx.core.protocol import GradientTransformation, identity
+from gradtx.numerics.ops import cast, safe_increment, zero_count, zeros_like
+from gradtx.primitives.decay.weight_decay import require_params
+from gradtx.primitives.scaling.scaling import scale, scale_by_learning_rate
+from gradtx.solvers import _tree
+from gradtx.solvers.zoom import scale_by_zoom_linesearch
+
+__all__ = ["ScaleByLBFGS", "ScaleByLBFGSState", "lbfgs", "scale_by_lbfgs"]
+
+
+class ScaleByLBFGSState(NamedTuple):
+  """`count`: steps done; `params`, `updates`: the last step's params and incoming
+  updates (gradients); `diff_params_memory`, `diff_updates_memory`: the last
+  `memory_size` differences `s_i = w_{i+1} - w_i`, `y_i = g_{i+1} - g_i`, stacked on a
+  leading axis of each leaf (a ring buffer); `weights_memory`: `rho_i = 1 / <y_i, s_i>`."""
+  count: jax.Array
+  params: Any
+  updates: Any
+  diff_params_memory: Any
+  diff_updates_memory: Any
+  weights_memory: jax.Array
+
+
+def _at(memory: Any, index: jax.Array) -> Any:
+  return jax.tree.map(lambda m: m[index], memory)
+
+
+def precondition(g: Any, s_memory: Any, y_memory: Any, rho: jax.Array, gamma: jax.Array,
+                 newest: jax.Array) -> Any:
+  """`H g` by the two-loop recursion (Algorithm 7.4), `H_0 = gamma I`:
+  `q = g`; newest to oldest `alpha_i = rho_i <s_i, q>`, `q -= alpha_i y_i`; `r = gamma q`;
+  oldest to newest `beta = rho_i <y_i, r>`, `r += (alpha_i - beta) s_i`. Empty slots
+  (`rho = 0`, zero pairs) leave the vector unchanged."""
+  m = rho.shape[0]
+  order = (newest + 1 + jnp.arange(m)) % m  # oldest first
+  dtype = rho.dtype
+
+  def backward(q, i):
+    alpha = rho[i] * _tree.vdot(_at(s_memory, i), q, dtype)
+    return _tree.axpy(-alpha, _at(y_memory, i), q), alpha
+
+  def forward(r, i_alpha):
+    i, alpha = i_alpha
+    beta = rho[i] * _tree.vdot(_at(y_memory, i), r, dtype)
+    return _tree.axpy(alpha - beta, _at(s_memory, i), r), None
+
+  q, alphas = jax.lax.scan(backward, g, order, reverse=True)
+  r = jax.tree.map(lambda x: cast(cast(gamma, jnp.promote_types(x.dtype, dtype)) * x, x.dtype),
+                   q)
+  r, _ = jax.lax.scan(forward, r, (order, alphas))
+  return r
+
+
+class ScaleByLBFGS(GradientTransformation):
+  """`u = H_k g_k`, L-BFGS's inverse-Hessian estimate from the last `memory_size` pairs
+  `s_i = w_{i+1} - w_i`, `y_i = g_{i+1} - g_i` (Nocedal & Wright, Algorithms 7.4-7.5;
+  Liu & Nocedal, 1989), `H_k^0 = gamma_k I` with `gamma_k = <s, y> / <y, y>` of the
+  newest pair (N&W eq. 7.20) if `scale_init_precond`, else `gamma = 1`. On the first
+  step `gamma_0 = min(1, 1 / |g_0|)` (Optax's heuristic: the first step has length at
+  most 1). The new pair is stored before `H_k g_k` is formed, so in `lbfgs` the pair
+  comes from the step the line search accepted. A pair that is not finite (a NaN
+  gradient) is not stored. Default `memory_size=10` (Optax; N&W suggest 3-20).
+  """
+
+  memory_size: int = static(10)
+  scale_init_precond: bool = static(True)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _checks.positive_integer("scale_by_lbfgs", "memory_size", self.memory_size)
+
+  def init(self, params):
+    m = int(self.memory_size)
+    stacked = jax.tree.map(lambda z: jnp.zeros((m,) + z.shape, z.dtype),
+                           zeros_like(params, self.state_dtype))
+    return ScaleByLBFGSState(
+        zero_count(), zeros_like(params, self.state_dtype), zeros_like(params, self.state_dtype),
+        stacked, stacked, jnp.zeros([m], _tree.value_dtype(params)))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("scale_by_lbfgs", params, updates)
+    m, dtype, count = int(self.memory_size), state.weights_memory.dtype, state.count
+    newest = (count - 1) % m
+    s = _tree.axpy(jnp.asarray(-1, dtype), state.params, _tree.cast_like(params, state.params))
+    y = _tree.axpy(jnp.asarray(-1, dtype), state.updates, _tree.cast_like(updates, state.updates))
+    sy = _tree.vdot(y, s, dtype)
+    rho = jnp.where(sy == 0, jnp.zeros_like(sy), 1 / sy)
+    keep = (count > 0) & jnp.isfinite(rho) & _tree.all_finite((s, y))
+    s, y = _tree.select(keep, (s, y), jax.tree.map(jnp.zeros_like, (s, y)))
+    rho = jnp.where(keep, rho, jnp.zeros_like(rho))
+    s_memory, y_memory = jax.tree.map(lambda mem, x: mem.at[newest].set(x),
+                                      (state.diff_params_memory, state.diff_updates_memory),
+                                      (s, y))
+    weights = state.weights_memory.at[newest].set(rho)
+    if self.scale_init_precond:
+      yy = _tree.sq_norm(y, dtype)
+      gamma = jnp.where(yy > 0, sy / jnp.where(yy > 0, yy, 1), 1)
+      first = jnp.minimum(1, 1 / jnp.sqrt(_tree.sq_norm(jax.lax.stop_gradient(updates), dtype)))
+      gamma = jnp.where(count > 0, gamma, first).astype(dtype)
+    else:
+      gamma = jnp.ones([], dtype)
+    direction = precondition(_tree.cast_like(updates, state.updates), s_memory, y_memory,
+                             weights, gamma, newest)
+    new_state = ScaleByLBFGSState(safe_increment(count), _tree.cast_like(params, state.params),
+        _tree.cast_like(updates, state.updates), s_memory, y_memory, weights)
+    return _tree.cast_like(direction, updates), new_state
+
+
+def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True, *,
+                   state_dtype: Any = None) -> ScaleByLBFGS:
+  """L-BFGS's direction `H_k g_k` (see `ScaleByLBFGS`)."""
+  return ScaleByLBFGS(memory_size, scale_init_precond, state_dtype)
+
+
+_DEFAULT_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20,
+                                               initial_guess_strategy="one")
+
+
+def _lbfgs(learning_rate: Any = None, memory_size: int = 10, scale_init_precond: bool = True,
+           linesearch: Any = _DEFAULT_LINESEARCH, *,
+           state_dtype: Any = None) -> GradientTransformation:
+  """L-BFGS: `w <- w - eta_k H_k g_k`, `H_k` from `scale_by_lbfgs`, `eta_k` from
+  `linesearch` (default: strong-Wolfe zoom, 20 evaluations, first guess 1, as Optax
+  and N&W Algorithm 7.5), times `learning_rate` if given (else 1). `linesearch=None`
+  takes the fixed step `-learning_rate H_k g_k`. `update` needs `value`, `grad` and
+  `value_fn` when a line search is used."""
+  base = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
+  return chain(scale_by_lbfgs(memory_size, scale_init_precond, state_dtype=state_dtype), base,
+               identity() if linesearch is None else linesearch)
+
+
+lbfgs = named_optimizer(_lbfgs, static_args=("memory_size",))
