@@ -4,6 +4,8 @@ implementations, plus the matrix preconditioners and 2025-26 optimizers Optax la
 __all__: list[str] = []
 
 # -- E1: Muon, schedule-free, Prodigy, D-Adaptation, reduce_on_plateau, SAM
+from gradtx.contrib.muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
+__all__ += ["MuonDimensionNumbers", "MuonState", "muon", "scale_by_muon"]
 # -- end E1
 
 # -- E2: the other optax.contrib names
