@@ -6,6 +6,10 @@ __all__: list[str] = []
 # -- E1: Muon, schedule-free, Prodigy, D-Adaptation, reduce_on_plateau, SAM
 from gradtx.contrib.muon import MuonDimensionNumbers, MuonState, muon, scale_by_muon
 __all__ += ["MuonDimensionNumbers", "MuonState", "muon", "scale_by_muon"]
+from gradtx.contrib.schedule_free import (ScheduleFreeState, schedule_free, schedule_free_adamw,
+                                          schedule_free_eval_params, schedule_free_sgd)
+__all__ += ["ScheduleFreeState", "schedule_free", "schedule_free_adamw",
+            "schedule_free_eval_params", "schedule_free_sgd"]
 # -- end E1
 
 # -- E2: the other optax.contrib names
