@@ -1,3 +1,5 @@
 """Noise: gradient noise (`add_noise`)."""
 
-__all__: list[str] = []
+from gradtx.primitives.noise.noise import (add_noise, AddNoiseState)
+
+__all__ = ['add_noise', 'AddNoiseState']

@@ -1,0 +1,84 @@
+"""DoG's scaling: distance from the initial point over the root of the summed squared gradients."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
+from gradtx.core.validate import check_arrays
+from gradtx.numerics.ops import abs_sq, compute_dtype, hyper, map_leaves, real_dtype
+from gradtx.primitives.decay.weight_decay import require_params
+
+__all__ = ["ScaleByDistanceOverGradients", "ScaleByDistanceOverGradientsState",
+           "scale_by_distance_over_gradients"]
+
+
+class ScaleByDistanceOverGradientsState(NamedTuple):
+  """Optax's layout: per leaf `max_dist` (scalar), `grad_sum_of_squares` (shape `(1,)`),
+  and `init_params` (the starting point, in `param_dtype`)."""
+  max_dist: Any
+  grad_sum_of_squares: Any
+  init_params: Any
+
+
+def _norm(x: jax.Array) -> jax.Array:
+  return jnp.sqrt(jnp.sum(abs_sq(x)))
+
+
+class ScaleByDistanceOverGradients(GradientTransformation):
+  """Layer-wise DoG (Ivgi et al., 2023, "DoG is SGD's Best Friend", LDoG).
+
+  Per leaf: `r_0 = reps_rel (1 + ||w_0||)`, `r_t = max(r_{t-1}, ||w_t - w_0||)`,
+  `G_t = G_{t-1} + ||g_t||^2`, `u_t = global_scale r_t / sqrt(G_t + eps) g_t`.
+  Defaults as Optax: `reps_rel=1e-6` (the authors recommend 1e-4 with batch
+  norm), `eps=1e-8`, `param_dtype=float32` (the stored `w_0`), `global_scale=1`
+  (use -1 for descent without a following `scale(-1)`).
+  """
+
+  reps_rel: Any = 1e-6
+  eps: Any = 1e-8
+  param_dtype: Any = static(jnp.float32)
+  global_scale: Any = 1.0
+
+  def __post_init__(self):
+    _checks.positive("scale_by_distance_over_gradients", "reps_rel", self.reps_rel)
+    _checks.non_negative("scale_by_distance_over_gradients", "eps", self.eps)
+
+  def init(self, params):
+    check_arrays(params, "params", inexact=True)
+
+    def leaf(p):
+      rdt = real_dtype(compute_dtype(p.dtype))
+      r0 = hyper(self.reps_rel, rdt) * (1 + _norm(p.astype(rdt)))
+      return r0, jnp.zeros((1,), rdt), p.astype(self.param_dtype)
+
+    return ScaleByDistanceOverGradientsState(*map_leaves(leaf, params, n_out=3))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("scale_by_distance_over_gradients", params, updates)
+
+    def leaf(g, r, gsos, p, p0):
+      cdt = compute_dtype(g.dtype)
+      rdt = real_dtype(cdt)
+      gc = g.astype(cdt)
+      r_new = jnp.maximum(r.astype(rdt), _norm(p.astype(cdt) - p0.astype(cdt)))
+      gsos_new = gsos.astype(rdt) + jnp.sum(abs_sq(gc))
+      eta = hyper(self.global_scale, cdt) * r_new / jnp.sqrt(gsos_new[0] + hyper(self.eps, cdt))
+      return (eta * gc).astype(g.dtype), r_new.astype(r.dtype), gsos_new.astype(gsos.dtype)
+
+    updates, r, gsos = map_leaves(leaf, updates, state.max_dist, state.grad_sum_of_squares,
+                                  params, state.init_params, n_out=3, shapes=False)
+    return updates, ScaleByDistanceOverGradientsState(r, gsos, state.init_params)
+
+
+def scale_by_distance_over_gradients(reps_rel: Any = 1e-6, eps: Any = 1e-8,
+                                     param_dtype: Any = jnp.float32,
+                                     global_scale: Any = 1.0) -> ScaleByDistanceOverGradients:
+  """DoG's per-leaf step size times the gradient (see `ScaleByDistanceOverGradients`)."""
+  return ScaleByDistanceOverGradients(reps_rel, eps, param_dtype, global_scale)

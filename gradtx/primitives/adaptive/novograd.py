@@ -1,0 +1,90 @@
+"""NovoGrad: a per-layer (per-leaf) second moment and a normalized first moment."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, complement, compute_dtype, hyper, map_leaves, pick_dtype,
+                                 real_dtype, safe_increment, state_dtype, zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import require_params
+
+__all__ = ["ScaleByNovograd", "ScaleByNovogradState", "scale_by_novograd"]
+
+
+class ScaleByNovogradState(NamedTuple):
+  """`count`: steps done; `mu`: the momentum, shaped like the params; `nu`: one scalar
+  per leaf, the moving average of `||g||^2`."""
+  count: jax.Array
+  mu: Any
+  nu: Any
+
+
+class ScaleByNovograd(GradientTransformation):
+  """NovoGrad (Ginsburg et al., 2019, Algorithm 1), per leaf (a layer).
+
+  `v_1 = ||g_1||^2`, `v_t = b2 v_{t-1} + (1 - b2) ||g_t||^2`;
+  `m_1 = g_1 / (sqrt(v_1 + eps_root) + eps) + wd w`,
+  `m_t = b1 m_{t-1} + g_t / (sqrt(v_t + eps_root) + eps) + wd w`; `u_t = m_t`.
+  Defaults as Optax: `b1=0.9`, `b2=0.25`, `eps=1e-8`, `eps_root=0`,
+  `weight_decay=0`; `mu_dtype` (Optax's name) or `state_dtype` stores `m`.
+  Needs `params` when `weight_decay` is not 0.
+  """
+
+  b1: Any = 0.9
+  b2: Any = 0.25
+  eps: Any = 1e-8
+  eps_root: Any = 0.0
+  weight_decay: Any = 0.0
+  mu_dtype: Any = static(None)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    for name in ("b1", "b2"):
+      _checks.decay_rate("scale_by_novograd", name, getattr(self, name))
+    for name in ("eps", "eps_root", "weight_decay"):
+      _checks.non_negative("scale_by_novograd", name, getattr(self, name))
+
+  def init(self, params):
+    mu = zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype))
+    nu = jax.tree.map(
+        lambda p: jnp.zeros([], real_dtype(state_dtype(p.dtype, self.state_dtype))), params)
+    return ScaleByNovogradState(zero_count(), mu, nu)
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    wd = self.weight_decay
+    decays = not (isinstance(wd, (int, float)) and wd == 0)
+    if decays:
+      require_params("scale_by_novograd", params, updates)
+    count = safe_increment(state.count)
+    first = count == 1
+
+    def leaf(g, m, v, *p):
+      cdt = compute_dtype(g.dtype)
+      rdt = real_dtype(cdt)
+      gc = g.astype(cdt)
+      norm2 = jnp.sum(abs_sq(gc))
+      v_new = jnp.where(first, norm2, hyper(self.b2, cdt) * v.astype(rdt)
+                        + complement(self.b2, cdt) * norm2)
+      step = gc / (jnp.sqrt(v_new + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt))
+      if p:
+        step = step + hyper(wd, cdt) * p[0].astype(cdt)
+      m_new = jnp.where(first, step, hyper(self.b1, cdt) * m.astype(cdt) + step)
+      return m_new.astype(m.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+
+    rest = (params,) if decays else ()
+    updates_, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, *rest, n_out=3, shapes=False)
+    return updates_, ScaleByNovogradState(count, mu, nu)
+
+
+def scale_by_novograd(b1: Any = 0.9, b2: Any = 0.25, eps: Any = 1e-8, eps_root: Any = 0.0,
+                      weight_decay: Any = 0.0, mu_dtype: Any = None, *,
+                      state_dtype: Any = None) -> ScaleByNovograd:
+  """NovoGrad's scaling (see `ScaleByNovograd`)."""
+  return ScaleByNovograd(b1, b2, eps, eps_root, weight_decay, mu_dtype, state_dtype)

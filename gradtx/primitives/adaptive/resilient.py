@@ -1,0 +1,84 @@
+"""Rprop (Optax's `scale_by_rprop` surface): per-coordinate step sizes adapted by the sign
+agreement of successive gradients."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import compute_dtype, full_like, hyper, map_leaves, zeros_like
+
+__all__ = ["ScaleByRprop", "ScaleByRpropState", "scale_by_rprop"]
+
+
+class ScaleByRpropState(NamedTuple):
+  """`step_sizes`: the per-coordinate steps `Delta`; `prev_updates`: the last update
+  `Delta sign(g)` (0 where the sign flipped), shaped like the params (Optax's names)."""
+  step_sizes: Any
+  prev_updates: Any
+
+
+class ScaleByRprop(GradientTransformation):
+  """Rprop without weight-backtracking (Riedmiller & Braun, 1993; `torch.optim.Rprop`).
+
+  With `s = g_t * u_{t-1}` elementwise: `Delta_t = clip(eta_plus Delta_{t-1},
+  min_step_size, max_step_size)` where `s > 0`, `clip(eta_minus Delta_{t-1}, ...)`
+  where `s < 0`, `clip(Delta_{t-1}, ...)` where `s = 0`; `u_t = Delta_t sign(g_t)`,
+  and `u_t = 0` where `s < 0` (the step after a sign change is skipped, and the
+  next comparison is with 0). `Delta_0 = learning_rate`; the descent sign comes from
+  the chain (`rprop` adds `scale(-1)`). The first update is `Delta_1 sign(g_1)`, as in
+  the paper and torch; Optax 0.2.8 returns the previous step's update, so its first
+  update is 0 (docs/differences.md). Defaults as Optax and torch: `eta_minus=0.5`,
+  `eta_plus=1.2`, `min_step_size=1e-6`, `max_step_size=50`.
+  """
+
+  learning_rate: Any
+  eta_minus: Any = 0.5
+  eta_plus: Any = 1.2
+  min_step_size: Any = 1e-6
+  max_step_size: Any = 50.0
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    owner = "scale_by_rprop"
+    _checks.positive(owner, "learning_rate", self.learning_rate)
+    _checks.check(owner, "eta_minus", self.eta_minus, lambda v: (v > 0) & (v < 1),
+                  "a value in (0, 1)")
+    _checks.check(owner, "eta_plus", self.eta_plus, lambda v: v > 1, "a value > 1")
+    _checks.non_negative(owner, "min_step_size", self.min_step_size)
+    _checks.greater(owner, "max_step_size", self.max_step_size, "min_step_size",
+                    self.min_step_size)
+
+  def init(self, params):
+    return ScaleByRpropState(full_like(params, self.learning_rate, self.state_dtype),
+                             zeros_like(params, self.state_dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+
+    def leaf(g, step, prev):
+      cdt = compute_dtype(g.dtype)
+      gc = g.astype(cdt)
+      s = gc * prev.astype(cdt)
+      factor = jnp.where(s > 0, hyper(self.eta_plus, cdt),
+                         jnp.where(s < 0, hyper(self.eta_minus, cdt), 1))
+      step_new = jnp.clip(step.astype(cdt) * factor, hyper(self.min_step_size, cdt),
+                          hyper(self.max_step_size, cdt))
+      u = jnp.where(s < 0, 0, step_new * jnp.sign(gc))
+      return u.astype(g.dtype), step_new.astype(step.dtype), u.astype(prev.dtype)
+
+    updates, steps, prev = map_leaves(leaf, updates, state.step_sizes, state.prev_updates,
+                                      n_out=3)
+    return updates, ScaleByRpropState(steps, prev)
+
+
+def scale_by_rprop(learning_rate: Any, eta_minus: Any = 0.5, eta_plus: Any = 1.2,
+                   min_step_size: Any = 1e-6, max_step_size: Any = 50.0, *,
+                   state_dtype: Any = None) -> ScaleByRprop:
+  """Rprop's step sizes times the gradient's sign (see `ScaleByRprop`)."""
+  return ScaleByRprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size,
+                      state_dtype)
