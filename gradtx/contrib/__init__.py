@@ -10,6 +10,9 @@ from gradtx.contrib.schedule_free import (ScheduleFreeState, schedule_free, sche
                                           schedule_free_eval_params, schedule_free_sgd)
 __all__ += ["ScheduleFreeState", "schedule_free", "schedule_free_adamw",
             "schedule_free_eval_params", "schedule_free_sgd"]
+from gradtx.contrib.prodigy import ProdigyState, prodigy
+from gradtx.contrib.dadapt import DAdaptAdamWState, dadapt_adamw
+__all__ += ["ProdigyState", "prodigy", "DAdaptAdamWState", "dadapt_adamw"]
 # -- end E1
 
 # -- E2: the other optax.contrib names

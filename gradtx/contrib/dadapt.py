@@ -1,0 +1,150 @@
+"""D-Adaptation AdamW (Defazio & Mishchenko, 2023) as the authors' `dadaptation.DAdaptAdam`
+implements it, and the scalar helpers it shares with Prodigy."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
+                                 safe_div, safe_increment, scalar_dtype, zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import require_params
+from gradtx.primitives.scaling.scaling import evaluate
+
+__all__ = ["DAdaptAdamWState", "DAdaptAdamW", "dadapt_adamw"]
+
+
+def check_dadapt(owner: str, betas: Any, eps: Any, estim_lr0: Any, weight_decay: Any,
+                 growth_rate: Any) -> None:
+  """The arguments D-Adaptation and Prodigy share."""
+  if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+    raise ValueError(f"{owner}: betas={betas!r} is invalid; expected a pair (b1, b2).")
+  _checks.decay_rate(owner, "betas[0]", betas[0])
+  _checks.decay_rate(owner, "betas[1]", betas[1])
+  _checks.non_negative(owner, "eps", eps)
+  _checks.positive(owner, "estim_lr0", estim_lr0)
+  _checks.non_negative(owner, "weight_decay", weight_decay)
+  _checks.check(owner, "growth_rate", growth_rate, lambda v: v >= 1, "a value >= 1")
+
+
+def dadapt_scalars(d: jax.Array, lr: jax.Array, b1: Any, b2: Any, count: jax.Array,
+                   use_bias_correction: bool) -> jax.Array:
+  """`dlr = d lr c_t`, `c_t = sqrt(1 - b2^t) / (1 - b1^t)` or 1 (the references' default)."""
+  if not use_bias_correction:
+    return d * lr
+  t = safe_increment(count)
+  return d * lr * jnp.sqrt(bias_correction(b2, t)) / bias_correction(b1, t)
+
+
+def gradient_with_l2(g: jax.Array, p: jax.Array, weight_decay: Any) -> tuple:
+  """`(g + weight_decay p, cdt)` in the compute dtype (`weight_decay=None`: `g`)."""
+  cdt = compute_dtype(g.dtype)
+  gc = g.astype(cdt)
+  if weight_decay is not None:
+    gc = gc + hyper(weight_decay, cdt) * p.astype(cdt)
+  return gc, cdt
+
+
+def tree_sum(tree: Any) -> jax.Array:
+  """Sum of a tree of scalars, in the scalar dtype."""
+  leaves = [jnp.asarray(x, scalar_dtype()) for x in jax.tree.leaves(tree)]
+  return jnp.sum(jnp.stack(leaves)) if leaves else jnp.zeros([], scalar_dtype())
+
+
+class DAdaptAdamWState(NamedTuple):
+  """Optax's fields: moments, `grad_sum` (`s`), `estim_lr` (`d`), `numerator_weighted`,
+  `count`."""
+  exp_avg: Any
+  exp_avg_sq: Any
+  grad_sum: Any
+  estim_lr: jax.Array
+  numerator_weighted: jax.Array
+  count: jax.Array
+
+
+class DAdaptAdamW(GradientTransformation):
+  """D-Adaptation Adam: AdamW whose step size `d` is a lower bound on the distance to
+  the solution.
+
+  `dlr = d lr_t c_t` (`c_t = sqrt(1 - b2^t) / (1 - b1^t)` with `use_bias_correction`,
+  else 1 as the reference's default; Optax always corrects), `sb2 = sqrt(b2)`:
+  `r = sb2 r + (1 - sb2) dlr <g, s / (sqrt(v) + eps)>` (old `s`, `v`);
+  `m = b1 m + dlr (1 - b1) g`; `v = b2 v + (1 - b2) g^2`; `s = sb2 s + dlr (1 - sb2) g`;
+  `d <- max(d, min(r / ((1 - sb2) |s|_1), d growth_rate))`;
+  `u = -m / (sqrt(v) + eps) - weight_decay dlr x` (`decouple=False`: L2,
+  `g <- g + weight_decay x` first). While `|s|_1 = 0` the step is skipped (reference).
+  Defaults (`dadaptation.DAdaptAdam`): `lr=1`, `betas=(0.9, 0.999)`, `eps=1e-8`,
+  `estim_lr0=1e-6` (`d0`), `growth_rate=inf`; decoupled weight decay 0 (AdamW, Optax).
+  """
+
+  learning_rate: Any = 1.0
+  betas: Any = (0.9, 0.999)
+  eps: Any = 1e-8
+  estim_lr0: Any = 1e-6
+  weight_decay: Any = 0.0
+  use_bias_correction: bool = static(False)
+  decouple: bool = static(True)
+  growth_rate: Any = float("inf")
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    check_dadapt("dadapt_adamw", self.betas, self.eps, self.estim_lr0, self.weight_decay,
+                 self.growth_rate)
+
+  def init(self, params):
+    sdt = scalar_dtype()
+    return DAdaptAdamWState(zeros_like(params, self.state_dtype),
+                            zeros_like(params, self.state_dtype, real=True),
+                            zeros_like(params, self.state_dtype),
+                            jnp.asarray(self.estim_lr0, sdt), jnp.zeros([], sdt), zero_count())
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("dadapt_adamw", params, updates)
+    b1, b2 = self.betas
+    sb2 = jnp.sqrt(jnp.asarray(b2, scalar_dtype()))
+    d = state.estim_lr
+    dlr = dadapt_scalars(d, evaluate(self.learning_rate, state.count), b1, b2, state.count,
+                         self.use_bias_correction)
+    wd = None if self.decouple else self.weight_decay
+
+    def moments(g, p, m, v, s):
+      gc, cdt = gradient_with_l2(g, p, wd)
+      eps, dl = hyper(self.eps, cdt), hyper(dlr, cdt)
+      vc, sc = v.astype(v.dtype), s.astype(cdt)
+      num = jnp.sum((gc.conj() * sc / (jnp.sqrt(vc) + eps)).real)
+      m_new = hyper(b1, cdt) * m.astype(cdt) + dl * (1 - hyper(b1, cdt)) * gc
+      v_new = hyper(b2, cdt) * vc + (1 - hyper(b2, cdt)) * abs_sq(gc)
+      s_new = hyper(sb2, cdt) * sc + dl * (1 - hyper(sb2, cdt)) * gc
+      u = -m_new / (jnp.sqrt(v_new) + eps)
+      if self.decouple:
+        u = u - hyper(self.weight_decay, cdt) * dl * p.astype(cdt)
+      return (u, cast(m_new, m.dtype), cast(v_new, v.dtype), cast(s_new, s.dtype), num,
+              jnp.sum(jnp.abs(s_new)))
+
+    u, mu, nu, grad_sum, nums, l1s = map_leaves(moments, updates, params, state.exp_avg,
+                                                state.exp_avg_sq, state.grad_sum, n_out=6)
+    numerator = sb2 * state.numerator_weighted + (1 - sb2) * dlr * tree_sum(nums)
+    l1 = tree_sum(l1s)
+    skip = l1 == 0
+    d_hat = safe_div(numerator, (1 - sb2) * l1)
+    d_new = jnp.where(skip, d, jnp.maximum(d, jnp.minimum(d_hat, d * self.growth_rate)))
+    u = jax.tree.map(lambda x, g: jnp.where(skip, 0, x).astype(g.dtype), u, updates)
+    keep = lambda old, new: jnp.where(skip, old, new)
+    return u, DAdaptAdamWState(mu, nu, grad_sum, d_new, keep(state.numerator_weighted, numerator),
+                               keep(state.count, safe_increment(state.count)))
+
+
+def dadapt_adamw(learning_rate: Any = 1.0, betas: Any = (0.9, 0.999), eps: Any = 1e-8,
+                 estim_lr0: Any = 1e-6, weight_decay: Any = 0.0, *,
+                 use_bias_correction: bool = False, decouple: bool = True,
+                 growth_rate: Any = float("inf"), state_dtype: Any = None) -> DAdaptAdamW:
+  """D-Adaptation AdamW (see `DAdaptAdamW`); Optax's signature plus the reference's
+  `use_bias_correction`, `decouple` and `growth_rate`."""
+  return DAdaptAdamW(learning_rate, tuple(betas), eps, estim_lr0, weight_decay,
+                     use_bias_correction, decouple, growth_rate, state_dtype)

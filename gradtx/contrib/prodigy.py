@@ -1,0 +1,135 @@
+"""Prodigy (Mishchenko & Defazio, 2023) as the authors' `prodigyopt.Prodigy` implements it."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.contrib.dadapt import check_dadapt, dadapt_scalars, gradient_with_l2, tree_sum
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, cast, compute_dtype, hyper, map_leaves, safe_div,
+                                 safe_increment, scalar_dtype, zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import require_params
+from gradtx.primitives.scaling.scaling import evaluate
+
+__all__ = ["ProdigyState", "Prodigy", "prodigy"]
+
+
+class ProdigyState(NamedTuple):
+  """Optax's fields, plus `estim_lr_max` (the reference's `d_max`, for `growth_rate`)."""
+  exp_avg: Any
+  exp_avg_sq: Any
+  grad_sum: Any
+  params0: Any
+  estim_lr: jax.Array
+  numerator_weighted: jax.Array
+  count: jax.Array
+  estim_lr_max: jax.Array
+
+
+class Prodigy(GradientTransformation):
+  """Prodigy: AdamW whose step size `d` is estimated from the distance travelled.
+
+  With `d` the current estimate, `lr_t` the schedule (1 by default), `b3 = sqrt(b2)`
+  unless given, `dlr = d lr_t c_t` (`c_t = sqrt(1 - b2^t) / (1 - b1^t)` with
+  `use_bias_correction`, else 1, as the reference's default; Optax always corrects):
+  `m = b1 m + d (1 - b1) g`; `v = b2 v + d^2 (1 - b2) g^2`;
+  `s = b3 s + (d / d0) dlr g` (`(d / d0) d g` with `safeguard_warmup`);
+  `r = b3 r + (d / d0) dlr <g, x_0 - x>`; `d_hat = estim_lr_coef r / |s|_1`;
+  `d_max = max(d_max, d_hat)`, `d <- min(d_max, d growth_rate)` (first raised to
+  `d_hat` while still `d0`); `u = -dlr m / (sqrt(v) + d eps) - weight_decay dlr x`
+  (`decouple=False`: `g <- g + weight_decay x` first instead). While `|s|_1 = 0` (no
+  gradient yet) the step is skipped, as the reference does. Defaults (`prodigyopt`):
+  `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6` (`d0`), `estim_lr_coef=1`
+  (`d_coef`), `growth_rate=inf`, decoupled weight decay 0.
+  """
+
+  learning_rate: Any = 1.0
+  betas: Any = (0.9, 0.999)
+  beta3: Any = None
+  eps: Any = 1e-8
+  estim_lr0: Any = 1e-6
+  estim_lr_coef: Any = 1.0
+  weight_decay: Any = 0.0
+  safeguard_warmup: bool = static(False)
+  use_bias_correction: bool = static(False)
+  decouple: bool = static(True)
+  growth_rate: Any = float("inf")
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    check_dadapt("prodigy", self.betas, self.eps, self.estim_lr0, self.weight_decay,
+                 self.growth_rate)
+    if self.beta3 is not None:
+      _checks.decay_rate("prodigy", "beta3", self.beta3)
+    _checks.positive("prodigy", "estim_lr_coef", self.estim_lr_coef)
+
+  def init(self, params):
+    sdt = scalar_dtype()
+    zeros = lambda: zeros_like(params, self.state_dtype)
+    return ProdigyState(zeros(), zeros_like(params, self.state_dtype, real=True), zeros(),
+                        jax.tree.map(jnp.asarray, params), jnp.asarray(self.estim_lr0, sdt),
+                        jnp.zeros([], sdt), zero_count(), jnp.asarray(self.estim_lr0, sdt))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("prodigy", params, updates)
+    b1, b2 = self.betas
+    b3 = jnp.sqrt(jnp.asarray(b2, scalar_dtype())) if self.beta3 is None else self.beta3
+    d, d0 = state.estim_lr, jnp.asarray(self.estim_lr0, scalar_dtype())
+    dlr = dadapt_scalars(d, evaluate(self.learning_rate, state.count), b1, b2, state.count,
+                         self.use_bias_correction)
+    s_scale = (d / d0) * (d if self.safeguard_warmup else dlr)
+    wd = None if self.decouple else self.weight_decay
+
+    def moments(g, p, p0, m, v, s):
+      gc, cdt = gradient_with_l2(g, p, wd)
+      num = jnp.sum((gc.conj() * (p0.astype(cdt) - p.astype(cdt))).real)
+      dc = hyper(d, cdt)
+      m_new = hyper(b1, cdt) * m.astype(cdt) + dc * (1 - hyper(b1, cdt)) * gc
+      v_new = hyper(b2, cdt) * v.astype(v.dtype) + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(gc)
+      s_new = hyper(b3, cdt) * s.astype(cdt) + hyper(s_scale, cdt) * gc
+      return (cast(m_new, m.dtype), cast(v_new, v.dtype), cast(s_new, s.dtype), num,
+              jnp.sum(jnp.abs(s_new)))
+
+    mu, nu, grad_sum, nums, l1s = map_leaves(moments, updates, params, state.params0,
+                                             state.exp_avg, state.exp_avg_sq, state.grad_sum,
+                                             n_out=5)
+    numerator = b3 * state.numerator_weighted + (d / d0) * dlr * tree_sum(nums)
+    denominator = tree_sum(l1s)
+    skip = denominator == 0
+    d_hat = self.estim_lr_coef * safe_div(numerator, denominator)
+    d_raised = jnp.where(d == d0, jnp.maximum(d, d_hat), d)
+    d_max = jnp.where(skip, state.estim_lr_max, jnp.maximum(state.estim_lr_max, d_hat))
+    d_new = jnp.where(skip, d, jnp.minimum(d_max, d_raised * self.growth_rate))
+
+    def step(g, p, m, v):
+      gc, cdt = gradient_with_l2(g, p, wd)
+      dn = hyper(d_new, cdt)
+      direction = jnp.where(hyper(b1, cdt) == 0, dn * gc, m.astype(cdt))
+      u = -hyper(dlr, cdt) * direction / (jnp.sqrt(v.astype(cdt)) + dn * hyper(self.eps, cdt))
+      if self.decouple:
+        u = u - hyper(self.weight_decay, cdt) * hyper(dlr, cdt) * p.astype(cdt)
+      return (jnp.where(skip, 0, u).astype(g.dtype),)
+
+    (new_updates,) = map_leaves(step, updates, params, mu, nu, n_out=1)
+    keep = lambda old, new: jnp.where(skip, old, new)
+    return new_updates, ProdigyState(
+        mu, nu, grad_sum, state.params0, d_new, keep(state.numerator_weighted, numerator),
+        keep(state.count, safe_increment(state.count)), d_max)
+
+
+def prodigy(learning_rate: Any = 1.0, betas: Any = (0.9, 0.999), beta3: Any = None,
+            eps: Any = 1e-8, estim_lr0: Any = 1e-6, estim_lr_coef: Any = 1.0,
+            weight_decay: Any = 0.0, safeguard_warmup: bool = False, *,
+            use_bias_correction: bool = False, decouple: bool = True,
+            growth_rate: Any = float("inf"), state_dtype: Any = None) -> Prodigy:
+  """Prodigy, learning-rate-free AdamW (see `Prodigy`); Optax's signature plus the
+  reference's `use_bias_correction`, `decouple` and `growth_rate`."""
+  return Prodigy(learning_rate, tuple(betas), beta3, eps, estim_lr0, estim_lr_coef,
+                 weight_decay, safeguard_warmup, use_bias_correction, decouple, growth_rate,
+                 state_dtype)
