@@ -13,6 +13,10 @@ __all__ += ["ScheduleFreeState", "schedule_free", "schedule_free_adamw",
 from gradtx.contrib.prodigy import ProdigyState, prodigy
 from gradtx.contrib.dadapt import DAdaptAdamWState, dadapt_adamw
 __all__ += ["ProdigyState", "prodigy", "DAdaptAdamWState", "dadapt_adamw"]
+from gradtx.contrib.plateau import ReduceLROnPlateauState, reduce_on_plateau
+from gradtx.contrib.sam import NormalizeState, SAMState, normalize, sam
+__all__ += ["ReduceLROnPlateauState", "reduce_on_plateau", "NormalizeState", "SAMState",
+            "normalize", "sam"]
 # -- end E1
 
 # -- E2: the other optax.contrib names
