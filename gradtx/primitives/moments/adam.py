@@ -130,6 +130,9 @@ class ScaleByAmsgrad(GradientTransformation):
 
   Adam's moments and corrections; `v_max_t = max(v_max_{t-1}, v_hat_t)`;
   `u_t = m_hat / (sqrt(v_max_t + eps_root) + eps)`. Defaults as Optax.
+  With `raw_max=True` (PyTorch's `amsgrad=True`) the maximum is taken of the raw
+  moment, `v_max_t = max(v_max_{t-1}, v_t)`, and corrected after:
+  `u_t = m_hat / (sqrt(v_max_t / (1 - b2^t) + eps_root) + eps)`.
   """
 
   b1: Any = 0.9
@@ -138,6 +141,7 @@ class ScaleByAmsgrad(GradientTransformation):
   eps_root: Any = 0.0
   mu_dtype: Any = static(None)
   state_dtype: Any = static(None)
+  raw_max: bool = static(False)
 
   def __post_init__(self):
     check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps, self.eps_root)
@@ -154,8 +158,13 @@ class ScaleByAmsgrad(GradientTransformation):
     def leaf(g, m, v, v_max):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
-      v_max_new = jnp.maximum(v_max.astype(v_new.dtype), v_new / hyper(c2, cdt))
-      u = adam_direction(m_new / hyper(c1, cdt), v_max_new, hyper(self.eps, cdt),
+      if self.raw_max:
+        v_max_new = jnp.maximum(v_max.astype(v_new.dtype), v_new)
+        v_hat = v_max_new / hyper(c2, cdt)
+      else:
+        v_max_new = jnp.maximum(v_max.astype(v_new.dtype), v_new / hyper(c2, cdt))
+        v_hat = v_max_new
+      u = adam_direction(m_new / hyper(c1, cdt), v_hat, hyper(self.eps, cdt),
                          hyper(self.eps_root, cdt))
       return (u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype),
               v_max_new.astype(v_max.dtype))
@@ -210,9 +219,10 @@ def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any
 
 
 def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
-                     mu_dtype: Any = None, *, state_dtype: Any = None) -> ScaleByAmsgrad:
-  """AMSGrad's scaling (see `ScaleByAmsgrad`)."""
-  return ScaleByAmsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype)
+                     mu_dtype: Any = None, *, state_dtype: Any = None,
+                     raw_max: bool = False) -> ScaleByAmsgrad:
+  """AMSGrad's scaling (see `ScaleByAmsgrad`); `raw_max=True` is PyTorch's variant."""
+  return ScaleByAmsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype, raw_max)
 
 
 def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *,

@@ -48,7 +48,8 @@ class ScaleByRadam(GradientTransformation):
   Defaults as Optax: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`,
   `threshold=5` (the paper uses 4, the smallest `rho` for which `r_t` is
   defined; Optax's 5 skips the first few, noisiest rectified steps).
-  State: `ScaleByAdamState`, as Optax.
+  State: `ScaleByAdamState`, as Optax. With `raw_eps=True` (PyTorch's form) eps
+  is added to the root of the raw moment: `r_t m_hat sqrt(1 - b2^t) / (sqrt(v_t) + eps)`.
   """
 
   b1: Any = 0.9
@@ -58,6 +59,7 @@ class ScaleByRadam(GradientTransformation):
   threshold: Any = 5.0
   nesterov: bool = static(False)
   state_dtype: Any = static(None)
+  raw_eps: bool = static(False)
 
   def __post_init__(self):
     check_betas("scale_by_radam", self.b1, self.b2, self.eps, self.eps_root)
@@ -76,8 +78,9 @@ class ScaleByRadam(GradientTransformation):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
       m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
+      eps = hyper(self.eps, cdt) / (jnp.sqrt(hyper(c2, cdt)) if self.raw_eps else 1.0)
       adaptive = hyper(r, cdt) * adam_direction(
-          m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt), hyper(self.eps_root, cdt))
+          m_hat, v_new / hyper(c2, cdt), eps, hyper(self.eps_root, cdt))
       u = jnp.where(rectified, adaptive, m_hat)
       return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
@@ -87,6 +90,6 @@ class ScaleByRadam(GradientTransformation):
 
 def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
                    threshold: Any = 5.0, *, nesterov: bool = False,
-                   state_dtype: Any = None) -> ScaleByRadam:
-  """RAdam's scaling (see `ScaleByRadam`)."""
-  return ScaleByRadam(b1, b2, eps, eps_root, threshold, nesterov, state_dtype)
+                   state_dtype: Any = None, raw_eps: bool = False) -> ScaleByRadam:
+  """RAdam's scaling (see `ScaleByRadam`); `raw_eps=True` is PyTorch's eps placement."""
+  return ScaleByRadam(b1, b2, eps, eps_root, threshold, nesterov, state_dtype, raw_eps)

@@ -1,0 +1,89 @@
+"""Averaged SGD (Polyak & Juditsky, 1992; Bottou, 2012) with its decaying step, as
+PyTorch's `ASGD`."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (compute_dtype, hyper, map_leaves, safe_increment, scalar_dtype,
+                                 zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import require_params
+
+__all__ = ["ScaleByAsgd", "ScaleByAsgdState", "scale_by_asgd", "asgd_average"]
+
+
+class ScaleByAsgdState(NamedTuple):
+  """`count`; `eta`: the step the next update uses; `mu`: the next averaging weight;
+  `ax`: the averaged parameters, shaped like the params."""
+  count: jax.Array
+  eta: jax.Array
+  mu: jax.Array
+  ax: Any
+
+
+class ScaleByAsgd(GradientTransformation):
+  """Averaged SGD with the step `eta_t` of Bottou (2012), PyTorch's `ASGD`.
+
+  `u_t = -eta_t (g_t + lambd w_t)` (so `w_{t+1} = w_t (1 - lambd eta_t) - eta_t g_t`);
+  `a_{t+1} = a_t + mu_t (w_{t+1} - a_t)` (`a = w_{t+1}` while `mu_t = 1`);
+  then `eta_{t+1} = lr / (1 + lambd lr t)^alpha`, `mu_{t+1} = 1 / max(1, t - t0)`.
+  `eta_1 = lr`, `mu_1 = 1`, `a_0 = 0`. The update is the whole step (it
+  includes `-eta`); it needs `params`. Read the average with `asgd_average`.
+  Defaults (PyTorch): `learning_rate=1e-2`, `lambd=1e-4`, `alpha=0.75`, `t0=1e6`.
+  """
+
+  learning_rate: Any = 1e-2
+  lambd: Any = 1e-4
+  alpha: Any = 0.75
+  t0: Any = 1e6
+
+  def __post_init__(self):
+    _checks.non_negative("scale_by_asgd", "learning_rate", self.learning_rate)
+
+  def init(self, params):
+    dt = scalar_dtype()
+    return ScaleByAsgdState(zero_count(), jnp.asarray(self.learning_rate, dt),
+                            jnp.ones([], dt), zeros_like(params))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("scale_by_asgd", params, updates)
+    count = safe_increment(state.count)
+    dt = scalar_dtype()
+    t = count.astype(dt)
+    lr, lambd = jnp.asarray(self.learning_rate, dt), jnp.asarray(self.lambd, dt)
+    averaging = state.mu != 1
+
+    def leaf(g, p, a):
+      cdt = compute_dtype(g.dtype)
+      eta = hyper(state.eta, cdt)
+      pc = p.astype(cdt)
+      p_new = pc * (1.0 - hyper(lambd, cdt) * eta) - eta * g.astype(cdt)
+      a_new = jnp.where(averaging, a + hyper(state.mu, cdt) * (p_new - a), p_new)
+      return (p_new - pc).astype(g.dtype), a_new.astype(a.dtype)
+
+    updates, ax = map_leaves(leaf, updates, params, state.ax, n_out=2)
+    eta = lr / (1.0 + lambd * lr * t) ** jnp.asarray(self.alpha, dt)
+    mu = 1.0 / jnp.maximum(1.0, t - jnp.asarray(self.t0, dt))
+    return updates, ScaleByAsgdState(count, eta, mu, ax)
+
+
+def scale_by_asgd(learning_rate: Any = 1e-2, lambd: Any = 1e-4, alpha: Any = 0.75,
+                  t0: Any = 1e6) -> ScaleByAsgd:
+  """Averaged SGD's step (see `ScaleByAsgd`)."""
+  return ScaleByAsgd(learning_rate, lambd, alpha, t0)
+
+
+def asgd_average(state: Any) -> Any:
+  """The averaged parameters `a` kept by the `scale_by_asgd` stage found in `state`
+  (any chain or wrapper state holding one)."""
+  found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleByAsgdState))
+           if isinstance(s, ScaleByAsgdState)]
+  if len(found) != 1:
+    raise ValueError(f"asgd_average: expected one ScaleByAsgdState in the state, found {len(found)}.")
+  return found[0].ax

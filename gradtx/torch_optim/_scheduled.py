@@ -1,0 +1,181 @@
+"""An optimizer whose hyperparameters a `torch.optim.lr_scheduler` port steps.
+
+`Scheduled(optimizer, rule)` keeps PyTorch's param-group values (`lr`,
+`initial_lr`, and `momentum` -- beta1 for the Adam family) in its state.
+Each `update` runs the optimizer with the current values and then steps the
+rule once, exactly as `optimizer.step(); scheduler.step()` does in PyTorch,
+so the k-th `update` uses what PyTorch's k-th `optimizer.step()` uses.
+A rule is PyTorch's scheduler written with `jnp` (`jnp.where` for its
+branches), so everything runs under `jax.jit`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core.module import Module, static
+from gradtx.core.named import NamedOptimizer
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import safe_increment, scalar_dtype, zero_count
+from gradtx.schedules import epoch_schedule
+
+__all__ = ["Rule", "LRRule", "Scheduled", "ScheduledState", "last_lr", "f", "integer"]
+
+
+def f(x: Any) -> jax.Array:
+  """A scheduler number as a scalar of the scalar dtype (float64 in x64 mode)."""
+  return jnp.asarray(x, scalar_dtype())
+
+
+def integer(x: Any) -> jax.Array:
+  return jnp.asarray(x, jnp.int32)
+
+
+def select(pred: jax.Array, a: Any, b: Any) -> Any:
+  """`a` where `pred` else `b`, leaf by leaf over two trees of one structure."""
+  return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
+
+
+class Rule(Module):
+  """One PyTorch scheduler as pure functions of `(rule_state, group)`."""
+
+  cycles_momentum = False
+
+  def construct(self, group: dict) -> tuple[dict, dict]:
+    """PyTorch's constructor, including its initial step."""
+    raise NotImplementedError
+
+  def step(self, rstate: dict, group: dict, value: Any) -> tuple[dict, dict]:
+    """PyTorch's `scheduler.step()` (`value`: the metric of `ReduceLROnPlateau`)."""
+    raise NotImplementedError
+
+  def initial_step(self, rstate: dict, group: dict) -> tuple[dict, dict]:
+    """`scheduler._initial_step()`, as `SequentialLR` calls it."""
+    raise NotImplementedError(f"{type(self).__name__} cannot be inside SequentialLR")
+
+  def restart(self, rstate: dict, group: dict) -> tuple[dict, dict]:
+    """`scheduler._update_lr(0)`, as `SequentialLR` calls it at a milestone."""
+    raise NotImplementedError(f"{type(self).__name__} cannot be inside SequentialLR")
+
+  def undo(self, rstate: dict) -> dict:
+    """`last_epoch -= 1`, as `SequentialLR`'s constructor does (`recursive_undo`)."""
+    raise NotImplementedError(f"{type(self).__name__} cannot be inside SequentialLR")
+
+
+class LRRule(Rule):
+  """PyTorch's `LRScheduler`: `last_epoch`, `base_lrs = initial_lr`, `get_lr()`
+  (the chainable form, on the current group) and, where PyTorch has one,
+  `_get_closed_form_lr()`."""
+
+  def construct(self, group):
+    group = dict(group)
+    group.setdefault("initial_lr", group["lr"])
+    rstate = {"last_epoch": integer(-1), "base": group["initial_lr"]}
+    return self.initial_step(rstate, group)
+
+  def initial_step(self, rstate, group):
+    rstate = dict(rstate, last_epoch=rstate["last_epoch"] + 1)
+    return rstate, self.get_lr(rstate, dict(group), True)
+
+  def step(self, rstate, group, value=None):
+    del value
+    rstate = dict(rstate, last_epoch=rstate["last_epoch"] + 1)
+    return rstate, self.get_lr(rstate, dict(group), False)
+
+  def restart(self, rstate, group):
+    rstate = dict(rstate, last_epoch=integer(0))
+    closed = self.closed_form(rstate, dict(group))
+    return rstate, closed if closed is not None else self.get_lr(rstate, dict(group), False)
+
+  def undo(self, rstate):
+    return dict(rstate, last_epoch=rstate["last_epoch"] - 1)
+
+  def get_lr(self, rstate: dict, group: dict, initial: bool) -> dict:
+    """The group after `get_lr()` at `rstate['last_epoch']` (`initial`: in `_initial_step`)."""
+    raise NotImplementedError
+
+  def closed_form(self, rstate: dict, group: dict) -> dict | None:
+    return None
+
+
+class ScheduledState(NamedTuple):
+  """`count`: updates done; `hyperparams`: PyTorch's param-group values the next
+  update uses (`lr`, `initial_lr`, `momentum`); `rule_state`: the scheduler's
+  own (`last_epoch`, ...); `inner_state`: the optimizer's."""
+  count: jax.Array
+  hyperparams: dict
+  rule_state: Any
+  inner_state: Any
+
+
+def _keys(optimizer: Any, owner: str) -> tuple[str, str | None]:
+  if not isinstance(optimizer, NamedOptimizer):
+    kind = ("a scheduled optimizer; combine schedulers with ChainedScheduler or SequentialLR"
+            if isinstance(optimizer, Scheduled) else type(optimizer).__name__)
+    raise TypeError(f"{owner}: optimizer must be a gradtx.torch_optim (or named gradtx) "
+                    f"optimizer, got {kind}.")
+  args = optimizer.arguments()
+  lr_key = next((k for k in ("lr", "learning_rate") if k in args), None)
+  if lr_key is None or callable(args[lr_key]):
+    raise TypeError(f"{owner}: the optimizer needs a numeric lr (not a schedule) to be scheduled.")
+  momentum_key = next((k for k in ("momentum", "betas", "b1") if k in args), None)
+  return lr_key, momentum_key
+
+
+class Scheduled(GradientTransformation):
+  """`optimizer` run with the values `rule` schedules (see the module docstring).
+
+  With `steps_per_epoch`, the rule steps once per epoch, after the update that
+  ends it (PyTorch's `scheduler.step()` after each epoch): its clock is
+  `gradtx.epoch_schedule(identity, steps_per_epoch)`.
+  """
+
+  optimizer: Any
+  rule: Rule
+  steps_per_epoch: Any = static(None)
+
+  def keys(self) -> tuple[str, str | None]:
+    return _keys(self.optimizer, type(self.rule).__name__)
+
+  def initial_group(self) -> dict:
+    lr_key, momentum_key = self.keys()
+    args = self.optimizer.arguments()
+    group = {"lr": f(args[lr_key])}
+    if momentum_key is not None and args[momentum_key] is not None:
+      m = args[momentum_key]
+      group["momentum"] = f(m[0] if momentum_key == "betas" else m)
+    return group
+
+  def inner(self, group: dict) -> GradientTransformation:
+    lr_key, momentum_key = self.keys()
+    args = dict(self.optimizer.arguments())
+    args[lr_key] = group["lr"]
+    if self.rule.cycles_momentum:
+      if momentum_key == "betas":
+        args["betas"] = (group["momentum"], args["betas"][1])
+      else:
+        args[momentum_key] = group["momentum"]
+    return self.optimizer.build(**args)
+
+  def init(self, params):
+    rstate, group = self.rule.construct(self.initial_group())
+    return ScheduledState(zero_count(), group, rstate, self.inner(group).init(params))
+
+  def update(self, updates, state, params=None, **extra_args):
+    updates, inner_state = self.inner(state.hyperparams).update(
+        updates, state.inner_state, params, **extra_args)
+    rstate, group = self.rule.step(state.rule_state, state.hyperparams, extra_args.get("value"))
+    if self.steps_per_epoch is not None:
+      epoch = epoch_schedule(lambda e: e, self.steps_per_epoch)
+      ends = epoch(safe_increment(state.count)) > epoch(state.count)
+      rstate = select(ends, rstate, state.rule_state)
+      group = select(ends, group, state.hyperparams)
+    return updates, ScheduledState(safe_increment(state.count), group, rstate, inner_state)
+
+
+def last_lr(state: ScheduledState) -> jax.Array:
+  """PyTorch's `scheduler.get_last_lr()[0]`: the lr the next update uses."""
+  return state.hyperparams["lr"]
