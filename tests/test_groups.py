@@ -266,8 +266,8 @@ def test_partition_routes_each_leaf_to_its_group(factory):
     for i, r in zip(idx, _np_run(rule, [leaves0[i] for i in idx], idx)):
       np.testing.assert_allclose(leaves1[i], r, rtol=RTOL, atol=ATOL, err_msg=DICT_PATHS[i])
   np.testing.assert_array_equal(leaves1[4], leaves0[4])
-  _assert_state_only_for(state.inner_states["enc"][0].mu, params, [0, 0, 1, 1, 0])
-  _assert_state_only_for(state.inner_states["dec"][0].trace, params, [1, 1, 0, 0, 0])
+  _assert_state_only_for(state.inner_states["enc"].inner_state[0].mu, params, [0, 0, 1, 1, 0])
+  _assert_state_only_for(state.inner_states["dec"].inner_state[0].trace, params, [1, 1, 0, 0, 0])
 
 
 def test_partition_with_callable_labels_and_prefix_labels():

@@ -1,49 +1,15 @@
-"""`chain`: composes transformations left to right."""
+"""`chain` and `named_chain`: compose transformations left to right."""
 
 from __future__ import annotations
 
-import inspect
-from typing import Any, Callable
+import collections
+from typing import Any
 
 from gradtx.tree_utils import masks as _masks
 from gradtx.core.module import static
-from gradtx.core.protocol import GradientTransformation
+from gradtx.core.protocol import GradientTransformation, as_transformation
 
-__all__ = ["chain", "Chain"]
-
-
-class Foreign(GradientTransformation):
-  """A transformation from another library (e.g. Optax) held by `chain`.
-
-  Its functions are closures, so they are static: changing them recompiles.
-  """
-
-  init_fn: Callable = static()
-  update_fn: Callable = static()
-
-  def init(self, params):
-    return self.init_fn(params)
-
-  def update(self, updates, state, params=None, **extra_args):
-    if _accepts_extra_args(self.update_fn):
-      return self.update_fn(updates, state, params, **extra_args)
-    return self.update_fn(updates, state, params)
-
-
-def _accepts_extra_args(fn: Callable) -> bool:
-  try:
-    parameters = inspect.signature(fn).parameters.values()
-  except (TypeError, ValueError):
-    return False
-  return any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters)
-
-
-def as_transformation(tx: Any) -> GradientTransformation:
-  """Returns a gradtx transformation for any `(init, update)` pair."""
-  if isinstance(tx, GradientTransformation):
-    return tx
-  init_fn, update_fn = tx
-  return Foreign(init_fn, update_fn)
+__all__ = ["chain", "Chain", "named_chain", "NamedChain", "as_transformation"]
 
 
 class Chain(GradientTransformation):
@@ -88,3 +54,28 @@ def chain(*transforms: Any) -> Chain:
   Accepts gradtx transformations and any Optax-style `(init, update)` pair.
   """
   return Chain(tuple(as_transformation(t) for t in transforms))
+
+
+class NamedChain(GradientTransformation):
+  """`chain` whose state is an ordered dict `name -> that stage's state`, so
+  `state["clip"]` finds a stage's state by the name it was given."""
+
+  names: tuple = static(())
+  transforms: tuple = ()
+
+  def init(self, params):
+    return collections.OrderedDict((n, t.init(params)) for n, t in zip(self.names, self.transforms))
+
+  def update(self, updates, state, params=None, **extra_args):
+    new_state = collections.OrderedDict()
+    for name, t in zip(self.names, self.transforms):
+      updates, new_state[name] = t.update(updates, state[name], params, **extra_args)
+    return updates, new_state
+
+
+def named_chain(*transforms: tuple[str, Any]) -> NamedChain:
+  """`chain` of `(name, transform)` pairs; the state is keyed by the names (unique)."""
+  names = tuple(name for name, _ in transforms)
+  if len(set(names)) != len(names):
+    raise ValueError(f"named_chain: names must be unique, got {list(names)}.")
+  return NamedChain(names, tuple(as_transformation(t) for _, t in transforms))

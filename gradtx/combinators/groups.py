@@ -1,7 +1,7 @@
 """Parameter groups: apply a transformation to some leaves, freeze others, override per group.
 
-Unselected leaves are `None` in the wrapped transformation's view, so it keeps
-no state for them (a frozen embedding costs no Adam moments).
+Unselected leaves are `MaskedNode()` in the wrapped transformation's view (as in
+Optax), so it keeps no state for them (a frozen embedding costs no Adam moments).
 """
 
 from __future__ import annotations
@@ -13,18 +13,47 @@ import jax.numpy as jnp
 
 from gradtx.tree_utils import masks as _masks
 from gradtx.core.module import static
-from gradtx.core.protocol import GradientTransformation, StatelessTransformation
-from gradtx.combinators.combine import as_transformation
+from gradtx.core.protocol import (EmptyState, GradientTransformation, MaskedNode,
+                                  StatelessTransformation, as_transformation)
 from gradtx.combinators.hyperparams import set_hyperparams
 from gradtx.tree_utils.selection import by_path, path_str
 
-__all__ = ["Masked", "MaskedState", "Partition", "PartitionState", "masked", "partition",
-           "multi_transform", "Freeze", "freeze", "set_to_zero", "param_groups"]
+__all__ = ["Masked", "MaskedState", "Partition", "PartitionState", "MultiTransformState", "masked",
+           "partition", "multi_transform", "Freeze", "freeze", "selective_transform", "set_to_zero",
+           "param_groups"]
 
 
 class MaskedState(NamedTuple):
-  """`inner_state`: the wrapped state, with `None` for unselected leaves."""
+  """`inner_state`: the wrapped state, with `MaskedNode()` for unselected leaves."""
   inner_state: Any
+
+
+def _is_mask_fn(mask: Any) -> bool:
+  """A function of the params, not a tree: callable, and so are all its leaves (an
+  Equinox module of bools is callable but is a tree)."""
+  flags = jax.tree.leaves(jax.tree.map(callable, mask))
+  return bool(flags) and all(flags)
+
+
+def _freeze_mask(mask: Any) -> Any:
+  """`masks.freeze`, keeping a callable pytree of bools as a tree."""
+  if mask is None or isinstance(mask, _masks.FrozenTree) or not callable(mask) or _is_mask_fn(mask):
+    return _masks.freeze(mask)
+  frozen = _masks.FrozenTree(None)
+  leaves, frozen.treedef = jax.tree.flatten(mask)
+  frozen.leaves = tuple(leaves)
+  return frozen
+
+
+def masked_view(tree: Any, selected: Any) -> Any:
+  """`tree` with the unselected leaves replaced by `MaskedNode()`."""
+  return jax.tree.map(lambda on, x: x if on else MaskedNode(), selected, tree)
+
+
+def _has_no_leaves(params: Any) -> bool:
+  """An empty tree, or a stand-in without leaves (the placeholder `tree.map_params`
+  passes to `init`): there is nothing to mask."""
+  return not jax.tree.leaves(params)
 
 
 class Masked(GradientTransformation):
@@ -35,15 +64,17 @@ class Masked(GradientTransformation):
 
   def __post_init__(self):
     object.__setattr__(self, "inner", as_transformation(self.inner))
-    object.__setattr__(self, "mask", _masks.freeze(self.mask))
+    object.__setattr__(self, "mask", _freeze_mask(self.mask))
 
   def init(self, params):
-    return MaskedState(self.inner.init(_masks.keep(params, _masks.resolve(self.mask, params))))
+    if _has_no_leaves(params):
+      return MaskedState(self.inner.init(params))
+    return MaskedState(self.inner.init(masked_view(params, _masks.resolve(self.mask, params))))
 
   def update(self, updates, state, params=None, **extra_args):
     selected = _masks.resolve(self.mask, updates)
-    sub_params = None if params is None else _masks.keep(params, selected)
-    new, inner_state = self.inner.update(_masks.keep(updates, selected), state.inner_state,
+    sub_params = None if params is None else masked_view(params, selected)
+    new, inner_state = self.inner.update(masked_view(updates, selected), state.inner_state,
                                          sub_params, **extra_args)
     return _masks.merge(selected, new, updates), MaskedState(inner_state)
 
@@ -67,9 +98,12 @@ def set_to_zero() -> SetToZero:
 
 
 class PartitionState(NamedTuple):
-  """`inner_states`: label -> that group's state (`None` outside the group)."""
+  """`inner_states`: label -> that group's `MaskedState` (`MaskedNode()` outside the group)."""
   inner_states: dict
   _hyperparam_scopes = "inner_states"
+
+
+MultiTransformState = PartitionState
 
 
 class Partition(GradientTransformation):
@@ -81,28 +115,31 @@ class Partition(GradientTransformation):
   def __post_init__(self):
     object.__setattr__(self, "transforms",
                        {k: as_transformation(t) for k, t in self.transforms.items()})
-    object.__setattr__(self, "labels", _masks.freeze(self.labels))
+    object.__setattr__(self, "labels", _freeze_mask(self.labels))
 
   def _masks(self, tree: Any) -> dict:
     labels = self.labels.resolve(tree)
     for path, label in jax.tree_util.tree_leaves_with_path(labels):
       if label not in self.transforms:
         raise ValueError(f"partition: leaf '{path_str(path)}' has label {label!r}, which is "
-                         f"not one of the transforms' labels {sorted(self.transforms)}.")
+                         f"not one of the transforms' labels {sorted(self.transforms, key=str)}.")
     return {k: jax.tree.map(lambda l, k=k: l == k, labels) for k in self.transforms}
 
   def init(self, params):
+    if _has_no_leaves(params):
+      return PartitionState({k: MaskedState(t.init(params)) for k, t in self.transforms.items()})
     masks = self._masks(params)
-    return PartitionState({k: t.init(_masks.keep(params, masks[k]))
+    return PartitionState({k: MaskedState(t.init(masked_view(params, masks[k])))
                            for k, t in self.transforms.items()})
 
   def update(self, updates, state, params=None, **extra_args):
     masks = self._masks(updates)
     new_states = {}
     for k, t in self.transforms.items():
-      sub_params = None if params is None else _masks.keep(params, masks[k])
-      new, new_states[k] = t.update(_masks.keep(updates, masks[k]), state.inner_states[k],
-                                    sub_params, **extra_args)
+      sub_params = None if params is None else masked_view(params, masks[k])
+      new, inner = t.update(masked_view(updates, masks[k]), state.inner_states[k].inner_state,
+                            sub_params, **extra_args)
+      new_states[k] = MaskedState(inner)
       updates = _masks.merge(masks[k], new, updates)
     return updates, PartitionState(new_states)
 
@@ -117,23 +154,28 @@ def partition(transforms: dict, param_labels: Any) -> Partition:
 multi_transform = partition
 
 
-class Freeze(StatelessTransformation):
+class Freeze(GradientTransformation):
   """`u = 0` on the leaves where `mask` is True (frozen); others pass through.
 
-  Inside a `chain`, the stages after a `Freeze` never see the frozen leaves:
-  they get `None` there, so `chain(freeze(mask), adam(1e-3))` keeps no Adam
-  moments for frozen parameters (Optax's `freeze` zeroes the updates but the
-  optimizer after it still allocates state for them).
+  The state is Optax's, `MaskedState(EmptyState())`. Inside a `chain`, the
+  stages after a `Freeze` never see the frozen leaves: they get `None` there,
+  so `chain(freeze(mask), adam(1e-3))` keeps no Adam moments for frozen
+  parameters (Optax's `freeze` zeroes the updates but the optimizer after it
+  still allocates state for them).
   """
 
   mask: Any = static()
 
   def __post_init__(self):
-    object.__setattr__(self, "mask", _masks.freeze(self.mask))
+    object.__setattr__(self, "mask", _freeze_mask(self.mask))
 
   def trainable(self, tree: Any) -> Any:
     """Tree of bools like `tree`: True where the leaf is not frozen."""
     return jax.tree.map(lambda on: not on, _masks.resolve(self.mask, tree))
+
+  def init(self, params):
+    del params
+    return MaskedState(EmptyState())
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -144,6 +186,22 @@ class Freeze(StatelessTransformation):
 def freeze(mask: Any) -> Freeze:
   """Freezes the leaves where `mask` (tree, prefix, callable or selector) is True."""
   return Freeze(mask)
+
+
+def selective_transform(optimizer: Any, *, freeze_mask: Any) -> Partition:
+  """`optimizer` on the leaves where `freeze_mask` is False, `u = 0` where it is True:
+  Optax's `partition({"train": optimizer, "freeze": set_to_zero()}, labels)`, so the
+  optimizer keeps no state for frozen leaves. `freeze_mask`: a bool, a tree (or
+  prefix) of bools, or a callable / selector `params -> such a tree`."""
+  def label(frozen: Any) -> str:
+    return "freeze" if frozen else "train"
+
+  if _is_mask_fn(freeze_mask):
+    mask = _freeze_mask(freeze_mask)
+    labels = _Labels(lambda params: jax.tree.map(label, mask.resolve(params)), mask)
+  else:
+    labels = jax.tree.map(label, freeze_mask)
+  return Partition({"train": optimizer, "freeze": SetToZero()}, labels)
 
 
 class _Labels:
@@ -198,4 +256,4 @@ def _as_selector(selector: Any) -> Any:
     return _masks.freeze(by_path(selector))
   if isinstance(selector, (list, tuple)) and all(isinstance(s, str) for s in selector):
     return _masks.freeze(by_path(*selector))
-  return _masks.freeze(selector)
+  return _freeze_mask(selector)

@@ -1,4 +1,9 @@
-"""Gradient accumulation: one optimizer step every `every_k` micro-batches."""
+"""Gradient accumulation: one optimizer step every `every_k` micro-batches.
+
+`accumulate_step` is the one implementation; `accumulate_gradients`, Optax's
+`MultiSteps` (`gradtx/wrappers/multi_steps.py`) and `apply_every` are views of
+it with their own state types.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,40 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.numerics.ops import safe_increment, zero_count, zeros_like
-from gradtx.core.protocol import GradientTransformation
-from gradtx.combinators.combine import as_transformation
+from gradtx.core.protocol import GradientTransformation, as_transformation, identity
 
-__all__ = ["AccumulateState", "Accumulate", "accumulate_gradients"]
+__all__ = ["AccumulateState", "Accumulate", "accumulate_gradients", "accumulate_step",
+           "ApplyEvery", "ApplyEveryK", "apply_every"]
+
+
+def accumulate_step(inner: GradientTransformation, every_k: Any, updates: Any, micro_step: jax.Array,
+                    step: jax.Array, grad_acc: Any, inner_state: Any, params: Any = None, *,
+                    mean: bool = True, extra_args: dict | None = None) -> tuple:
+  """One micro-step: `A_j = A_{j-1} + g_j`, `u = 0`; on the `every_k`-th call
+  `u, s = inner(A / j, s)` (`A` itself if not `mean`) and `A = 0`.
+
+  Returns `(u, micro_step, step, grad_acc, inner_state)`. The inner step runs
+  under `lax.cond` only on the k-th call and the accumulator is updated outside
+  it, so the untaken branch copies no state.
+  """
+  acc = jax.tree.map(lambda a, g: a + g.astype(a.dtype), grad_acc, updates)
+  seen = micro_step + 1
+  is_step = seen >= jnp.asarray(every_k, jnp.int32)
+
+  def apply(acc, inner_state):
+    total = jax.tree.map(
+        lambda a, g: ((a / seen.astype(a.dtype)) if mean else a).astype(g.dtype), acc, updates)
+    new_updates, inner_state = inner.update(total, inner_state, params, **(extra_args or {}))
+    return new_updates, jax.tree.map(jnp.zeros_like, acc), inner_state
+
+  def wait(acc, inner_state):
+    shapes = jax.eval_shape(apply, acc, inner_state)[0]
+    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes), acc, inner_state
+
+  new_updates, acc, inner_state = jax.lax.cond(is_step, apply, wait, acc, inner_state)
+  micro_step = jnp.where(is_step, 0, seen).astype(jnp.int32)
+  step = jnp.where(is_step, safe_increment(step), step)
+  return new_updates, micro_step, step, acc, inner_state
 
 
 class AccumulateState(NamedTuple):
@@ -35,12 +70,11 @@ class Accumulate(GradientTransformation):
   sources' full-batch / mini-batch / stochastic distinction is a matter of
   `every_k` and the data loop.
 
-  Memory: params + optimizer state + one accumulator. The inner step runs
-  under `lax.cond` only on the k-th call, and the accumulator is updated
-  outside it, so the untaken branch copies no state. Measured with
-  `compiled.memory_analysis()` for Adam on one 4M-parameter leaf, donated:
-  2 param-sized temporaries (the summed gradient and the update), against 3 to 4
-  for Optax's `MultiSteps` depending on the run (tests/test_accumulation.py checks the bound).
+  Memory: params + optimizer state + one accumulator (see `accumulate_step`).
+  Measured with `compiled.memory_analysis()` for Adam on one 4M-parameter leaf,
+  donated: 2 param-sized temporaries (the summed gradient and the update), against
+  3 to 4 for Optax's `MultiSteps` depending on the run (tests/test_accumulation.py
+  checks the bound).
   """
 
   inner: GradientTransformation
@@ -56,25 +90,46 @@ class Accumulate(GradientTransformation):
     return AccumulateState(zero_count(), zero_count(), acc, self.inner.init(params))
 
   def update(self, updates, state, params=None, **extra_args):
-    acc = jax.tree.map(lambda a, g: a + g.astype(a.dtype), state.grad_acc, updates)
-    k = jnp.asarray(self.every_k, jnp.int32)
-    is_step = state.micro_step + 1 >= k
-
-    def step(acc, inner_state):
-      mean = jax.tree.map(lambda a, g: (a / k.astype(a.dtype)).astype(g.dtype), acc, updates)
-      new_updates, inner_state = self.inner.update(mean, inner_state, params, **extra_args)
-      return new_updates, jax.tree.map(jnp.zeros_like, acc), inner_state
-
-    def skip(acc, inner_state):
-      return jax.tree.map(jnp.zeros_like, updates), acc, inner_state
-
-    new_updates, acc, inner_state = jax.lax.cond(is_step, step, skip, acc, state.inner_state)
-    micro_step = jnp.where(is_step, 0, state.micro_step + 1).astype(jnp.int32)
-    step_count = jnp.where(is_step, safe_increment(state.step), state.step)
-    return new_updates, AccumulateState(micro_step, step_count, acc, inner_state)
+    out = accumulate_step(self.inner, self.every_k, updates, state.micro_step, state.step,
+                          state.grad_acc, state.inner_state, params, extra_args=extra_args)
+    return out[0], AccumulateState(*out[1:])
 
 
 def accumulate_gradients(transform: Any, every_k: Any, *, state_dtype: Any = None) -> Accumulate:
   """Applies `transform` once every `every_k` calls to the mean gradient (Optax's
   MultiSteps); `state_dtype` stores the accumulator (default: at least float32)."""
   return Accumulate(transform, every_k, state_dtype)
+
+
+class ApplyEvery(NamedTuple):
+  """State of `apply_every` (Optax's name): `count`, calls since the last emission
+  (0..k-1); `grad_acc`, the running sum of the gradients."""
+  count: jax.Array
+  grad_acc: Any
+
+
+class ApplyEveryK(GradientTransformation):
+  """`u = 0` for `k - 1` calls, then `u = sum of the last k gradients` (`accumulate_step`
+  with the identity as inner transformation and no mean). Unlike `accumulate_gradients`,
+  the stages before and after it in a chain still step every call."""
+
+  k: Any = 1
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _checks.positive_integer("apply_every", "k", self.k)
+
+  def init(self, params):
+    return ApplyEvery(zero_count(), zeros_like(params, self.state_dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    out = accumulate_step(identity(), self.k, updates, state.count, zero_count(), state.grad_acc,
+                          (), mean=False)
+    return out[0], ApplyEvery(out[1], out[3])
+
+
+def apply_every(k: Any = 1, *, state_dtype: Any = None) -> ApplyEveryK:
+  """Accumulates gradients and emits their sum every `k` steps, zeros otherwise
+  (see `ApplyEveryK`; for the exact large-batch equivalent use `accumulate_gradients`)."""
+  return ApplyEveryK(k, state_dtype)

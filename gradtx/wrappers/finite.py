@@ -9,10 +9,10 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.numerics.ops import join_small_leaves
-from gradtx.core.protocol import GradientTransformation, StatelessTransformation
-from gradtx.combinators.combine import as_transformation
+from gradtx.core.protocol import GradientTransformation, as_transformation
 
-__all__ = ["ApplyIfFinite", "ApplyIfFiniteState", "apply_if_finite", "zero_nans", "ZeroNans", "all_finite"]
+__all__ = ["ApplyIfFinite", "ApplyIfFiniteState", "apply_if_finite", "zero_nans", "ZeroNans",
+           "ZeroNansState", "all_finite"]
 
 
 def all_finite(tree: Any) -> jax.Array:
@@ -76,12 +76,24 @@ def apply_if_finite(inner: Any, max_consecutive_errors: Any) -> ApplyIfFinite:
   return ApplyIfFinite(inner, max_consecutive_errors)
 
 
-class ZeroNans(StatelessTransformation):
-  """`u = where(isnan(g), 0, g)`: replaces NaN gradients by zero (Inf is kept)."""
+class ZeroNansState(NamedTuple):
+  """`found_nan`: tree shaped like the params, one bool scalar per leaf: whether the
+  last update's leaf held a NaN (Optax's state; not used by the transformation)."""
+  found_nan: Any
+
+
+class ZeroNans(GradientTransformation):
+  """`u = where(isnan(g), 0, g)`: replaces NaN gradients by zero (Inf is kept), and
+  records per leaf whether it did."""
+
+  def init(self, params):
+    return ZeroNansState(jax.tree.map(lambda _: jnp.asarray(False), params))
 
   def update(self, updates, state, params=None, **extra_args):
-    del params, extra_args
-    return jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates), state
+    del state, params, extra_args
+    found = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)
+    return (jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates),
+            ZeroNansState(found))
 
 
 def zero_nans() -> ZeroNans:

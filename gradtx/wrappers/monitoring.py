@@ -1,0 +1,102 @@
+"""Record measurements of the updates in the state without changing them: `snapshot`,
+`monitor` and `measure_with_ema`. Read them back with `gradtx.tree.get(state, name)`
+or from the `MonitorState` / `SnapshotState` itself."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+from gradtx.core.module import static
+from gradtx.core.protocol import (EmptyState, GradientTransformation, as_transformation,
+                                  stateless)
+from gradtx.primitives.moments.momentum import Ema, ema
+from gradtx.numerics.ops import pick_dtype
+
+__all__ = ["SnapshotState", "Snapshot", "snapshot", "MonitorState", "Monitor", "monitor",
+           "MeasureWithEma", "measure_with_ema"]
+
+
+class SnapshotState(NamedTuple):
+  """`measurement`: `{measure_name: measure(updates)}` of the last step (of the params
+  after `init`)."""
+  measurement: dict
+
+
+class Snapshot(GradientTransformation):
+  """`u = g`; stores `measure(g)` under `measure_name` in the state."""
+
+  measure_name: str = static()
+  measure: Callable = static()
+
+  def init(self, params):
+    return SnapshotState({self.measure_name: self.measure(params)})
+
+  def update(self, updates, state, params=None, **extra_args):
+    del state, params, extra_args
+    return updates, SnapshotState({self.measure_name: self.measure(updates)})
+
+
+def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> Snapshot:
+  """Stores `measure(updates)` (e.g. `gradtx.tree.norm`) in the state under `measure_name`."""
+  return Snapshot(measure_name, measure)
+
+
+class MonitorState(NamedTuple):
+  """`measurements`: name -> the last step's measurement (`{}` after `init`, as in
+  Optax); `measure_states`: the stateful measures' states, in the order given."""
+  measurements: dict
+  measure_states: tuple
+
+
+class Monitor(GradientTransformation):
+  """`u = g`; each measure, a function of the updates or a transformation whose
+  output is the measurement (e.g. `measure_with_ema`), records under its name."""
+
+  names: tuple = static(())
+  measures: tuple = ()
+
+  def init(self, params):
+    return MonitorState({}, tuple(m.init(params) for m in self.measures))
+
+  def update(self, updates, state, params=None, **extra_args):
+    measurements, states = {}, []
+    for name, m, s in zip(self.names, self.measures, state.measure_states):
+      measurements[name], s = m.update(updates, s, params, **extra_args)
+      states.append(s)
+    return updates, MonitorState(measurements, tuple(states))
+
+
+def monitor(measures: dict[str, Any]) -> Monitor:
+  """Records `{name: measure}` of the updates in a chain: a function of the updates
+  (stateless) or a transformation (stateful, e.g. `measure_with_ema`)."""
+  def as_measure(m: Any) -> GradientTransformation:
+    if callable(m) and not isinstance(m, GradientTransformation):
+      return stateless(lambda u, _, m=m: m(u))
+    return as_transformation(m)
+
+  return Monitor(tuple(measures), tuple(as_measure(m) for m in measures.values()))
+
+
+class MeasureWithEma(GradientTransformation):
+  """Output `m_t = decay m_{t-1} + (1 - decay) measure(g_t)` (debiased
+  `m_t / (1 - decay^t)`), the moving average of a measurement, for `monitor`.
+  State `(EmptyState(), EmaState)`, Optax's (a chain of the measure and `ema`)."""
+
+  measure: Callable = static()
+  ema: Ema = None
+
+  def init(self, params):
+    return (EmptyState(), self.ema.init(self.measure(params)))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    value, ema_state = self.ema.update(self.measure(updates), state[1])
+    return value, (state[0], ema_state)
+
+
+def measure_with_ema(measure: Callable[[Any], Any], decay: Any, debias: bool = True,
+                     accumulator_dtype: Any = None, *, state_dtype: Any = None) -> MeasureWithEma:
+  """Moving average of `measure(updates)` (see `MeasureWithEma`); the average is
+  stored in `accumulator_dtype` / `state_dtype` (default: at least float32)."""
+  return MeasureWithEma(measure, ema(decay, debias, state_dtype=pick_dtype(state_dtype,
+                                                                           accumulator_dtype)))
