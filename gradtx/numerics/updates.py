@@ -21,16 +21,14 @@ def apply_updates(params: Params, updates: Updates) -> Params:
 
   The sum is computed in the wider of the two dtypes and cast back, so a
   bfloat16 param receiving a float32 update stays bfloat16. `None` params
-  stay `None`.
+  (masked-out leaves, or `params=None`) stay `None`.
   """
-  check_same_structure("params", params, "updates", updates)
+  if jax.tree.structure(params) == jax.tree.structure(updates):
+    check_same_structure("params", params, "updates", updates)
   check_arrays(updates, "updates")
-
-  def leaf(p, u):
-    if p is None:
-      return None
-    return cast(jnp.asarray(p + u), jnp.result_type(p))
-  return jax.tree.map(leaf, params, updates, is_leaf=lambda x: x is None)
+  # A `None` param (or a `None` params tree) is a leaf that stays `None`.
+  return tree_map_like(lambda p, u: cast(jnp.asarray(p + u), jnp.result_type(p)),
+                       ("params", "updates"), (params, updates), none_leaf=True)
 
 
 def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any) -> Params:
