@@ -8,7 +8,9 @@ adds three conveniences on top:
 * `hyperparams_of(state)`: the effective values the last step used (learning
   rate, weight decay, clip scale, gradient norm, injected values), by name.
 * `inject_hyperparams(factory)(**hparams)`: keeps the current values in
-  `state.hyperparams`, where they can be read, written and vmapped over.
+  `state.hyperparams`, where they can be read, written and vmapped over
+  (defined with the schedules, `gradtx/schedules/inject.py`, as in Optax's
+  `optax.schedules`; re-exported here).
 * `set_hyperparams(tx, **changes)`: a copy of `tx` with hyperparameters
   changed by name, wherever they sit inside a chain.
 """
@@ -16,93 +18,21 @@ adds three conveniences on top:
 from __future__ import annotations
 
 import dataclasses
-import inspect
-from typing import Any, Callable, NamedTuple
+from typing import Any
 
 import jax
-import jax.numpy as jnp
 
-from gradtx.core.module import Module, static
-from gradtx.numerics.ops import safe_increment, scalar_dtype, zero_count
-from gradtx.core.protocol import GradientTransformation
-from gradtx.core.named import Frozen, NamedOptimizer, split_arguments
+from gradtx.core.module import Module
+from gradtx.core.named import NamedOptimizer
+from gradtx.schedules.inject import (InjectHyperparams, InjectHyperparamsState,
+                                     InjectStatefulHyperparamsState, inject_hyperparams,
+                                     inject_stateful_hyperparams)
 
-__all__ = ["InjectHyperparams", "InjectHyperparamsState", "hyperparams_of",
-           "inject_hyperparams", "set_hyperparams"]
+__all__ = ["InjectHyperparams", "InjectHyperparamsState", "InjectStatefulHyperparamsState",
+           "hyperparams_of", "inject_hyperparams", "inject_stateful_hyperparams",
+           "set_hyperparams"]
 
-
-class InjectHyperparamsState(NamedTuple):
-  """`count`: steps done; `hyperparams`: name -> scalar used by the last step
-  (the initial values before the first); `inner_state`: the wrapped state."""
-  count: jax.Array
-  hyperparams: dict
-  inner_state: Any
-
-
-class InjectHyperparams(GradientTransformation):
-  """`factory(**hparams)` with the numeric hyperparameters kept in the state.
-
-  Each step: a number is read from `state.hyperparams[name]` (so it can be
-  written between steps or vmapped over); a schedule is evaluated at the
-  step count. The values used are stored back, as scalars of
-  `hyperparam_dtype` (float32, or float64 in x64 mode; never the params'
-  dtype, so 0.999 is not rounded to 1.0 for bfloat16 params).
-  """
-
-  factory: Callable = static()
-  numeric: dict = dataclasses.field(default_factory=dict)
-  schedules: dict = dataclasses.field(default_factory=dict)
-  schedule_fns: Frozen = static(default_factory=lambda: Frozen({}))
-  static_kwargs: Frozen = static(default_factory=lambda: Frozen({}))
-  hyperparam_dtype: Any = static(None)
-
-  def _dtype(self) -> Any:
-    return self.hyperparam_dtype or scalar_dtype()
-
-  def _values(self, count: jax.Array, stored: dict | None) -> dict:
-    values = {}
-    for name, value in self.numeric.items():
-      values[name] = stored[name] if stored is not None else value
-    for name, fn in {**self.schedules, **self.schedule_fns.items}.items():
-      values[name] = fn(count)
-    return {k: jnp.asarray(v, self._dtype()) for k, v in values.items()}
-
-  def _inner(self, values: dict) -> GradientTransformation:
-    return self.factory(**values, **self.static_kwargs.items)
-
-  def init(self, params):
-    count = zero_count()
-    values = self._values(count, None)
-    return InjectHyperparamsState(count, values, self._inner(values).init(params))
-
-  def update(self, updates, state, params=None, **extra_args):
-    values = self._values(state.count, state.hyperparams)
-    updates, inner_state = self._inner(values).update(
-        updates, state.inner_state, params, **extra_args)
-    return updates, InjectHyperparamsState(safe_increment(state.count), values, inner_state)
-
-
-def inject_hyperparams(inner_factory: Callable[..., Any], static_args: str | tuple[str, ...] = (),
-                       hyperparam_dtype: Any = None) -> Callable[..., InjectHyperparams]:
-  """Wraps an optimizer factory so its numeric arguments live in the state.
-
-  `inject_hyperparams(gradtx.adamw)(learning_rate=schedule, weight_decay=0.1)`
-  stores `learning_rate` (evaluated each step) and `weight_decay` (and every
-  other numeric argument given) in `state.hyperparams`. Flags, dtypes, masks
-  and the names in `static_args` stay static. Any `(init, update)` factory
-  works, gradtx's or Optax's.
-  """
-  static_args = (static_args,) if isinstance(static_args, str) else tuple(static_args)
-  signature = inspect.signature(inner_factory)
-
-  def build(*args: Any, **kwargs: Any) -> InjectHyperparams:
-    bound = signature.bind(*args, **kwargs)
-    bound.apply_defaults()
-    return InjectHyperparams(inner_factory, *split_arguments(bound.arguments, static_args),
-                             hyperparam_dtype)
-
-  return build
-
+_INJECTED = (InjectHyperparamsState, InjectStatefulHyperparamsState)
 
 def _hp_fields(node: Any) -> tuple[str, ...] | None:
   return getattr(type(node), "_hyperparams", None) if isinstance(node, tuple) else None
@@ -134,10 +64,10 @@ def hyperparams_of(state: Any) -> dict[str, jax.Array]:
     found[key] = value
 
   def visit(tree: Any, skip: frozenset, prefix: str) -> None:
-    is_node = lambda x: (isinstance(x, InjectHyperparamsState) or _hp_fields(x) is not None
+    is_node = lambda x: (isinstance(x, _INJECTED) or _hp_fields(x) is not None
                          or _scope(x) is not None)
     for node in jax.tree.leaves(tree, is_leaf=is_node):
-      if isinstance(node, InjectHyperparamsState):
+      if isinstance(node, _INJECTED):
         for name, value in node.hyperparams.items():
           add(prefix + name, value)
         visit(node.inner_state, skip | frozenset(node.hyperparams), prefix)

@@ -1,0 +1,58 @@
+"""Linear warm-up followed by a constant, a cosine decay or an exponential decay
+(Optax's `warmup_*` schedules; `decay_steps` counts the warm-up)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.schedules.cosine import CosineDecay
+from gradtx.schedules.exponential import ExponentialDecay, exponential_decay
+from gradtx.schedules.piecewise import Join
+from gradtx.schedules.polynomial import Polynomial, linear_schedule
+
+__all__ = ["warmup_constant_schedule", "warmup_cosine_decay_schedule",
+           "warmup_exponential_decay_schedule"]
+
+
+def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any) -> Polynomial:
+  """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
+  `peak_value`: `linear_schedule(init_value, peak_value, warmup_steps)` (Optax)."""
+  return linear_schedule(init_value, peak_value, warmup_steps)
+
+
+def warmup_cosine_decay_schedule(init_value: Any, peak_value: Any, warmup_steps: Any,
+                                 decay_steps: Any, end_value: Any = 0.0,
+                                 exponent: Any = 1.0) -> Join:
+  """Linear warm-up from `init_value` to `peak_value`, then cosine decay to
+  `end_value`; `decay_steps` includes the warm-up (Optax's convention)."""
+  _checks.non_negative("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps)
+  _checks.greater("warmup_cosine_decay_schedule", "decay_steps", decay_steps,
+                  "warmup_steps", warmup_steps)
+  return Join(
+      (linear_schedule(init_value, peak_value, warmup_steps),
+       CosineDecay(peak_value, decay_steps - warmup_steps, _ratio(end_value, peak_value),
+                   exponent)),
+      (warmup_steps,))
+
+
+def _ratio(end: Any, peak: Any) -> Any:
+  """`end / peak`, and 0 when `peak` is 0 (the whole cosine part is then 0; as Optax)."""
+  if isinstance(end, (int, float)) and isinstance(peak, (int, float)):
+    return 0.0 if peak == 0 else end / peak
+  peak = jnp.asarray(peak)
+  return jnp.where(peak == 0, 0.0, end / jnp.where(peak == 0, 1.0, peak))
+
+
+def warmup_exponential_decay_schedule(init_value: Any, peak_value: Any, warmup_steps: Any,
+                                      transition_steps: Any, decay_rate: Any,
+                                      transition_begin: Any = 0, staircase: bool = False,
+                                      end_value: Any = None) -> Join:
+  """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
+  `exponential_decay(peak_value, transition_steps, decay_rate, transition_begin,
+  staircase, end_value)` of the steps after the warm-up (Optax)."""
+  decay: ExponentialDecay = exponential_decay(peak_value, transition_steps, decay_rate,
+                                              transition_begin, staircase, end_value)
+  return Join((linear_schedule(init_value, peak_value, warmup_steps), decay), (warmup_steps,))
