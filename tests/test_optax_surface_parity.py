@@ -123,14 +123,24 @@ PRIMITIVES = {
 }
 
 
-@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+# In the default run (each case compiles two optimizers, seconds on a shared CPU); the
+# rest run with the slow tests.
+FAST = {"yogi", "sm3", "novograd_wd", "signum", "optimistic_adam_v2", "adaptive_grad_clip",
+        "scale_by_sign"}
+
+
+def _cases(table):
+  return [pytest.param(n, marks=() if n in FAST else pytest.mark.slow) for n in sorted(table)]
+
+
+@pytest.mark.parametrize("name", _cases(OPTIMIZERS))
 def test_optimizer_matches_optax(name):
   build, scalars = OPTIMIZERS[name]
   params = _params(scalars)
   _assert_same(_trajectory(build(gradtx), params), _trajectory(build(optax), params))
 
 
-@pytest.mark.parametrize("name", sorted(PRIMITIVES))
+@pytest.mark.parametrize("name", _cases(PRIMITIVES))
 def test_primitive_matches_optax(name):
   """Each primitive, followed by a plain descent step, as Optax's."""
   build, scalars = PRIMITIVES[name]
@@ -149,7 +159,8 @@ def test_keep_params_nonnegative_matches_optax():
   assert any(bool(jnp.any(x == 0)) for x in jax.tree.leaves(got[-1]))  # the constraint acted
 
 
-@pytest.mark.parametrize("axis", [None, 0, (0, 1)])
+@pytest.mark.parametrize("axis", [None, pytest.param(0, marks=pytest.mark.slow),
+                                  pytest.param((0, 1), marks=pytest.mark.slow)])
 def test_unitwise_norm_and_clip_match_optax(axis):
   rng = np.random.default_rng(4)
   for shape in [(5,), (1, 5, 1), (4, 3), (2, 3, 4), (2, 2, 3, 4), (2, 2, 2, 3, 2)]:
@@ -164,7 +175,8 @@ def test_unitwise_norm_and_clip_match_optax(axis):
                                optax.transforms.unitwise_clip(g_norm, max_norm, x), rtol=1e-14)
 
 
-@pytest.mark.parametrize("clip", [0.0, 0.5, 2.5, np.inf])
+@pytest.mark.parametrize("clip", [2.5] + [pytest.param(c, marks=pytest.mark.slow)
+                                          for c in (0.0, 0.5, np.inf)])
 def test_per_example_clipping_matches_optax(clip):
   rng = np.random.default_rng(5)
   grads = {"a": jnp.asarray(rng.normal(size=(6, 3))), "b": [jnp.asarray(rng.normal(size=(6, 2, 2)))],
@@ -184,7 +196,8 @@ def test_per_example_clipping_matches_optax(clip):
       np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-15)
 
 
-@pytest.mark.parametrize("scale", [0.0, 1.0, 0.25, -2.0])
+@pytest.mark.parametrize("scale", [0.25] + [pytest.param(s, marks=pytest.mark.slow)
+                                            for s in (0.0, 1.0, -2.0)])
 def test_scale_gradient_matches_optax(scale):
   params = _params()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx.combinators.combine import chain
+from gradtx.core import checks as _checks
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.adaptive.novograd import scale_by_novograd
@@ -33,6 +34,7 @@ def _yogi(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3, *
 def _sm3(learning_rate: Any, momentum: Any = 0.9, *, state_dtype: Any = None) -> GradientTransformation:
   """SM3 (Anil et al., 2019): per-axis accumulators (see `ScaleBySM3`) with momentum
   `momentum` (the `b1` of `scale_by_sm3`), then `w <- w - lr u`."""
+  _checks.decay_rate("sm3", "momentum", momentum)
   return chain(scale_by_sm3(momentum, state_dtype=state_dtype),
                scale_by_learning_rate(learning_rate))
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx.combinators.combine import chain
+from gradtx.core import checks as _checks
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import pick_dtype
@@ -25,6 +26,7 @@ def _signum(learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None, 
             state_dtype: Any = None) -> GradientTransformation:
   """Signum (Bernstein et al., 2018): `m <- beta m + (1 - beta) g`, `w <- w - lr sign(m)`
   (no debiasing: it does not change the sign). Optax's default `beta=0.9`."""
+  _checks.decay_rate("signum", "beta", beta)
   return chain(ema(beta, debias=False, state_dtype=pick_dtype(state_dtype, accumulator_dtype)),
                scale_by_sign(), scale_by_learning_rate(learning_rate))
 
