@@ -260,3 +260,22 @@ def test_jit_and_vmap():
     _close(jax.tree.map(lambda v: v[i], got), optax.tree_utils.tree_add_scale(x, s, y))
   grad = jax.grad(lambda t: tu.tree_norm(t, squared=True))(x)
   _close(grad, jax.tree.map(lambda v: 2 * v, x))
+
+
+class _Buffered(NamedTuple):
+  count: object
+  mu: object
+  buffer: object
+
+
+def test_map_params_keeps_none_leaves_of_param_shaped_state():
+  params = {"w": jnp.ones(2), "b": jnp.asarray(1.0)}
+
+  def init(p):  # a state whose `buffer` keeps nothing for the leaf "b"
+    return _Buffered(jnp.zeros([], jnp.int32), jax.tree.map(jnp.zeros_like, p),
+                     jax.tree_util.tree_map_with_path(
+                         lambda path, x: None if "b" in jax.tree_util.keystr(path) else x, p))
+  state = init(params)
+  specs = {"w": "row", "b": "replicated"}
+  got = tu.tree_map_params(init, lambda _, s: s, state, specs, transform_non_params=str)
+  assert got.mu == specs and got.buffer == {"w": "row", "b": None} and got.count == "0"

@@ -41,7 +41,8 @@ def tree_map_params(initable: Any, f: Callable[..., Any], state: OptState, /, *r
   NamedTuples, as Optax does). `rest` are trees shaped like the params.
   Other state leaves (counts, hyperparameters) are passed to
   `transform_non_params` if given, else kept. `is_leaf` is passed to
-  `jax.tree.map` over the param-shaped trees.
+  `jax.tree.map` over the param-shaped trees; a `None` in them (a leaf that
+  keeps no state, e.g. under a mask) stays `None`.
   """
   init = initable.init if hasattr(initable, "init") else initable
   if not callable(init):
@@ -49,9 +50,16 @@ def tree_map_params(initable: Any, f: Callable[..., Any], state: OptState, /, *r
                     "nor an init function.")
   template = init(_ParamsMarker())
 
+  def stop(x):
+    return x is None or (is_leaf is not None and is_leaf(x))
+
+  def per_leaf(value, *others):
+    return None if value is None else f(value, *others)
+
   def per_subtree(marker_or_leaf, value):
     if _is_marker(marker_or_leaf):
-      return jax.tree.map(f, value, *rest, is_leaf=is_leaf)
+      # A `None` in a param-shaped state tree (a leaf that keeps no state) stays `None`.
+      return jax.tree.map(per_leaf, value, *rest, is_leaf=stop)
     return value if transform_non_params is None else transform_non_params(value)
 
   return jax.tree.map(per_subtree, template, state, is_leaf=_is_marker)
