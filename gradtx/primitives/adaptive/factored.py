@@ -131,7 +131,12 @@ class ScaleByFactoredRms(GradientTransformation):
       return (jnp.zeros(_drop_axis(p.shape, d0), dt), jnp.zeros(_drop_axis(p.shape, d1), dt),
               placeholder)
 
-    v_row, v_col, v = map_leaves(leaf, params, n_out=3)
+    # A tree map, not `map_leaves`: `init` also takes abstract params
+    # (`jax.ShapeDtypeStruct`, as `jax.eval_shape` and sharded init pass them),
+    # which `map_leaves` would try to convert to arrays.
+    treedef = jax.tree.structure(params)
+    v_row, v_col, v = (treedef.unflatten(col) for col in
+                       zip(*(leaf(p) for p in treedef.flatten_up_to(params))))
     return FactoredState(zero_count(), v_row, v_col, v)
 
   def update(self, updates, state, params=None, **extra_args):
