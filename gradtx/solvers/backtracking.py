@@ -103,7 +103,7 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
     require_params(_NAME, params, updates)
     require_objective(_NAME, value=value, grad=grad, value_fn=value_fn)
     fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
-    dtype = state.learning_rate.dtype
+    dtype = _tree.value_dtype(params)
     value = jnp.asarray(value).astype(dtype)
     slope = _tree.vdot(updates, grad, dtype)
     hyper = lambda x: jnp.asarray(x).astype(dtype)
@@ -113,8 +113,11 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
       return jnp.asarray(value_fn(_tree.axpy(stepsize, updates, params), **fn_kwargs)
                          ).astype(dtype)
 
+    # Without a finite value and slope at the start no step can pass: no search.
+    hopeful = jnp.isfinite(value) & jnp.isfinite(slope)
+
     def cond(s: _Search):
-      return ~(s.decrease_error <= hyper(self.atol)) & (s.count <= max_steps)
+      return ~(s.decrease_error <= hyper(self.atol)) & (s.count <= max_steps) & hopeful
 
     def body(s: _Search):
       stepsize = jnp.where(s.count > 0, hyper(self.decrease_factor) * s.learning_rate,
@@ -124,7 +127,7 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
                              hyper(self.rtol))
       return _Search(stepsize, value_step, error, s.count + 1)
 
-    first = jnp.minimum(hyper(self.increase_factor) * state.learning_rate,
+    first = jnp.minimum(hyper(self.increase_factor) * hyper(state.learning_rate),
                         hyper(self.max_learning_rate))
     s = jax.lax.while_loop(cond, body, _Search(first, value, jnp.asarray(jnp.inf, dtype),
                                                jnp.zeros([], jnp.int32)))
@@ -141,7 +144,7 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
                          s.learning_rate, s.decrease_error, ordered=True)
     new_state = ScaleByBacktrackingLinesearchState(
         stepsize, s.value, new_grad, BacktrackingLinesearchInfo(s.count, s.decrease_error))
-    return _tree.scale(stepsize, updates), _tree.cast_like(new_state, state)
+    return _tree.scale(stepsize, updates), _tree.cast_like(new_state, self.init(params))
 
 
 def _report(failed, value, slope, stepsize, error) -> None:

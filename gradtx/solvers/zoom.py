@@ -141,13 +141,13 @@ class ScaleByZoomLinesearch(GradientTransformation):
     require_params(_NAME, params, updates)
     require_objective(_NAME, value=value, grad=grad, value_fn=value_fn)
     fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
-    dtype = state.learning_rate.dtype
+    dtype = _tree.value_dtype(params)
     h = lambda name: self._hyper(name, dtype)
     value_and_grad = jax.value_and_grad(lambda p: value_fn(p, **fn_kwargs))
     grad = _tree.cast_like(grad, state.grad)
     start = Point(jnp.zeros([], dtype), jnp.asarray(value).astype(dtype),
                   _tree.vdot(updates, grad, dtype))
-    guess = (state.learning_rate if self.initial_guess_strategy == "keep"
+    guess = (jnp.asarray(state.learning_rate).astype(dtype) if self.initial_guess_strategy == "keep"
              else jnp.ones([], dtype))
 
     def evaluate(stepsize):
@@ -204,7 +204,9 @@ class ScaleByZoomLinesearch(GradientTransformation):
 
     inf = jnp.asarray(jnp.inf, dtype)
     false = jnp.asarray(False)
-    s = _Search(jnp.zeros([], jnp.int32), start, grad, inf, inf, false, false, false, false,
+    # Without a finite value and slope at the start no test can pass: no step, no search.
+    hopeless = ~(jnp.isfinite(start.value) & jnp.isfinite(start.slope))
+    s = _Search(jnp.zeros([], jnp.int32), start, grad, inf, inf, false, hopeless, false, false,
                 start, start, start, start, grad)
     s = jax.lax.while_loop(lambda s: ~(s.done | s.failed), body, s)
     if self.verbose:
@@ -213,7 +215,7 @@ class ScaleByZoomLinesearch(GradientTransformation):
     new_state = ScaleByZoomLinesearchState(
         stepsize, s.trial.value, s.grad,
         ZoomLinesearchInfo(s.count, s.decrease_error, s.curvature_error))
-    return _tree.scale(stepsize, updates), _tree.cast_like(new_state, state)
+    return _tree.scale(stepsize, updates), _tree.cast_like(new_state, self.init(params))
 
 
 def scale_by_zoom_linesearch(
