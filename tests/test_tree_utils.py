@@ -218,6 +218,15 @@ def test_get_set_match_optax_on_a_gradtx_state():
   _close(new, optax.tree_utils.tree_set(state, count=jnp.asarray(5)))
   with pytest.raises(KeyError, match="absent"):
     tu.tree_set(state, absent=1)
+  nested = {"z": {"lr": 1, "k": Pair({"lr": 4}, 5)}, "a": [{"lr": 2}], "lr": 3}
+  assert tu.tree_get_all_with_path(nested, "lr") == optax.tree_utils.tree_get_all_with_path(
+      nested, "lr")
+  # every value tree_get finds is replaced (Optax 0.2.8 skips those below a list, or below a
+  # NamedTuple inside a dict that itself holds the key; see docs/differences.md)
+  replaced = tu.tree_set(nested, lr=0)
+  assert [v for _, v in tu.tree_get_all_with_path(replaced, "lr")] == [0, 0, 0, 0]
+  assert replaced["z"]["k"].second == 5 and jax.tree.structure(replaced) == jax.tree.structure(
+      nested)
   dup = {"a": {"lr": 1.0}, "lr": 2.0}
   with pytest.raises(KeyError, match="lr"):
     tu.tree_get(dup, "lr")

@@ -64,12 +64,14 @@ def _hashable(k: Any) -> bool:
   return True
 
 
-def _children(path: KeyPath, node: Any) -> list[tuple[KeyPath, Any]] | None:
-  """`(path, child)` one level down, or None for a leaf."""
+def _children(path: KeyPath, node: Any, insertion_order: bool = True
+              ) -> list[tuple[KeyPath, Any]] | None:
+  """`(path, child)` one level down, or None for a leaf; a dict's children in insertion
+  order, or (`insertion_order=False`) in JAX's sorted-key order."""
   if _is_named_tuple(node):
     name = type(node).__name__
     return [((*path, NamedTupleKey(name, f)), getattr(node, f)) for f in node._fields]
-  if isinstance(node, dict):
+  if isinstance(node, dict) and insertion_order:
     return [((*path, DictKey(k)), v) for k, v in node.items()]
   pairs, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
   if jax.tree_util.treedef_is_leaf(treedef):
@@ -78,8 +80,9 @@ def _children(path: KeyPath, node: Any) -> list[tuple[KeyPath, Any]] | None:
 
 
 def _walk(path: KeyPath, node: Any, stop: Callable[[Any], bool]) -> Iterator[tuple]:
-  """`(path, node)` for the outermost nodes where `stop` holds, and for leaves."""
-  kids = None if stop(node) or node is None else _children(path, node)
+  """`(path, node)` for the outermost nodes where `stop` holds, and for leaves, in the
+  order of `jax.tree_util.tree_leaves_with_path`."""
+  kids = None if stop(node) or node is None else _children(path, node, insertion_order=False)
   if kids is None:
     if node is not None:
       yield path, node
