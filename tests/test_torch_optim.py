@@ -118,3 +118,49 @@ def test_clipped_adamw_chain_matches_torch():
   tx = gradtx.chain(torch_optim.clip_grad_norm(0.5), torch_optim.AdamW(lr=0.01))
   ours, _, _ = gradtx_run(tx, STEPS)
   assert_same_trajectory(ours, theirs)
+
+
+@pytest.mark.parametrize("name,kwargs,match", [
+    ("SGD", {"lr": -0.1}, "lr=-0.1"),
+    ("SGD", {"momentum": -0.5}, "momentum"),
+    ("SGD", {"nesterov": True}, "nesterov"),
+    ("SGD", {"weight_decay": -1.0}, "weight_decay"),
+    ("Adam", {"betas": (1.0, 0.999)}, r"betas\[0\]"),
+    ("AdamW", {"betas": (0.9, -0.1)}, r"betas\[1\]"),
+    ("Adam", {"eps": -1e-8}, "eps"),
+    ("NAdam", {"momentum_decay": -1.0}, "momentum_decay"),
+    ("RAdam", {"lr": -1.0}, "lr"),
+    ("Adamax", {"betas": (0.9, 1.5)}, r"betas\[1\]"),
+    ("RMSprop", {"alpha": -0.1}, "alpha"),
+    ("Adagrad", {"lr_decay": -0.1}, "lr_decay"),
+    ("Adagrad", {"initial_accumulator_value": -1.0}, "initial_accumulator_value"),
+    ("Adadelta", {"rho": 1.5}, "rho"),
+    ("Rprop", {"etas": (1.5, 1.2)}, "etas"),
+    ("ASGD", {"lr": -0.01}, "lr"),
+])
+def test_invalid_arguments_refused_at_construction(name, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    getattr(torch_optim, name)(**kwargs)
+  with pytest.raises(ValueError):  # PyTorch refuses the same values
+    getattr(torch.optim, name)([torch.zeros(2, requires_grad=True)], **kwargs)
+
+
+def test_vmap_over_lr_and_jit():
+  """A sweep: `jax.vmap` over the learning rate of a torch_optim optimizer (a pytree)."""
+  params = {k: jnp.asarray(v) for k, v in INIT.items()}
+  grad = jax.grad(lambda q: loss(q, jnp))
+
+  def final(lr):
+    tx = torch_optim.Adam(lr=lr, betas=(0.8, 0.99))
+    p, state = params, tx.init(params)
+    for _ in range(3):
+      u, state = tx.update(grad(p), state, p)
+      p = gradtx.apply_updates(p, u)
+    return p
+
+  lrs = jnp.asarray([0.01, 0.03])
+  swept = jax.jit(jax.vmap(final))(lrs)
+  for i, lr in enumerate([0.01, 0.03]):
+    one = final(lr)
+    for k in one:
+      np.testing.assert_allclose(np.asarray(swept[k][i]), np.asarray(one[k]), rtol=1e-12)
