@@ -32,10 +32,16 @@ def warmup_cosine_decay_schedule(init_value: Any, peak_value: Any, warmup_steps:
   _checks.greater("warmup_cosine_decay_schedule", "decay_steps", decay_steps,
                   "warmup_steps", warmup_steps)
   return Join(
-      (linear_schedule(init_value, peak_value, warmup_steps),
+      (_warmup(init_value, peak_value, warmup_steps),
        CosineDecay(peak_value, decay_steps - warmup_steps, _ratio(end_value, peak_value),
                    exponent)),
       (warmup_steps,))
+
+
+def _warmup(init_value: Any, peak_value: Any, warmup_steps: Any) -> Polynomial:
+  """The linear warm-up stage; no warning for `warmup_steps = 0` (the next stage
+  starts at step 0 then, so the warm-up is never used)."""
+  return Polynomial(init_value, peak_value, 1.0, warmup_steps)
 
 
 def _ratio(end: Any, peak: Any) -> Any:
@@ -55,4 +61,4 @@ def warmup_exponential_decay_schedule(init_value: Any, peak_value: Any, warmup_s
   staircase, end_value)` of the steps after the warm-up (Optax)."""
   decay: ExponentialDecay = exponential_decay(peak_value, transition_steps, decay_rate,
                                               transition_begin, staircase, end_value)
-  return Join((linear_schedule(init_value, peak_value, warmup_steps), decay), (warmup_steps,))
+  return Join((_warmup(init_value, peak_value, warmup_steps), decay), (warmup_steps,))
