@@ -10,6 +10,7 @@ import pytest
 
 import torch  # noqa: E402  (the test extra; torch.testing needs expecttest)
 from torch.testing._internal import common_optimizers  # noqa: E402
+from test_contrib_muon import torch_muon64  # noqa: E402,F401  (fixture)
 
 import gradtx  # noqa: E402
 from gradtx import torch_optim  # noqa: E402
@@ -164,3 +165,50 @@ def test_vmap_over_lr_and_jit():
     one = final(lr)
     for k in one:
       np.testing.assert_allclose(np.asarray(swept[k][i]), np.asarray(one[k]), rtol=1e-12)
+
+
+def _muon_configs():
+  info = next(i for i in common_optimizers.optim_db if i.optim_cls.__name__ == "Muon")
+  cases = []
+  for i, inp in enumerate(info.optim_inputs_func(device="cpu", dtype=torch.float64)):
+    kwargs = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in inp.kwargs.items()}
+    cases.append(pytest.param(kwargs, id=f"Muon-{inp.desc}",
+                              marks=() if i == 0 else (pytest.mark.slow,)))
+  return cases
+
+
+@pytest.mark.parametrize("kwargs", _muon_configs() + [
+    pytest.param({"lr": 0.01, "adjust_lr_fn": "match_rms_adamw", "nesterov": False},
+                 marks=pytest.mark.slow, id="Muon-match_rms_adamw")])
+def test_muon_matches_torch(torch_muon64, kwargs):
+  """Matrices only (as PyTorch's Muon); JAX weights `(in, out)` are torch's transposed;
+  torch's Newton-Schulz runs in float64 (`torch_muon64`, from tests/test_contrib_muon.py)."""
+  rng = np.random.default_rng(4)
+  x, y = rng.normal(size=(8, 4)), rng.normal(size=(8, 2))
+  init = {"W1": rng.normal(size=(4, 5)), "W2": rng.normal(size=(5, 2))}
+
+  def f(p, lib, t):
+    w1, w2 = (p["W1"].T, p["W2"].T) if t else (p["W1"], p["W2"])
+    xx, yy = (torch.tensor(x), torch.tensor(y)) if t else (jnp.asarray(x), jnp.asarray(y))
+    return ((lib.tanh(xx @ w1) @ w2 - yy) ** 2).mean() + 0.1 * lib.sin(2 * w1).sum()
+
+  tp = {k: torch.nn.Parameter(torch.tensor(v.T.copy())) for k, v in init.items()}
+  opt = torch_muon64(list(tp.values()), **kwargs)
+  tx = torch_optim.Muon(**kwargs)
+  p = {k: jnp.asarray(v) for k, v in init.items()}
+  state = tx.init(p)
+  step = jax.jit(lambda p, s: tx.update(jax.grad(lambda q: f(q, jnp, False))(p), s, p))
+  for k in range(STEPS):
+    opt.zero_grad()
+    f(tp, torch, True).backward()
+    opt.step()
+    u, state = step(p, state)
+    p = gradtx.apply_updates(p, u)
+    assert_same_trajectory([p], [{n: t.detach().numpy().T for n, t in tp.items()}])
+
+
+def test_muon_refuses_non_matrix_params():
+  with pytest.raises(ValueError, match="2D"):
+    torch_optim.Muon().init({"w": jnp.ones((3, 3)), "b": jnp.ones(3)})
+  with pytest.raises(ValueError, match="adjust_lr_fn"):
+    torch_optim.Muon(adjust_lr_fn="spectral")

@@ -6,8 +6,9 @@ gradtx `GradientTransformation` (a short chain of gradtx primitives), with
 from gradtx.torch_optim.adam_family import Adam, AdamW, Adamax, NAdam, RAdam
 from gradtx.torch_optim.classic import ASGD, SGD, Adadelta, Adagrad, RMSprop, Rprop
 from gradtx.torch_optim.clipping import clip_grad_norm, clip_grad_value
+from gradtx.torch_optim.muon import Muon
 from gradtx.primitives.scaling.asgd import asgd_average
 from gradtx.torch_optim import lr_scheduler
 
 __all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
-           "Rprop", "ASGD", "asgd_average", "clip_grad_norm", "clip_grad_value", "lr_scheduler"]
+           "Rprop", "ASGD", "Muon", "asgd_average", "clip_grad_norm", "clip_grad_value", "lr_scheduler"]

@@ -28,6 +28,13 @@ from gradtx.torch_optim._common import check_common, check_lr, is_zero, l2_stage
 __all__ = ["SGD", "RMSprop", "Adagrad", "Adadelta", "Rprop", "ASGD"]
 
 
+def _number_lr(owner: str, lr: Any) -> None:
+  """Rprop and ASGD keep `lr` in their state (the initial step size / `eta`): a number."""
+  if callable(lr):
+    raise TypeError(f"{owner}: lr must be a number (it is read into the optimizer's state); "
+                    "schedule it with gradtx.torch_optim.lr_scheduler instead.")
+
+
 def _SGD(lr: Any = 1e-3, momentum: Any = 0.0, dampening: Any = 0.0, weight_decay: Any = 0.0,
          nesterov: bool = False, *, maximize: bool = False, foreach: Any = None,
          differentiable: bool = False, fused: Any = None) -> GradientTransformation:
@@ -98,6 +105,7 @@ def _Rprop(lr: Any = 1e-2, etas: Any = (0.5, 1.2), step_sizes: Any = (1e-6, 50.0
   """`torch.optim.Rprop` (iRprop-, see `scale_by_irprop_minus`); `lr` is the
   initial per-coordinate step, read once at `init`."""
   check_lr("Rprop", lr)
+  _number_lr("Rprop", lr)
   _checks.check("Rprop", "etas", etas, lambda v: (v.shape == (2,)) and (0 < v[0] < 1 < v[1]),
                 "a pair (etaminus, etaplus) with 0 < etaminus < 1 < etaplus")
   return chain(maximize_stage(maximize),
@@ -111,6 +119,7 @@ def _ASGD(lr: Any = 1e-2, lambd: Any = 1e-4, alpha: Any = 0.75, t0: Any = 1e6,
   """`torch.optim.ASGD` (see `scale_by_asgd`); the averaged parameters are
   `gradtx.torch_optim.asgd_average(state)`."""
   check_common("ASGD", lr, 0.0, weight_decay)
+  _number_lr("ASGD", lr)
   return chain(maximize_stage(maximize), l2_stage(weight_decay),
                scale_by_asgd(lr, lambd, alpha, t0))
 
