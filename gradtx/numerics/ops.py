@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import Any, Callable
 
@@ -14,6 +15,8 @@ except ImportError:  # pragma: no cover - very old JAX
   _shard_alike = None
 
 from gradtx.core.validate import check_arrays, check_same_structure
+from gradtx.numerics import storage as _storage
+from gradtx.numerics.quantization import is_quantized
 
 Array = jax.Array
 
@@ -39,6 +42,7 @@ def real_dtype(dtype: Any) -> jnp.dtype:
 def state_dtype(param_dtype: Any, override: Any | None) -> jnp.dtype:
   """Storage dtype of an accumulator: `override` if given, else compute dtype."""
   if override is not None:
+    _storage.check_state_dtype("state_dtype", override)
     return jax.dtypes.canonicalize_dtype(override)
   return compute_dtype(param_dtype)
 
@@ -61,11 +65,7 @@ def shard_like(p: Any, x: Array) -> Array:
 def zeros_like(tree: Any, dtype: Any | None = None, real: bool = False) -> Any:
   """Zeros shaped and sharded like each leaf (eagerly and under `jit`), in the
   state-dtype policy."""
-  check_arrays(tree, "params", inexact=True)
-  def leaf(p):
-    dt = state_dtype(jnp.result_type(p), dtype)
-    return shard_like(p, jnp.zeros_like(p, dtype=real_dtype(dt) if real else dt))
-  return jax.tree.map(leaf, tree)
+  return full_like(tree, 0, dtype, real)
 
 
 def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = False) -> Any:
@@ -73,6 +73,10 @@ def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = Fals
   check_arrays(tree, "params", inexact=True)
   def leaf(p):
     dt = state_dtype(jnp.result_type(p), dtype)
+    if _storage.is_quantized_dtype(dt):  # 8-bit block-wise state (`numerics/quantization.py`)
+      q = _storage.quantized_zeros(p, value, real)
+      return shard_like(p, q) if isinstance(q, jax.Array) else dataclasses.replace(
+          q, codes=shard_like(p, q.codes))
     return shard_like(p, jnp.full_like(p, value, dtype=real_dtype(dt) if real else dt))
   return jax.tree.map(leaf, tree)
 
@@ -121,6 +125,9 @@ def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int,
   transformation does on a leaf is expressed together.
   """
   for i, r in enumerate(rest):
+    # a state node standing for one array (8-bit `QuantizedArray`) is checked as that array
+    r = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if is_quantized(x) else x,
+                     r, is_leaf=is_quantized)
     check_same_structure("the updates", tree, f"state tree #{i + 1}", r, shapes=shapes)
   leaves, treedef = jax.tree.flatten(tree)
   leaves = [jnp.asarray(x) for x in leaves]  # Python numbers act as 0-d arrays

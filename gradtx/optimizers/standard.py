@@ -10,6 +10,7 @@ with the factory's argument names.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from gradtx.core import checks as _checks
@@ -29,6 +30,7 @@ from gradtx.primitives.adaptive.rmsprop import scale_by_rms, scale_by_stddev
 from gradtx.primitives.scaling.scaling import scale, scale_by_learning_rate
 from gradtx.primitives.scaling.trust_ratio import scale_by_trust_ratio
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
+from gradtx.primitives.scaling.precision import compensated_updates
 
 __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad",
            "adamax", "radam", "adabelief", "adadelta", "lion", "lamb", "lars", "adafactor"]
@@ -212,19 +214,46 @@ def _adafactor(learning_rate: Any = None, min_dim_size_to_factor: int = 128,
   return chain(*stages)
 
 
-sgd = named_optimizer(_sgd)
-adagrad = named_optimizer(_adagrad)
-rmsprop = named_optimizer(_rmsprop)
-adam = named_optimizer(_adam)
-adamw = named_optimizer(_adamw)
-nadam = named_optimizer(_nadam)
-nadamw = named_optimizer(_nadamw)
-amsgrad = named_optimizer(_amsgrad)
-adamax = named_optimizer(_adamax)
-radam = named_optimizer(_radam)
-adabelief = named_optimizer(_adabelief)
-adadelta = named_optimizer(_adadelta)
-lion = named_optimizer(_lion)
-lamb = named_optimizer(_lamb)
-lars = named_optimizer(_lars)
-adafactor = named_optimizer(_adafactor, static_args=("min_dim_size_to_factor",))
+
+class _compensated:  # pylint: disable=invalid-name
+  """`build` whose chain ends with `compensated_updates()`: low-precision (bfloat16,
+  float16) params get updates that `apply_updates` applies without rounding them away
+  (gradtx/primitives/scaling/precision.py); float32 params pass through untouched.
+  A module-level class (not a closure) so named optimizers still pickle."""
+
+  def __init__(self, build: Any) -> None:
+    self.build = build
+    self.__name__ = self.__qualname__ = build.__name__
+    self.__doc__ = build.__doc__
+    self.__signature__ = inspect.signature(build)
+
+  def __call__(self, *args: Any, **kwargs: Any) -> GradientTransformation:
+    tx = self.build(*args, **kwargs)
+    return chain(*getattr(tx, "transforms", (tx,)), compensated_updates())
+
+  def __reduce__(self):
+    return (_compensated, (self.build,))
+
+  def __eq__(self, other: object) -> bool:
+    return isinstance(other, _compensated) and other.build is self.build
+
+  def __hash__(self) -> int:
+    return hash(self.build)
+
+
+sgd = named_optimizer(_compensated(_sgd))
+adagrad = named_optimizer(_compensated(_adagrad))
+rmsprop = named_optimizer(_compensated(_rmsprop))
+adam = named_optimizer(_compensated(_adam))
+adamw = named_optimizer(_compensated(_adamw))
+nadam = named_optimizer(_compensated(_nadam))
+nadamw = named_optimizer(_compensated(_nadamw))
+amsgrad = named_optimizer(_compensated(_amsgrad))
+adamax = named_optimizer(_compensated(_adamax))
+radam = named_optimizer(_compensated(_radam))
+adabelief = named_optimizer(_compensated(_adabelief))
+adadelta = named_optimizer(_compensated(_adadelta))
+lion = named_optimizer(_compensated(_lion))
+lamb = named_optimizer(_compensated(_lamb))
+lars = named_optimizer(_compensated(_lars))
+adafactor = named_optimizer(_compensated(_adafactor), static_args=("min_dim_size_to_factor",))

@@ -11,6 +11,7 @@ from gradtx.core.module import static
 from gradtx.numerics.ops import (abs_sq, compute_dtype, full_like, hyper, map_leaves, real_dtype,
                               safe_div)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = ["ScaleByRss", "ScaleByRssState", "scale_by_rss", "divide_by_root"]
 
@@ -50,6 +51,7 @@ class ScaleByRss(GradientTransformation):
     _checks.non_negative("scale_by_rss", "initial_accumulator_value",
                          self.initial_accumulator_value)
     _checks.non_negative("scale_by_rss", "eps", self.eps)
+    check_state_dtype("scale_by_rss", self.state_dtype)
 
   def init(self, params):
     return ScaleByRssState(full_like(params, self.initial_accumulator_value, self.state_dtype,
@@ -60,9 +62,9 @@ class ScaleByRss(GradientTransformation):
 
     def leaf(g, s):
       cdt = compute_dtype(g.dtype)
-      s_new = s.astype(real_dtype(cdt)) + abs_sq(g.astype(cdt))
+      s_new = load(s, real_dtype(cdt)) + abs_sq(g.astype(cdt))
       u = divide_by_root(g.astype(cdt), s_new, hyper(self.eps, cdt), self.eps_in_sqrt)
-      return u.astype(g.dtype), s_new.astype(s.dtype)
+      return u.astype(g.dtype), store(s_new, s, g)
 
     updates, ss = map_leaves(leaf, updates, state.sum_of_squares, n_out=2)
     return updates, ScaleByRssState(ss)

@@ -13,6 +13,7 @@ from gradtx.numerics.ops import (complement, abs_sq, bias_correction, compute_dt
                               map_leaves, real_dtype, safe_increment, zero_count, zeros_like)
 from gradtx.primitives.adaptive.adagrad import divide_by_root
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = ["ScaleByRms", "ScaleByRmsState", "ScaleByStddev", "ScaleByStddevState",
            "scale_by_rms", "scale_by_stddev"]
@@ -48,6 +49,7 @@ class ScaleByRms(GradientTransformation):
     _checks.decay_rate(self._owner, "decay", self.decay)
     _checks.non_negative(self._owner, "eps", self.eps)
     _checks.non_negative(self._owner, "initial_scale", self.initial_scale)
+    check_state_dtype(self._owner, self.state_dtype)
 
   def init(self, params):
     return ScaleByRmsState(zero_count(), full_like(params, self.initial_scale, self.state_dtype, real=True))
@@ -60,10 +62,10 @@ class ScaleByRms(GradientTransformation):
     def leaf(g, s):
       cdt = compute_dtype(g.dtype)
       decay = hyper(self.decay, cdt)
-      s_new = decay * s.astype(real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(g.astype(cdt))
+      s_new = decay * load(s, real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(g.astype(cdt))
       s_hat = s_new / hyper(correction, cdt)
       u = divide_by_root(g.astype(cdt), s_hat, hyper(self.eps, cdt), self.eps_in_sqrt)
-      return u.astype(g.dtype), s_new.astype(s.dtype)
+      return u.astype(g.dtype), store(s_new, s, g, count)
 
     updates, nu = map_leaves(leaf, updates, state.nu, n_out=2)
     return updates, ScaleByRmsState(count, nu)
@@ -100,14 +102,14 @@ class ScaleByStddev(ScaleByRms):
       cdt = compute_dtype(g.dtype)
       decay = hyper(self.decay, cdt)
       gc = g.astype(cdt)
-      m_new = decay * m.astype(cdt) + complement(self.decay, cdt) * gc
-      s_new = decay * s.astype(real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(gc)
+      m_new = decay * load(m, cdt) + complement(self.decay, cdt) * gc
+      s_new = decay * load(s, real_dtype(cdt)) + complement(self.decay, cdt) * abs_sq(gc)
       c = hyper(correction, cdt)
       # s - |m|^2 >= 0 in exact arithmetic; rounding can take it to 0 or below for a
       # steady gradient. Clamp it, and zero the update only where every gradient was 0.
       var = jnp.maximum(s_new / c - abs_sq(m_new / c), 0.0)
       u = divide_by_root(gc, var, hyper(self.eps, cdt), self.eps_in_sqrt)
-      return u.astype(g.dtype), m_new.astype(m.dtype), s_new.astype(s.dtype)
+      return u.astype(g.dtype), store(m_new, m, g, count), store(s_new, s, g, count)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
     return updates, ScaleByStddevState(count, mu, nu)

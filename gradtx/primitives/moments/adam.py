@@ -12,6 +12,7 @@ from gradtx.core.module import static
 from gradtx.numerics.ops import (complement, abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
                               pick_dtype, real_dtype, safe_div, safe_increment, zero_count, zeros_like)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = [
     "ScaleByAdam", "ScaleByAdamState", "scale_by_adam",
@@ -46,8 +47,8 @@ def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
   """`m_t = b1 m + (1 - b1) g`, `v_t = b2 v + (1 - b2) |g|^2` in the compute dtype."""
   cdt = compute_dtype(g.dtype)
   gc = g.astype(cdt)
-  v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + complement(b2, cdt) * abs_sq(gc)
-  return gc, hyper(b1, cdt) * m.astype(cdt) + complement(b1, cdt) * gc, v_new
+  v_new = hyper(b2, cdt) * load(v, real_dtype(cdt)) + complement(b2, cdt) * abs_sq(gc)
+  return gc, hyper(b1, cdt) * load(m, cdt) + complement(b1, cdt) * gc, v_new
 
 
 def first_moment_corrections(b1: Any, count: jax.Array, nesterov: bool) -> tuple:
@@ -95,6 +96,8 @@ class ScaleByAdam(GradientTransformation):
 
   def __post_init__(self):
     check_betas("scale_by_adam", self.b1, self.b2, self.eps, self.eps_root)
+    check_state_dtype("scale_by_adam", self.state_dtype)
+    check_state_dtype("scale_by_adam", self.mu_dtype, "mu_dtype")
 
   def init(self, params):
     return ScaleByAdamState(zero_count(), *zero_moments(params, self.mu_dtype, self.state_dtype))
@@ -111,7 +114,7 @@ class ScaleByAdam(GradientTransformation):
       m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
       u = adam_direction(m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt),
                          hyper(self.eps_root, cdt))
-      return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+      return u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
     return updates, ScaleByAdamState(count, mu, nu)
@@ -145,6 +148,8 @@ class ScaleByAmsgrad(GradientTransformation):
 
   def __post_init__(self):
     check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps, self.eps_root)
+    check_state_dtype("scale_by_amsgrad", self.state_dtype)
+    check_state_dtype("scale_by_amsgrad", self.mu_dtype, "mu_dtype")
 
   def init(self, params):
     mu, nu = zero_moments(params, self.mu_dtype, self.state_dtype)
@@ -159,15 +164,15 @@ class ScaleByAmsgrad(GradientTransformation):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
       if self.raw_max:
-        v_max_new = jnp.maximum(v_max.astype(v_new.dtype), v_new)
+        v_max_new = jnp.maximum(load(v_max, v_new.dtype), v_new)
         v_hat = v_max_new / hyper(c2, cdt)
       else:
-        v_max_new = jnp.maximum(v_max.astype(v_new.dtype), v_new / hyper(c2, cdt))
+        v_max_new = jnp.maximum(load(v_max, v_new.dtype), v_new / hyper(c2, cdt))
         v_hat = v_max_new
       u = adam_direction(m_new / hyper(c1, cdt), v_hat, hyper(self.eps, cdt),
                          hyper(self.eps_root, cdt))
-      return (u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype),
-              v_max_new.astype(v_max.dtype))
+      return (u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count),
+              store(v_max_new, v_max, g, count))
 
     updates, mu, nu, nu_max = map_leaves(leaf, updates, state.mu, state.nu, state.nu_max,
                                          n_out=4)
@@ -189,6 +194,7 @@ class ScaleByAdamax(GradientTransformation):
 
   def __post_init__(self):
     check_betas("scale_by_adamax", self.b1, self.b2, self.eps)
+    check_state_dtype("scale_by_adamax", self.state_dtype)
 
   def init(self, params):
     return ScaleByAdamState(zero_count(), *zero_moments(params, state_dtype=self.state_dtype))
@@ -202,10 +208,10 @@ class ScaleByAdamax(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
       gc = g.astype(cdt)
-      m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * gc
-      v_new = jnp.maximum(b2 * v.astype(real_dtype(cdt)), jnp.abs(gc) + hyper(self.eps, cdt))
+      m_new = b1 * load(m, cdt) + complement(self.b1, cdt) * gc
+      v_new = jnp.maximum(b2 * load(v, real_dtype(cdt)), jnp.abs(gc) + hyper(self.eps, cdt))
       u = safe_div(m_new / hyper(c1, cdt), v_new)
-      return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+      return u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
     return updates, ScaleByAdamState(count, mu, nu)

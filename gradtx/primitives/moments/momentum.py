@@ -12,6 +12,7 @@ from gradtx.core.module import static
 from gradtx.numerics.ops import (complement, bias_correction, compute_dtype, map_leaves, pick_dtype, real_dtype,
                               safe_increment, zero_count, zeros_like)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = ["Trace", "TraceState", "Ema", "EmaState", "trace", "ema"]
 
@@ -39,6 +40,7 @@ class Trace(GradientTransformation):
 
   def __post_init__(self):
     _checks.decay_rate("trace", "decay", self.decay)
+    check_state_dtype("trace", self.state_dtype)
 
   def init(self, params):
     return TraceState(zeros_like(params, self.state_dtype))
@@ -50,9 +52,9 @@ class Trace(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       decay = jnp.asarray(self.decay, real_dtype(cdt))
       g32 = g.astype(cdt)
-      v = g32 + decay * t.astype(cdt)
+      v = g32 + decay * load(t, cdt)
       u = g32 + decay * v if self.nesterov else v
-      return u.astype(g.dtype), v.astype(t.dtype)
+      return u.astype(g.dtype), store(v, t, g)
 
     updates, new_trace = map_leaves(leaf, updates, state.trace, n_out=2)
     return updates, TraceState(new_trace)
@@ -79,6 +81,7 @@ class Ema(GradientTransformation):
 
   def __post_init__(self):
     _checks.decay_rate("ema", "decay", self.decay)
+    check_state_dtype("ema", self.state_dtype)
 
   def init(self, params):
     return EmaState(zero_count(), zeros_like(params, self.state_dtype))
@@ -92,9 +95,9 @@ class Ema(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       rdt = real_dtype(cdt)
       decay = jnp.asarray(self.decay, rdt)
-      m_new = decay * m.astype(cdt) + complement(self.decay, cdt) * g.astype(cdt)
+      m_new = decay * load(m, cdt) + complement(self.decay, cdt) * g.astype(cdt)
       u = m_new / correction.astype(rdt) if self.debias else m_new
-      return u.astype(g.dtype), m_new.astype(m.dtype)
+      return u.astype(g.dtype), store(m_new, m, g, count)
 
     updates, new_ema = map_leaves(leaf, updates, state.ema, n_out=2)
     return updates, EmaState(count, new_ema)
