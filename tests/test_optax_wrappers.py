@@ -322,8 +322,14 @@ def test_snapshot_and_monitor_match_optax():
 # ------------------------------------------------------------------ lookahead
 
 
-@pytest.mark.parametrize("reset_state", [False, True])
-@pytest.mark.parametrize("sync_period,alpha", [(3, 0.5), (1, 0.3), (2, 1.0), (4, 0.0)])
+_SLOW = pytest.mark.slow
+
+
+@pytest.mark.parametrize("sync_period,alpha,reset_state", [
+    (3, 0.5, False), (2, 1.0, True),
+    pytest.param(3, 0.5, True, marks=_SLOW), pytest.param(1, 0.3, False, marks=_SLOW),
+    pytest.param(1, 0.3, True, marks=_SLOW), pytest.param(4, 0.0, False, marks=_SLOW),
+    pytest.param(4, 0.0, True, marks=_SLOW), pytest.param(2, 1.0, False, marks=_SLOW)])
 def test_lookahead_plain_params_equal_optax_lookahead_params(sync_period, alpha, reset_state):
   ours = gradtx.lookahead(gradtx.adam(0.1), sync_period, alpha, reset_state)
   theirs = optax.lookahead(optax.adam(0.1), sync_period, alpha, reset_state)

@@ -45,9 +45,20 @@ def _freeze_mask(mask: Any) -> Any:
   return frozen
 
 
+def prefix_tree(mask: _masks.FrozenTree, tree: Any) -> Any:
+  """The mask (or label) tree as given, a prefix of `tree`: not broadcast to its leaves."""
+  return mask.fn(tree) if mask.fn is not None else jax.tree.unflatten(mask.treedef, mask.leaves)
+
+
 def masked_view(tree: Any, selected: Any) -> Any:
-  """`tree` with the unselected leaves replaced by `MaskedNode()`."""
-  return jax.tree.map(lambda on, x: x if on else MaskedNode(), selected, tree)
+  """`tree` with each unselected subtree (`selected`: a prefix tree of bools) replaced
+  by one `MaskedNode()`, as Optax's `masked` does."""
+  return jax.tree.map(lambda on, sub: sub if bool(on) else MaskedNode(), selected, tree)
+
+
+def merge_view(selected: Any, inner: Any, outer: Any) -> Any:
+  """`inner`'s subtrees where `selected` (a prefix tree of bools), `outer`'s elsewhere."""
+  return jax.tree.map(lambda on, a, b: a if bool(on) else b, selected, inner, outer)
 
 
 def _has_no_leaves(params: Any) -> bool:
@@ -69,14 +80,14 @@ class Masked(GradientTransformation):
   def init(self, params):
     if _has_no_leaves(params):
       return MaskedState(self.inner.init(params))
-    return MaskedState(self.inner.init(masked_view(params, _masks.resolve(self.mask, params))))
+    return MaskedState(self.inner.init(masked_view(params, prefix_tree(self.mask, params))))
 
   def update(self, updates, state, params=None, **extra_args):
-    selected = _masks.resolve(self.mask, updates)
+    selected = prefix_tree(self.mask, updates)
     sub_params = None if params is None else masked_view(params, selected)
     new, inner_state = self.inner.update(masked_view(updates, selected), state.inner_state,
                                          sub_params, **extra_args)
-    return _masks.merge(selected, new, updates), MaskedState(inner_state)
+    return merge_view(selected, new, updates), MaskedState(inner_state)
 
 
 def masked(inner: Any, mask: Any) -> Masked:
@@ -118,7 +129,9 @@ class Partition(GradientTransformation):
     object.__setattr__(self, "labels", _freeze_mask(self.labels))
 
   def _masks(self, tree: Any) -> dict:
-    labels = self.labels.resolve(tree)
+    """label -> prefix tree of bools: the leaves (or subtrees) carrying that label."""
+    labels = prefix_tree(self.labels, tree)
+    jax.tree.map(lambda label, sub: None, labels, tree)  # a prefix of the tree, else an error
     for path, label in jax.tree_util.tree_leaves_with_path(labels):
       if label not in self.transforms:
         raise ValueError(f"partition: leaf '{path_str(path)}' has label {label!r}, which is "
@@ -140,7 +153,7 @@ class Partition(GradientTransformation):
       new, inner = t.update(masked_view(updates, masks[k]), state.inner_states[k].inner_state,
                             sub_params, **extra_args)
       new_states[k] = MaskedState(inner)
-      updates = _masks.merge(masks[k], new, updates)
+      updates = merge_view(masks[k], new, updates)
     return updates, PartitionState(new_states)
 
 

@@ -17,8 +17,8 @@ from gradtx.core.module import static
 from gradtx.numerics.ops import safe_increment, zero_count, zeros_like
 from gradtx.core.protocol import GradientTransformation, as_transformation, identity
 
-__all__ = ["AccumulateState", "Accumulate", "accumulate_gradients", "accumulate_step",
-           "ApplyEvery", "ApplyEveryK", "apply_every"]
+__all__ = ["AccumulateState", "Accumulate", "accumulate_gradients", "ApplyEvery", "ApplyEveryK",
+           "apply_every"]
 
 
 def accumulate_step(inner: GradientTransformation, every_k: Any, updates: Any, micro_step: jax.Array,
