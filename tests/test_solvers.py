@@ -205,3 +205,28 @@ def test_lbfgs_pytree_params_match_flat_params():
     return gradtx.apply_updates(x, updates), state
   x, _ = jax.jit(lambda x: jax.lax.fori_loop(0, 8, body, (x, opt.init(x))))(tree0)
   np.testing.assert_allclose(np.concatenate([x["a"], x["b"].ravel()]), flat[-1], rtol=1e-12)
+
+
+def test_zoom_follows_nocedal_wright_order_where_optax_differs():
+  """N&W Algorithms 3.5/3.6 end an interval at a trial above the previous (or `low`) point
+  before testing curvature; Optax 0.2.8 accepts such a trial if it satisfies both Wolfe
+  conditions. phi is the quintic with phi(0) = 0, phi'(0) = -1, phi(1) = phi'(1) = -1,
+  phi(2) = -0.5, phi'(2) = 0.5: t = 1 fails curvature, t = 2 satisfies both conditions but
+  is above t = 1. Optax returns 2; gradtx zooms into [1, 2] (docs/differences.md)."""
+  rows, rhs = [], []
+  for t, value, slope in [(0, 0, -1), (1, -1, -1), (2, -0.5, 0.5)]:
+    rows += [[t ** k for k in range(6)], [k * t ** (k - 1) if k else 0 for k in range(6)]]
+    rhs += [value, slope]
+  coef = np.linalg.solve(np.array(rows, float), np.array(rhs, float))
+  phi = lambda w: jnp.polyval(jnp.asarray(coef[::-1]), w[0])
+  w = jnp.zeros(1)
+  value, grad = jax.value_and_grad(phi)(w)
+  out = {}
+  for lib in (optax, gradtx):
+    ls = lib.scale_by_zoom_linesearch(10, approx_dec_rtol=None, initial_guess_strategy="one")
+    out[lib.__name__] = ls.update(-grad, ls.init(w), w, value=value, grad=grad, value_fn=phi)[1]
+  assert float(out["optax"].learning_rate) == 2.0
+  t = float(out["gradtx"].learning_rate)
+  assert 1.0 < t < 2.0 and float(phi(jnp.asarray([t]))) < -1.0
+  slope = float(jax.grad(phi)(jnp.asarray([t]))[0])
+  assert abs(slope) <= 0.9 * 1.0 and float(phi(jnp.asarray([t]))) <= -1e-4 * t

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.solvers._tree import cast_like
+from gradtx.tree_utils.state import tree_get
 
 __all__ = ["value_and_grad_from_state"]
 
@@ -53,35 +54,18 @@ def split_fn_kwargs(owner: str, value_fn: Callable, extra_args: dict) -> dict:
   return dict(extra_args)
 
 
-def _fields_named(tree: Any, name: str) -> list:
-  """Every NamedTuple field or dict entry called `name` in `tree`, depth first."""
-  found = []
-  if isinstance(tree, tuple) and hasattr(tree, "_fields"):
-    for field, value in zip(tree._fields, tree):
-      if field == name:
-        found.append(value)
-      else:
-        found.extend(_fields_named(value, name))
-  elif isinstance(tree, (tuple, list)):
-    for value in tree:
-      found.extend(_fields_named(value, name))
-  elif isinstance(tree, dict):
-    for key, value in tree.items():
-      found.extend([value] if key == name else _fields_named(value, name))
-  return found
-
-
 def _single_field(state: Any, name: str) -> Any:
-  found = _fields_named(state, name)
-  if not found or found[0] is None:
+  try:
+    found = tree_get(state, name)
+  except KeyError:
+    raise KeyError(f"value_and_grad_from_state: the state holds several entries called "
+                   f"`{name}` (several line searches?); expected exactly one.") from None
+  if found is None:
     raise ValueError(
         f"value_and_grad_from_state: no `{name}` in the optimizer state. Use a solver that "
         "stores it (scale_by_zoom_linesearch, lbfgs, or scale_by_backtracking_linesearch("
         "..., store_grad=True)).")
-  if len(found) > 1:
-    raise KeyError(f"value_and_grad_from_state: the state holds {len(found)} entries called "
-                   f"`{name}` (several line searches?); expected exactly one.")
-  return found[0]
+  return found
 
 
 def value_and_grad_from_state(value_fn: Callable[..., jax.Array]) -> Callable[..., tuple]:
