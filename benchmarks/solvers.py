@@ -15,16 +15,13 @@ import statistics
 import time
 
 import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import scipy
+import scipy.optimize
 
-jax.config.update("jax_enable_x64", True)
-
-import jax.numpy as jnp  # noqa: E402
-import numpy as np  # noqa: E402
-import optax  # noqa: E402
-import scipy  # noqa: E402
-import scipy.optimize  # noqa: E402
-
-import gradtx  # noqa: E402
+import gradtx
 
 DIM, TARGET, MAX_STEPS = 10, 1e-6, 500
 
@@ -47,7 +44,8 @@ def make_step(lib):
 
 def counts(lib):
   """(iterations, evaluations) to the target; one evaluation at the start, then one per
-  line-search trial."""
+  line-search trial. Run in float64 (`jax_enable_x64`; `tests/test_solvers_scipy.py`
+  uses this too)."""
   opt, step = make_step(lib)
   x = jnp.zeros(DIM)
   state, evals = opt.init(x), 1
@@ -60,6 +58,8 @@ def counts(lib):
 
 
 def scipy_counts():
+  """(iterations, evaluations) of scipy's L-BFGS-B to the same target (one callback per
+  iteration; scipy's own stopping tests are switched off)."""
   value_and_grad = jax.jit(jax.value_and_grad(rosenbrock))
   evals, iters, reached = [0], [0], []
 
@@ -109,6 +109,7 @@ def main() -> None:
   parser.add_argument("--repeats", type=int, default=5, help="interleaved timing rounds")
   parser.add_argument("--markdown", action="store_true", help="print the Markdown section")
   args = parser.parse_args()
+  jax.config.update("jax_enable_x64", True)
 
   rows = {"gradtx.lbfgs()": counts(gradtx), "optax.lbfgs()": counts(optax),
           "scipy L-BFGS-B": scipy_counts()}
