@@ -289,3 +289,20 @@ def test_vmap_over_learning_rates():
     single = one(lr)
     for k in params:
       np.testing.assert_allclose(np.asarray(swept[k][i]), np.asarray(single[k]), rtol=1e-12)
+
+
+@pytest.mark.slow
+def test_sharded_over_8_devices_equals_unsharded():
+  """`tests/_muon_sharding_check.py` in a subprocess with 8 virtual CPU devices."""
+  import json
+  import os
+  import pathlib
+  import subprocess
+  import sys
+  script = pathlib.Path(__file__).with_name("_muon_sharding_check.py")
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  proc = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True,
+                        timeout=900)
+  assert proc.returncode == 0, proc.stderr[-3000:]
+  results = json.loads(proc.stdout.strip().splitlines()[-1])
+  assert results and all(v == "ok" for v in results.values()), results

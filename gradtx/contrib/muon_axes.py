@@ -31,7 +31,9 @@ class MuonDimensionNumbers(NamedTuple):
 
 
 def is_spec(x: Any) -> bool:
-  return x is None or isinstance(x, MuonDimensionNumbers)
+  """None, a `MuonDimensionNumbers`, or any NamedTuple with its two fields (Optax's)."""
+  return x is None or isinstance(x, MuonDimensionNumbers) or (
+      isinstance(x, tuple) and getattr(x, "_fields", None) == MuonDimensionNumbers._fields)
 
 
 class SpecTree:
@@ -41,7 +43,7 @@ class SpecTree:
   __slots__ = ("fn", "leaves", "treedef")
 
   def __init__(self, tree: Any) -> None:
-    if callable(tree) and not isinstance(tree, MuonDimensionNumbers):
+    if callable(tree) and not is_spec(tree):
       self.fn, self.leaves, self.treedef = tree, None, None
     else:
       self.fn = None

@@ -74,6 +74,7 @@ class ReduceOnPlateau(GradientTransformation):
     if value is None:
       raise TypeError("reduce_on_plateau.update needs the monitored value: call "
                       "update(updates, state, params, value=loss).")
+    state = ReduceLROnPlateauState(*state)  # also accepts Optax's state of the same fields
     count = safe_increment(state.count)
     avg = ((state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
            ).astype(state.avg_value.dtype)
