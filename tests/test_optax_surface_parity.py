@@ -212,3 +212,19 @@ def test_scale_gradient_matches_optax(scale):
   traced = jax.jit(jax.grad(lambda p, s: _loss(gradtx.scale_gradient(p, s))))(params, scale)
   for x, y in zip(jax.tree.leaves(traced), jax.tree.leaves(want)):
     np.testing.assert_allclose(x, y, rtol=1e-14, atol=1e-15)
+
+
+@pytest.mark.parametrize("name", ["sm3", pytest.param("dog", marks=pytest.mark.slow)])
+def test_scalar_leaves_behave_as_one_element_vectors(name):
+  """Optax's SM3 raises on a 0-d leaf and its DoG turns a 0-d update into shape (1,);
+  gradtx treats a scalar as Optax treats a vector of one element (docs/differences.md)."""
+  build = {"sm3": lambda lib: lib.sm3(0.05),
+           "dog": lambda lib: lib.chain(lib.scale_by_distance_over_gradients(
+               1e-4, 1e-8, jnp.float64), lib.scale(-0.01))}[name]
+  params = _params(scalars=False)
+  params["s"] = jnp.asarray(1.5, jnp.float64)
+  got = _trajectory(build(gradtx), params, steps=20)
+  as_vector = dict(params, s=params["s"].reshape(1))
+  want = _trajectory(build(optax), as_vector, steps=20)
+  want = [dict(w, s=w["s"].reshape(())) for w in want]
+  _assert_same(got, want)
