@@ -24,7 +24,7 @@ from gradtx.numerics.ops import scalar_dtype
 
 __all__ = ["Schedule", "ScheduleArgumentWarning"]
 
-_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+_PACKAGE_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
 
 
 class Schedule(Module):
@@ -41,6 +41,11 @@ class ScheduleArgumentWarning(UserWarning):
 def as_float(x: Any) -> jnp.ndarray:
   """A schedule operand as a scalar of the hoisted-scalar dtype (float32, float64 in x64)."""
   return jnp.asarray(x, dtype=scalar_dtype())
+
+
+def not_nan(owner: str, name: str, value: Any) -> None:
+  """Refuses a NaN step count or boundary (it would make every value NaN)."""
+  _checks.check(owner, name, value, lambda v: ~np.isnan(v), "a number, not NaN")
 
 
 def holds(value: Any, predicate: Callable[[np.ndarray], Any]) -> bool:

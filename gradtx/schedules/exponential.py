@@ -8,8 +8,8 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.schedules.base import Schedule, as_float, holds, warn_argument
-from gradtx.schedules.polynomial import not_nan, warn_steps_and_begin
+from gradtx.schedules.base import Schedule, as_float, holds, not_nan, warn_argument
+from gradtx.schedules.polynomial import warn_steps_and_begin
 
 __all__ = ["exponential_decay", "inverse_time_decay", "inverse_sqrt_decay"]
 
@@ -88,11 +88,10 @@ def exponential_decay(init_value: Any, transition_steps: Any, decay_rate: Any,
   `init_value`, and a negative `transition_begin` counts as 0 (each warns once
   per call site); a negative `decay_rate` is refused.
   """
-  warn_steps_and_begin("exponential_decay", "transition_steps", transition_steps,
-                       transition_begin)
+  warn_steps_and_begin("exponential_decay", transition_steps, transition_begin)
   if holds(decay_rate, lambda v: v == 0) and not holds(transition_steps, lambda v: v <= 0):
-    warn_argument("exponential_decay", f"decay_rate={decay_rate!r} gives a constant "
-                                       "schedule with value init_value (as in Optax).")
+    warn_argument("exponential_decay", "decay_rate == 0 gives a constant schedule with "
+                                       "value init_value (as in Optax).")
   return ExponentialDecay(init_value, transition_steps, decay_rate, transition_begin,
                           staircase, end_value)
 

@@ -5,27 +5,21 @@ from __future__ import annotations
 from typing import Any
 
 import jax.numpy as jnp
-import numpy as np
 
-from gradtx.core import checks as _checks
-from gradtx.schedules.base import Schedule, as_float, holds, warn_argument
+from gradtx.schedules.base import Schedule, as_float, holds, not_nan, warn_argument
 
 __all__ = ["constant_schedule", "linear_schedule", "polynomial_schedule"]
 
 
-def not_nan(owner: str, name: str, value: Any) -> None:
-  """Refuses a NaN step count or boundary (it would make every value NaN)."""
-  _checks.check(owner, name, value, lambda v: ~np.isnan(v), "a number, not NaN")
-
-
-def warn_steps_and_begin(owner: str, steps_name: str, steps: Any, begin: Any) -> None:
+def warn_steps_and_begin(owner: str, steps: Any, begin: Any) -> None:
   """Optax's handling of `transition_steps <= 0` (a constant schedule) and of a
-  negative `transition_begin` (treated as 0), as one warning per call site."""
+  negative `transition_begin` (treated as 0), as one warning per call site and kind
+  (the message does not depend on the value, so Python's filter shows it once)."""
   if holds(steps, lambda v: v <= 0):
-    warn_argument(owner, f"{steps_name}={steps!r} <= 0 gives a constant schedule with "
-                         "value init_value (as in Optax).")
+    warn_argument(owner, "transition_steps <= 0 gives a constant schedule with value "
+                         "init_value (as in Optax).")
   if holds(begin, lambda v: v < 0):
-    warn_argument(owner, f"transition_begin={begin!r} < 0 is treated as 0 (as in Optax).")
+    warn_argument(owner, "transition_begin < 0 is treated as 0 (as in Optax).")
 
 
 class Constant(Schedule):
@@ -73,8 +67,7 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: Any,
   `transition_steps <= 0` gives the constant `init_value` and a negative
   `transition_begin` counts as 0 (as in Optax; each warns once per call site).
   """
-  warn_steps_and_begin("linear_schedule", "transition_steps", transition_steps,
-                       transition_begin)
+  warn_steps_and_begin("linear_schedule", transition_steps, transition_begin)
   return Polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
@@ -86,6 +79,5 @@ def polynomial_schedule(init_value: Any, end_value: Any, power: Any, transition_
   `transition_steps <= 0` gives the constant `init_value` and a negative
   `transition_begin` counts as 0 (as in Optax; each warns once per call site).
   """
-  warn_steps_and_begin("polynomial_schedule", "transition_steps", transition_steps,
-                       transition_begin)
+  warn_steps_and_begin("polynomial_schedule", transition_steps, transition_begin)
   return Polynomial(init_value, end_value, power, transition_steps, transition_begin)
