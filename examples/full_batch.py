@@ -13,7 +13,7 @@ full-batch methods shine. Three optimizers with the same jitted loop:
 
 Prints the final loss and test accuracy of each, and writes one PNG with the loss gap
 `f - f*` against iterations and against evaluations of the objective (value and
-gradient). Runs in a few seconds on two CPU cores.
+gradient). Runs in well under a minute on two CPU cores (about 20 s on a loaded machine).
 
     python examples/full_batch.py [--steps 200] [--quick] [--out out/full_batch.png]
 """

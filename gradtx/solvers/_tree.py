@@ -75,8 +75,3 @@ def cast_like(tree: Any, like: Any) -> Any:
   its dtypes across steps, so `lax.cond` / `lax.while_loop` accept it)."""
   return jax.tree.map(lambda x, y: cast(jnp.asarray(x), jnp.result_type(y)), tree, like)
 
-
-def all_finite(tree: Any) -> jax.Array:
-  """Whether every element of every leaf is finite (a scalar bool)."""
-  leaves = [jnp.all(jnp.isfinite(x)) for x in jax.tree.leaves(tree)]
-  return jnp.stack(leaves).all() if leaves else jnp.asarray(True)

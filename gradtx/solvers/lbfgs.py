@@ -98,17 +98,18 @@ class ScaleByLBFGS(GradientTransformation):
     newest = (count - 1) % m
     s = _tree.axpy(jnp.asarray(-1, dtype), state.params, _tree.cast_like(params, state.params))
     y = _tree.axpy(jnp.asarray(-1, dtype), state.updates, _tree.cast_like(updates, state.updates))
-    sy = _tree.vdot(y, s, dtype)
+    sy, yy = _tree.vdot(y, s, dtype), _tree.sq_norm(y, dtype)
     rho = jnp.where(sy == 0, jnp.zeros_like(sy), 1 / sy)
-    keep = (count > 0) & jnp.isfinite(rho) & _tree.all_finite((s, y))
+    # params are finite, so s is; a non-finite y makes |y|^2 non-finite (no extra reduction)
+    keep = (count > 0) & jnp.isfinite(rho) & jnp.isfinite(sy) & jnp.isfinite(yy)
     s, y = _tree.select(keep, (s, y), jax.tree.map(jnp.zeros_like, (s, y)))
     rho = jnp.where(keep, rho, jnp.zeros_like(rho))
     s_memory, y_memory = jax.tree.map(lambda mem, x: mem.at[newest].set(x),
                                       (state.diff_params_memory, state.diff_updates_memory),
                                       (s, y))
     weights = state.weights_memory.at[newest].set(rho)
+    yy = jnp.where(keep, yy, jnp.zeros_like(yy))
     if self.scale_init_precond:
-      yy = _tree.sq_norm(y, dtype)
       gamma = jnp.where(yy > 0, sy / jnp.where(yy > 0, yy, 1), 1)
       first = jnp.minimum(1, 1 / jnp.sqrt(_tree.sq_norm(jax.lax.stop_gradient(updates), dtype)))
       gamma = jnp.where(count > 0, gamma, first).astype(dtype)
