@@ -11,61 +11,33 @@ import numpy as np
 import optax
 import prodigyopt
 import pytest
-import torch
 
 import gradtx
+from _contrib_problems import gradtx_steps, mlp_problem, torch64, torch_steps  # noqa: F401
 from gradtx.contrib import dadapt_adamw, prodigy
 
-pytestmark = pytest.mark.usefixtures("x64")
+pytestmark = pytest.mark.usefixtures("x64", "torch64")
 
 STEPS = 60
 
 
-@pytest.fixture(scope="module", autouse=True)
-def torch64():
-  previous = torch.get_default_dtype()
-  torch.set_default_dtype(torch.float64)
-  yield
-  torch.set_default_dtype(previous)
-
-
 def _problem(seed=0):
-  rng = np.random.default_rng(seed)
-  params = {"w1": rng.normal(size=(4, 8)) / 2, "b1": rng.normal(size=8) / 4,
-            "w2": rng.normal(size=(8, 2)) / 3}
-  x, y = jnp.asarray(rng.normal(size=(24, 4))), jnp.asarray(rng.normal(size=(24, 2)))
-
-  def loss(p):
-    return jnp.mean((jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] - y) ** 2)
-  return params, jax.jit(jax.grad(loss))
+  return mlp_problem(seed)
 
 
 def _run_gradtx(opt, params, grad_fn, steps=STEPS):
-  params = jax.tree.map(jnp.asarray, params)
-  state = opt.init(params)
-
-  @jax.jit
-  def step(p, s):
-    u, s = opt.update(grad_fn(p), s, p)
-    return gradtx.apply_updates(p, u), s
-  out = []
-  for _ in range(steps):
-    params, state = step(params, state)
-    out.append(params)
-  return out, state
+  run = list(gradtx_steps(opt, params, grad_fn, steps))
+  return [p for p, _ in run], run[-1][1]
 
 
 def _run_reference(make, params, grad_fn, steps=STEPS):
-  tp = {k: torch.nn.Parameter(torch.tensor(v)) for k, v in params.items()}
-  opt = make(list(tp.values()))
-  out = []
-  for _ in range(steps):
-    grads = grad_fn({k: jnp.asarray(v.detach().numpy()) for k, v in tp.items()})
-    for k, v in tp.items():
-      v.grad = torch.tensor(np.asarray(grads[k]))
-    opt.step()
-    out.append({k: v.detach().numpy().copy() for k, v in tp.items()})
-  return out, opt.param_groups[0]["d"]
+  final = {}
+
+  def keep_d(opt, tp, current):
+    final["d"] = opt.param_groups[0]["d"]
+    return current
+  out = list(torch_steps(make, params, grad_fn, steps, keep_d))
+  return out, final["d"]
 
 
 def _assert_same(ours, ref, rtol=1e-7):

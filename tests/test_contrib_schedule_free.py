@@ -10,68 +10,37 @@ import numpy as np
 import optax
 import pytest
 import schedulefree
-import torch
 
 import gradtx
+from _contrib_problems import gradtx_steps, mlp_problem, torch64, torch_steps  # noqa: F401
 from gradtx.contrib import (schedule_free, schedule_free_adamw, schedule_free_eval_params,
                             schedule_free_sgd)
 
-pytestmark = pytest.mark.usefixtures("x64")
+pytestmark = pytest.mark.usefixtures("x64", "torch64")
 
 STEPS = 60
 
 
-@pytest.fixture(scope="module", autouse=True)
-def torch64():
-  previous = torch.get_default_dtype()
-  torch.set_default_dtype(torch.float64)
-  yield
-  torch.set_default_dtype(previous)
-
-
 def _problem(seed=0):
-  rng = np.random.default_rng(seed)
-  params = {"w1": rng.normal(size=(4, 8)) / 2, "b1": rng.normal(size=8) / 4,
-            "w2": rng.normal(size=(8, 2)) / 3}
-  x, y = jnp.asarray(rng.normal(size=(24, 4))), jnp.asarray(rng.normal(size=(24, 2)))
-
-  def loss(p):
-    return jnp.mean((jnp.tanh(x @ p["w1"] + p["b1"]) @ p["w2"] - y) ** 2)
-  return params, jax.jit(jax.grad(loss))
+  return mlp_problem(seed)
 
 
 def _run_gradtx(opt, params, grad_fn, steps=STEPS):
-  params = jax.tree.map(jnp.asarray, params)
-  state = opt.init(params)
-
-  @jax.jit
-  def step(p, s):
-    u, s = opt.update(grad_fn(p), s, p)
-    p = gradtx.apply_updates(p, u)
-    return p, s, schedule_free_eval_params(s, p)
-  out = []
-  for _ in range(steps):
-    params, state, x = step(params, state)
-    out.append((params, x))
-  return out
+  return list(gradtx_steps(opt, params, grad_fn, steps, extra=schedule_free_eval_params))
 
 
 def _run_reference(make, params, grad_fn, steps=STEPS):
-  tp = {k: torch.nn.Parameter(torch.tensor(v)) for k, v in params.items()}
-  opt = make(list(tp.values()))
-  opt.train()
-  out = []
-  for _ in range(steps):
-    grads = grad_fn({k: jnp.asarray(v.detach().numpy()) for k, v in tp.items()})
-    for k, v in tp.items():
-      v.grad = torch.tensor(np.asarray(grads[k]))
-    opt.step()
-    y = {k: v.detach().numpy().copy() for k, v in tp.items()}
+  def y_and_x(opt, tp, y):
     opt.eval()
     x = {k: v.detach().numpy().copy() for k, v in tp.items()}
     opt.train()
-    out.append((y, x))
-  return out
+    return y, x
+
+  def make_train(ps):
+    opt = make(ps)
+    opt.train()
+    return opt
+  return list(torch_steps(make_train, params, grad_fn, steps, y_and_x))
 
 
 def _assert_same(ours, ref, rtol=1e-7):

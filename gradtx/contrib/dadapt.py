@@ -12,7 +12,8 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
-                                 safe_div, safe_increment, scalar_dtype, zero_count, zeros_like)
+                                 real_dtype, safe_div, safe_increment, scalar_dtype, zero_count,
+                                 zeros_like)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import evaluate
 
@@ -116,7 +117,7 @@ class DAdaptAdamW(GradientTransformation):
     def moments(g, p, m, v, s):
       gc, cdt = gradient_with_l2(g, p, wd)
       eps, dl = hyper(self.eps, cdt), hyper(dlr, cdt)
-      vc, sc = v.astype(v.dtype), s.astype(cdt)
+      vc, sc = v.astype(real_dtype(cdt)), s.astype(cdt)
       num = jnp.sum((gc.conj() * sc / (jnp.sqrt(vc) + eps)).real)
       m_new = hyper(b1, cdt) * m.astype(cdt) + dl * (1 - hyper(b1, cdt)) * gc
       v_new = hyper(b2, cdt) * vc + (1 - hyper(b2, cdt)) * abs_sq(gc)

@@ -11,7 +11,7 @@ from gradtx.contrib.dadapt import check_dadapt, dadapt_scalars, gradient_with_l2
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, cast, compute_dtype, hyper, map_leaves, safe_div,
+from gradtx.numerics.ops import (abs_sq, cast, hyper, map_leaves, real_dtype, safe_div,
                                  safe_increment, scalar_dtype, zero_count, zeros_like)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import evaluate
@@ -91,7 +91,7 @@ class Prodigy(GradientTransformation):
       num = jnp.sum((gc.conj() * (p0.astype(cdt) - p.astype(cdt))).real)
       dc = hyper(d, cdt)
       m_new = hyper(b1, cdt) * m.astype(cdt) + dc * (1 - hyper(b1, cdt)) * gc
-      v_new = hyper(b2, cdt) * v.astype(v.dtype) + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(gc)
+      v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(gc)
       s_new = hyper(b3, cdt) * s.astype(cdt) + hyper(s_scale, cdt) * gc
       return (cast(m_new, m.dtype), cast(v_new, v.dtype), cast(s_new, s.dtype), num,
               jnp.sum(jnp.abs(s_new)))
