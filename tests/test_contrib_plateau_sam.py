@@ -156,3 +156,18 @@ def test_sam_opaque_needs_grad_fn_and_vmap_over_rho():
     single = one(rhos[i])
     for k in params:
       np.testing.assert_allclose(np.asarray(swept[k][i]), np.asarray(single[k]), rtol=1e-12)
+
+
+@pytest.mark.parametrize("make", [
+    lambda: sam(gradtx.sgd(0.1), gradtx.chain(normalize(), gradtx.sgd(0.05))),
+    lambda: gradtx.contrib.prodigy(), lambda: gradtx.contrib.schedule_free_adamw(),
+])
+def test_state_does_not_alias_the_params(make):
+  """A state leaf sharing a param's buffer breaks `jax.jit(..., donate_argnums=...)`."""
+  params = {"w": jnp.ones(3)}
+  opt = make()
+  state = opt.init(params)
+  pointers = {x.unsafe_buffer_pointer() for x in jax.tree.leaves(state)}
+  assert params["w"].unsafe_buffer_pointer() not in pointers
+  step = jax.jit(lambda p, s: opt.update(jax.tree.map(jnp.sin, p), s, p), donate_argnums=(0, 1))
+  step(params, state)

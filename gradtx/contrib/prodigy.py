@@ -19,6 +19,11 @@ from gradtx.primitives.scaling.scaling import evaluate
 __all__ = ["ProdigyState", "Prodigy", "prodigy"]
 
 
+def _copy(params):
+  """A copy of the params (a state leaf that aliases a param breaks buffer donation)."""
+  return jax.tree.map(lambda p: jnp.array(p, copy=True), params)
+
+
 class ProdigyState(NamedTuple):
   """Optax's fields, plus `estim_lr_max` (the reference's `d_max`, for `growth_rate`)."""
   exp_avg: Any
@@ -72,7 +77,7 @@ class Prodigy(GradientTransformation):
     sdt = scalar_dtype()
     zeros = lambda: zeros_like(params, self.state_dtype)
     return ProdigyState(zeros(), zeros_like(params, self.state_dtype, real=True), zeros(),
-                        jax.tree.map(jnp.asarray, params), jnp.asarray(self.estim_lr0, sdt),
+                        _copy(params), jnp.asarray(self.estim_lr0, sdt),
                         jnp.zeros([], sdt), zero_count(), jnp.asarray(self.estim_lr0, sdt))
 
   def update(self, updates, state, params=None, **extra_args):

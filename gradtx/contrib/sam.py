@@ -77,7 +77,10 @@ class SAM(GradientTransformation):
 
   def init(self, params):
     return SAMState(jnp.zeros([], jnp.int32), self.optimizer.init(params),
-                    self.adv_optimizer.init(params), None if self.opaque_mode else params)
+                    self.adv_optimizer.init(params),
+                    # a copy: a state leaf aliasing a param would break buffer donation
+                    None if self.opaque_mode else jax.tree.map(
+                        lambda p: jnp.array(p, copy=True), params))
 
   def update(self, updates, state, params=None, *, grad_fn: Callable | None = None,
              **extra_args):
