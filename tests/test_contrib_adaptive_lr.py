@@ -150,3 +150,18 @@ def test_prodigy_needs_params():
   opt = prodigy()
   with pytest.raises(ValueError, match="params"):
     opt.update({"w": jnp.ones(2)}, opt.init({"w": jnp.ones(2)}))
+
+
+@pytest.mark.parametrize("name", ["prodigy", "dadapt_adamw", "schedule_free_adamw"])
+def test_odd_leaves_match_optax(name):
+  """0-d, 1-D, 4-D conv kernel and a long matrix, in one tree (Optax's arguments)."""
+  rng = np.random.default_rng(8)
+  params = {"s": jnp.asarray(0.3), "v": jnp.asarray(rng.normal(size=5)),
+            "k": jnp.asarray(rng.normal(size=(3, 3, 2, 4))),
+            "h": jnp.asarray(rng.normal(size=(2, 5000)))}
+  extra = {} if name == "schedule_free_adamw" else {"use_bias_correction": True}
+  grad_fn = jax.jit(lambda p: jax.tree.map(lambda x: jnp.sin(3 * x) + 0.1, p))
+  ours = [p for p, _ in gradtx_steps(getattr(gradtx.contrib, name)(0.1, **extra), params,
+                                     grad_fn, 5)]
+  theirs = [p for p, _ in gradtx_steps(getattr(optax.contrib, name)(0.1), params, grad_fn, 5)]
+  _assert_same(ours, [{k: np.asarray(v) for k, v in p.items()} for p in theirs], rtol=1e-10)
