@@ -57,10 +57,15 @@ ZOOM_CASES = [
 ]
 
 
-@pytest.mark.parametrize("kwargs", ZOOM_CASES)
-@pytest.mark.parametrize("fun,x0", [(rosenbrock, np.linspace(-1.0, 1.5, 6)),
-                                    (himmelblau, np.array([0.3, -2.0])),
-                                    (quadratic, np.ones(5))])
+ZOOM_PROBLEMS = [(rosenbrock, np.linspace(-1.0, 1.5, 6)), (himmelblau, np.array([0.3, -2.0])),
+                 (quadratic, np.ones(5))]
+# Rosenbrock with every case in the default run; the other problems' extra cases are slow.
+ZOOM_GRID = [pytest.param(kwargs, fun, x0, marks=() if fun is rosenbrock or i == 0
+                          else pytest.mark.slow)
+             for fun, x0 in ZOOM_PROBLEMS for i, kwargs in enumerate(ZOOM_CASES)]
+
+
+@pytest.mark.parametrize("kwargs,fun,x0", ZOOM_GRID)
 def test_zoom_step_matches_optax(kwargs, fun, x0):
   x0 = jnp.asarray(x0)
   value, grad = jax.value_and_grad(fun)(x0)
@@ -86,7 +91,8 @@ def test_zoom_step_matches_optax(kwargs, fun, x0):
                                     dict(max_backtracking_steps=30, atol=1e-3, rtol=1e-2,
                                          store_grad=True)])
 @pytest.mark.parametrize("fun,x0", [(rosenbrock, np.linspace(-1.0, 1.5, 6)),
-                                    (himmelblau, np.array([0.3, -2.0]))])
+                                    pytest.param(himmelblau, np.array([0.3, -2.0]),
+                                                 marks=pytest.mark.slow)])
 def test_backtracking_steps_match_optax(kwargs, fun, x0):
   x0 = jnp.asarray(x0)
   results = []
