@@ -176,7 +176,6 @@ class ScaleByZoomLinesearch(GradientTransformation):
       capped = capped_now & ~found
       b_done = (wolfe & ~above) | capped
       b_low, b_high = _tree.select(reverse, (new, s.trial), (s.trial, new))
-      b_safe, b_safe_grad = _tree.select(passes, (new, new_grad), (s.safe, s.safe_grad))
       # Algorithm 3.6: the new point replaces `high` if it does not decrease enough or
       # is above `low`; otherwise it becomes `low`, and the old `low` becomes `high` if
       # phi' points away from it.
@@ -185,11 +184,11 @@ class ScaleByZoomLinesearch(GradientTransformation):
       z_high = _tree.select(z_above, new, _tree.select(swap, s.low, s.high))
       z_low = _tree.select(z_above, s.low, new)
       z_ref = _tree.select(z_above | swap, s.high, s.low)
-      better = passes & (new.value < s.safe.value)
-      z_safe, z_safe_grad = _tree.select(better, (new, new_grad), (s.safe, s.safe_grad))
       z_done = wolfe & ~z_above
       pick = lambda zoomed, bracketing: _tree.select(s.bracketed, zoomed, bracketing)
-      safe, safe_grad = pick((z_safe, z_safe_grad), (b_safe, b_safe_grad))
+      # The safe point: the last passing trial while bracketing, the lowest one in the zoom.
+      keep_new = passes & (~s.bracketed | (new.value < s.safe.value))
+      safe, safe_grad = _tree.select(keep_new, (new, new_grad), (s.safe, s.safe_grad))
       done = pick(z_done, b_done)
       stuck = pick(too_small & (safe.stepsize > 0), jnp.asarray(False))
       failed = (last | stuck) & ~done
