@@ -99,9 +99,12 @@ class ScheduleFree(GradientTransformation):
     def leaf(d, y, z):
       cdt = compute_dtype(jnp.result_type(y, d))
       c, b1 = hyper(ck, cdt), hyper(self.b1, cdt)
-      dc, zc = d.astype(cdt), z.astype(cdt)
-      u = c * (zc - y.astype(cdt)) + (1 - b1 * (1 - c)) * dc
-      return u.astype(d.dtype), (zc + dc).astype(z.dtype)
+      dc = d.astype(cdt)
+      z_new = z.astype(cdt) + dc
+      # = c (z - y) + (1 - b1 (1 - c)) d; written on z_new, XLA updates z and y in place
+      # when they are donated (on z it copies the params first).
+      u = c * (z_new - y.astype(cdt)) + (1 - b1) * (1 - c) * dc
+      return u.astype(d.dtype), z_new.astype(z.dtype)
 
     new_updates, z = map_leaves(leaf, base_updates, params, state.z, n_out=2)
     return new_updates, ScheduleFreeState(state.b1, weight_sum, safe_increment(state.step_count),
