@@ -119,7 +119,7 @@ _SLOW = pytest.mark.slow
 
 @pytest.mark.parametrize("kwargs", [
     {"adaptive": True, "adam_learning_rate": 0.003, "adam_weight_decay": 0.01, "adam_b2": 0.99},
-    {"weight_decay": 0.1, "nesterov": False, "ns_coeffs": "dion"},
+    pytest.param({"weight_decay": 0.1, "nesterov": False, "ns_coeffs": "dion"}, marks=_SLOW),
     pytest.param({"preconditioning": "aol"}, marks=_SLOW),
     pytest.param({"preconditioning": "schatten"}, marks=_SLOW),
     pytest.param({"preconditioning": "spectral"}, marks=_SLOW),
@@ -154,8 +154,8 @@ def _batched_reference(g, spec):
 @pytest.mark.parametrize("shape,spec", [
     ((3, 3, 4, 6), ((0, 1, 2), 3)),     # conv kernel HWIO
     ((8, 2, 4), (0, (1, 2))),           # attention (d_model, heads, head_dim)
-    ((3, 5, 7), (1, 2)),                # mixture of experts (experts, in, out)
-    ((4, 6, 5), (-1, 0)),               # negative axes, batch in the middle
+    pytest.param((3, 5, 7), (1, 2), marks=pytest.mark.slow),  # MoE (experts, in, out)
+    pytest.param((4, 6, 5), (-1, 0), marks=pytest.mark.slow),  # negative axes, batch between
 ])
 def test_batched_specs_orthogonalize_each_matrix(shape, spec):
   g = np.random.default_rng(3).normal(size=shape)
