@@ -173,3 +173,40 @@ def test_vmap_over_learning_rate_equals_separate_runs(name):
     one = jax.jit(lambda p, lr=lr: _run(LR_OPTIMIZERS[name](lr), p))(params)
     for x, y in zip(jax.tree.leaves(swept), jax.tree.leaves(one)):
       np.testing.assert_allclose(x[i], y, rtol=2e-6, atol=1e-7)
+
+
+DTYPE_CASES = {
+    "yogi": lambda: gradtx.yogi(0.1), "sm3": lambda: gradtx.sm3(0.1),
+    "scale_by_sm3_b2": lambda: gradtx.scale_by_sm3(b2=0.9),
+    "novograd": lambda: gradtx.novograd(0.1, weight_decay=0.1), "adan": lambda: gradtx.adan(0.1),
+    "adamaxw": lambda: gradtx.adamaxw(0.1), "fromage": lambda: gradtx.fromage(0.1),
+    "rprop": lambda: gradtx.rprop(0.1), "sign_sgd": lambda: gradtx.sign_sgd(0.1),
+    "signum": lambda: gradtx.signum(0.1), "noisy_sgd": lambda: gradtx.noisy_sgd(0.1, key=0),
+    "optimistic_gradient_descent": lambda: gradtx.optimistic_gradient_descent(0.1),
+    "optimistic_adam_v2": lambda: gradtx.optimistic_adam_v2(0.1),
+    "dog": lambda: gradtx.scale_by_distance_over_gradients(),
+    "adaptive_grad_clip": lambda: gradtx.adaptive_grad_clip(0.1),
+    "centralize": lambda: gradtx.centralize(),
+    "normalize_by_update_norm": lambda: gradtx.normalize_by_update_norm(),
+    "keep_params_nonnegative": lambda: gradtx.keep_params_nonnegative(),
+    "scale_by_param_block_norm": lambda: gradtx.scale_by_param_block_norm(),
+}
+
+
+@pytest.mark.slow
+def test_low_precision_params_keep_their_dtypes():
+  """bfloat16 / float16 params: updates come back in the param dtype, the state keeps the
+  dtypes `init` gave it (no silent promotion), and nothing overflows."""
+  params = {"w": jnp.ones((4, 3), jnp.bfloat16), "b": jnp.ones((3,), jnp.float16),
+            "s": jnp.asarray(0.5, jnp.bfloat16)}
+  grads = jax.tree.map(lambda p: (p * 0.3 + 0.1).astype(p.dtype), params)
+  for name, build in DTYPE_CASES.items():
+    tx = build()
+    state0 = tx.init(params)
+    updates, state1 = tx.update(grads, state0, params)
+    updates, state2 = tx.update(grads, state1, params)
+    for u, p in zip(jax.tree.leaves(updates), jax.tree.leaves(params)):
+      assert (u.dtype, u.shape) == (p.dtype, p.shape), name
+      assert bool(jnp.all(jnp.isfinite(u))), name
+    assert jax.tree.map(lambda x: (x.dtype, x.shape), state0) == \
+        jax.tree.map(lambda x: (x.dtype, x.shape), state2), name

@@ -76,7 +76,7 @@ class ScaleByNovograd(GradientTransformation):
       if p:
         step = step + hyper(wd, cdt) * p[0].astype(cdt)
       m_new = jnp.where(first, step, hyper(self.b1, cdt) * m.astype(cdt) + step)
-      return m_new.astype(m.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
+      return m_new.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
     rest = (params,) if decays else ()
     updates_, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, *rest, n_out=3, shapes=False)

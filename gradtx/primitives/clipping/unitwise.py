@@ -83,7 +83,7 @@ class AdaptiveGradClip(StatelessTransformation):
       g_norm = unitwise_norm(gc, self.axis)
       max_norm = hyper(self.clipping, cdt) * jnp.maximum(
           unitwise_norm(p.astype(cdt), self.axis), hyper(self.eps, cdt))
-      return (unitwise_clip(g_norm, max_norm, gc),)
+      return (unitwise_clip(g_norm, max_norm, gc).astype(g.dtype),)
 
     return map_leaves(leaf, updates, params, n_out=1)[0], state
 
