@@ -28,8 +28,8 @@ def _optimistic_adam(learning_rate: Any, optimism: Any = None, b1: Any = 0.9, b2
   """Optimistic Adam (Daskalakis et al., 2018), Optax's deprecated form:
   `a_t` = Adam's direction (NAdam by default), `w <- w - ((lr + o) a_t - o a_{t-1})`,
   `optimism` `o` defaulting to `learning_rate`. A number only, no schedule."""
-  warnings.warn("optimistic_adam is deprecated, use optimistic_adam_v2.", DeprecationWarning,
-                stacklevel=3)
+  warnings.warn("`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
+                DeprecationWarning, stacklevel=3)
   if callable(learning_rate):
     raise ValueError("optimistic_adam: learning_rate must be a number (this version does not "
                      "take schedules; optimistic_adam_v2 does).")

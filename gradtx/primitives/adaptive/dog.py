@@ -55,7 +55,8 @@ class ScaleByDistanceOverGradients(GradientTransformation):
     def leaf(p):
       rdt = real_dtype(compute_dtype(p.dtype))
       r0 = hyper(self.reps_rel, rdt) * (1 + _norm(p.astype(rdt)))
-      return r0, jnp.zeros((1,), rdt), p.astype(self.param_dtype)
+      # a copy, never `p` itself: params and state may both be donated
+      return r0, jnp.zeros((1,), rdt), jnp.array(p, self.param_dtype, copy=True)
 
     return ScaleByDistanceOverGradientsState(*map_leaves(leaf, params, n_out=3))
 

@@ -135,8 +135,8 @@ class ScaleByFactoredRms(GradientTransformation):
     # (`jax.ShapeDtypeStruct`, as `jax.eval_shape` and sharded init pass them),
     # which `map_leaves` would try to convert to arrays.
     treedef = jax.tree.structure(params)
-    v_row, v_col, v = (treedef.unflatten(col) for col in
-                       zip(*(leaf(p) for p in treedef.flatten_up_to(params))))
+    outs = [leaf(p) for p in treedef.flatten_up_to(params)]
+    v_row, v_col, v = (treedef.unflatten([o[i] for o in outs]) for i in range(3))
     return FactoredState(zero_count(), v_row, v_col, v)
 
   def update(self, updates, state, params=None, **extra_args):

@@ -55,9 +55,10 @@ class ScaleByAdan(GradientTransformation):
     _checks.non_negative("scale_by_adan", "eps_root", self.eps_root)
 
   def init(self, params):
-    zeros = zeros_like(params, self.state_dtype)
-    return ScaleByAdanState(zeros, zeros, zeros_like(params, self.state_dtype, real=True), zeros,
-                            zero_count())
+    # Separate buffers (not one zeros tree three times), so the state can be donated.
+    zeros = lambda: zeros_like(params, self.state_dtype)
+    return ScaleByAdanState(zeros(), zeros(), zeros_like(params, self.state_dtype, real=True),
+                            zeros(), zero_count())
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
