@@ -10,7 +10,10 @@ The tree has 48 leaves: 8 blocks of three matrices (128x128 attention, 128x512 M
 * gradtx with `batch_same_shape=False` (one Newton-Schulz chain per leaf), to show
   whether batching same-shape leaves pays;
 * `torch.optim.Muon` on the 24 matrices (its Newton-Schulz in bfloat16, as shipped) plus
-  `torch.optim.AdamW` on the 24 vectors, CPU.
+  `torch.optim.AdamW` on the 24 vectors, CPU;
+* with `--others`, the step time of schedule-free AdamW, Prodigy, D-Adaptation AdamW and
+  SAM against Optax's on the same tree (no buffer donation: Optax's Prodigy and SAM states
+  hold the params themselves, which donation refuses).
 
 Run: `python -m benchmarks.muon [--repeats 5] [--steps 20]`; prints a Markdown table.
 """
@@ -115,7 +118,43 @@ def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument("--repeats", type=int, default=5)
   ap.add_argument("--steps", type=int, default=20)
+  ap.add_argument("--others", action="store_true", help="also schedule-free, Prodigy, ...")
+  ap.add_argument("--skip-muon", action="store_true")
   args = ap.parse_args(argv)
+  if not args.skip_muon:
+    muon_table(args)
+  if args.others:
+    others_table(args)
+
+
+def _sam(lib):
+  return lib.contrib.sam(lib.sgd(1e-3), lib.chain(lib.contrib.normalize(), lib.sgd(0.05)))
+
+
+OTHERS = {
+    "schedule_free_adamw(1e-3)": lambda lib: lib.contrib.schedule_free_adamw(1e-3),
+    "schedule_free_adamw(1e-3, warmup_steps=100)":
+        lambda lib: lib.contrib.schedule_free_adamw(1e-3, warmup_steps=100),
+    "prodigy()": lambda lib: lib.contrib.prodigy(),
+    "dadapt_adamw()": lambda lib: lib.contrib.dadapt_adamw(),
+    "sam(sgd, chain(normalize(), sgd))": _sam,
+}
+
+
+def others_table(args) -> None:
+  params, grads = make_tree(0), make_tree(1)
+  print("\n| optimizer (same tree) | gradtx step (ms) | Optax step (ms) | gradtx / Optax |")
+  print("|---|---|---|---|")
+  for name, build in OTHERS.items():
+    ours, theirs = [], []
+    for _ in range(2):  # interleaved, the median of each
+      ours.append(bench_jax(build(gradtx), params, grads, args.steps, args.repeats)[1])
+      theirs.append(bench_jax(build(optax), params, grads, args.steps, args.repeats)[1])
+    a, b = statistics.median(ours), statistics.median(theirs)
+    print(f"| `{name}` | {a * 1e3:.2f} | {b * 1e3:.2f} | {a / b:.2f}x |")
+
+
+def muon_table(args) -> None:
   params, grads = make_tree(0), make_tree(1)
   n_leaves = len(jax.tree.leaves(params))
   floor = ns_flops() / matmul_rate()

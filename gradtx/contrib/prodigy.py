@@ -48,7 +48,8 @@ class Prodigy(GradientTransformation):
   `d_max = max(d_max, d_hat)`, `d <- min(d_max, d growth_rate)` (first raised to
   `d_hat` while still `d0`); `u = -dlr m / (sqrt(v) + d eps) - weight_decay dlr x`
   (`decouple=False`: `g <- g + weight_decay x` first instead). While `|s|_1 = 0` (no
-  gradient yet) the step is skipped, as the reference does. Defaults (`prodigyopt`):
+  gradient yet) `d`, `r` and the count stay, as in the reference; the update is then the
+  decoupled weight decay alone (the reference skips the whole step). Defaults (`prodigyopt`):
   `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6` (`d0`), `estim_lr_coef=1`
   (`d_coef`), `growth_rate=inf`, decoupled weight decay 0.
   """
@@ -96,7 +97,8 @@ class Prodigy(GradientTransformation):
       num = jnp.sum((gc.conj() * (p0.astype(cdt) - p.astype(cdt))).real)
       dc = hyper(d, cdt)
       m_new = hyper(b1, cdt) * m.astype(cdt) + dc * (1 - hyper(b1, cdt)) * gc
-      v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(gc)
+      v_new = (hyper(b2, cdt) * v.astype(real_dtype(cdt))
+               + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(gc))
       s_new = hyper(b3, cdt) * s.astype(cdt) + hyper(s_scale, cdt) * gc
       return (cast(m_new, m.dtype), cast(v_new, v.dtype), cast(s_new, s.dtype), num,
               jnp.sum(jnp.abs(s_new)))
@@ -116,10 +118,13 @@ class Prodigy(GradientTransformation):
       gc, cdt = gradient_with_l2(g, p, wd)
       dn = hyper(d_new, cdt)
       direction = jnp.where(hyper(b1, cdt) == 0, dn * gc, m.astype(cdt))
-      u = -hyper(dlr, cdt) * direction / (jnp.sqrt(v.astype(cdt)) + dn * hyper(self.eps, cdt))
+      den = jnp.sqrt(v.astype(real_dtype(cdt))) + dn * hyper(self.eps, cdt)
+      u = -hyper(dlr, cdt) * safe_div(direction, den)
       if self.decouple:
         u = u - hyper(self.weight_decay, cdt) * hyper(dlr, cdt) * p.astype(cdt)
-      return (jnp.where(skip, 0, u).astype(g.dtype),)
+      # not masked by `skip`: m = v = 0 then, so u is the decoupled weight decay alone;
+      # masking by this step's global |s|_1 cost 3.5x Optax's compile time (200 leaves)
+      return (u.astype(g.dtype),)
 
     (new_updates,) = map_leaves(step, updates, params, mu, nu, n_out=1)
     keep = lambda old, new: jnp.where(skip, old, new)
