@@ -161,7 +161,10 @@ def test_each_method_in_a_user_chain(method, dtype):
     return gradtx.chain(gradtx.scale_by_adam(), gradtx.scale_by_learning_rate(1e-2),
                         gradtx.compensated_updates(method))
   p32 = _quadratic(tx(), jnp.float32)
-  assert _err_over_floor(_quadratic(tx(), dtype), p32, dtype) < 4
+  # stochastic rounding's floor is a variance: f(1 - f) ulp^2 against nearest rounding's
+  # min(f, 1 - f)^2, twice as large on average, plus Adam's jitter around the optimum
+  bound = 5 if method == "stochastic" else 3
+  assert _err_over_floor(_quadratic(tx(), dtype), p32, dtype) < bound
   state = tx().init(jnp.zeros(8, dtype))[-1]
   buf = {"kahan": dtype, "master": jnp.float32, "stochastic": None}[method]
   assert (state.buffer is None) if buf is None else state.buffer.dtype == buf
@@ -278,11 +281,10 @@ def test_low_precision_state_trains_like_float32_state(name, state_dtype):
                jax.tree.leaves(s, is_leaf=lambda x: isinstance(x, Q.QuantizedArray)))
 
 
-@pytest.mark.xfail(strict=True, reason="open: a few entries differ grossly from the NumPy "
-                   "reference (an entry whose quantized v is 0 while m is not); not yet diagnosed")
 def test_eight_bit_adam_against_numpy():
-  """Adam whose m and v are re-quantized after every step (NumPy float64, the paper's
-  block-wise scheme) against gradtx's 8-bit Adam: same trajectory to float32 rounding."""
+  """The paper's 8-bit Adam in NumPy float64: dequantize m and v, update them, step with
+  the updated (unquantized) moments, store them re-quantized block-wise; against gradtx's
+  8-bit Adam: the same trajectory to float32 rounding."""
   lr, b1, b2, eps = 1e-2, 0.9, 0.999, 1e-8
   rng = np.random.default_rng(3)
   p = rng.standard_normal((64, 96)).astype(np.float32)
@@ -297,10 +299,14 @@ def test_eight_bit_adam_against_numpy():
   for t, g in enumerate(gs, start=1):
     u, state = tx.update(jnp.asarray(g), state, params)
     params = gradtx.apply_updates(params, u)
-    m = np_roundtrip(b1 * m + (1 - b1) * g, True, block)
-    v = np_roundtrip(b2 * v + (1 - b2) * g.astype(np.float64) ** 2, False, block)
-    ref = ref - lr * (m / (1 - b1 ** t)) / (np.sqrt(v / (1 - b2 ** t)) + eps)
-    np.testing.assert_allclose(np.asarray(Q.dequantize(state[0].mu)), m, rtol=2e-2, atol=1e-7)
+    m_new = b1 * m + (1 - b1) * g
+    v_new = b2 * v + (1 - b2) * g.astype(np.float64) ** 2
+    ref = ref - lr * (m_new / (1 - b1 ** t)) / (np.sqrt(v_new / (1 - b2 ** t)) + eps)
+    m, v = np_roundtrip(m_new, True, block), np_roundtrip(v_new, False, block)
+    # the stored moments: the same codes up to float32 ties at a decision boundary
+    for q, ref_q in ((state[0].mu, m), (state[0].nu, v)):
+      same = np.isclose(np.asarray(Q.dequantize(q), np.float64), ref_q, rtol=1e-5, atol=0)
+      assert np.mean(same) > 0.995, np.mean(same)
   np.testing.assert_allclose(np.asarray(params, np.float64), ref, rtol=1e-4, atol=2e-4)
 
 
@@ -377,8 +383,58 @@ def test_digits_mlp_in_low_precision_within_half_a_point(mode):
   import sys
   sys.path.insert(0, "benchmarks/..")
   bench = importlib.import_module("benchmarks.lowp_modes")
-  ref = bench.digits_accuracy(gradtx.adam(1e-3), jnp.float32)
+  # one test digit is 0.28 points: average three splits / initialisations
+  def mean_acc(tx, dtype):
+    return np.mean([bench.digits_accuracy(tx, dtype, seed=s) for s in range(3)])
+  ref = mean_acc(gradtx.adam(1e-3), jnp.float32)
   dtype = jnp.bfloat16 if mode == "bf16 params" else jnp.float32
   sd = {"bf16 params": None, "bf16 state": jnp.bfloat16, "int8 state": jnp.int8}[mode]
-  acc = bench.digits_accuracy(gradtx.adam(1e-3, state_dtype=sd), dtype)
+  acc = mean_acc(gradtx.adam(1e-3, state_dtype=sd), dtype)
   assert abs(acc - ref) <= 0.5, (acc, ref)
+
+
+_SHARDING_SCRIPT = r'''
+import json, jax, jax.numpy as jnp, numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import gradtx
+from gradtx.numerics.quantization import QuantizedArray
+mesh = Mesh(np.array(jax.devices()).reshape(4), ("d",))
+spec = NamedSharding(mesh, P("d", None))
+params = {"w": jax.device_put(jnp.linspace(-1, 1, 256 * 128).reshape(256, 128), spec)}
+tx = gradtx.adam(1e-2, state_dtype=jnp.int8)
+state = jax.jit(tx.init)(params)
+q = state[0].mu["w"]
+def step(p, s):
+  u, s = tx.update(jax.tree.map(lambda x: x * 0.5, p), s, p)
+  return gradtx.apply_updates(p, u), s
+p2, s2 = jax.jit(step)(params, state)
+u_ref, _ = tx.update(jax.tree.map(lambda x: x * 0.5, jax.device_get(params)), jax.device_get(state),
+                     jax.device_get(params))
+print(json.dumps({
+  "codes": q.codes.sharding.is_equivalent_to(spec, 2),
+  "absmax_shape": list(q.absmax.shape),
+  "absmax": q.absmax.sharding.is_equivalent_to(spec, 2),
+  "step_codes": s2[0].mu["w"].codes.sharding.is_equivalent_to(spec, 2),
+  "same": bool(np.allclose(np.asarray(p2["w"]),
+                           np.asarray(params["w"]) + np.asarray(u_ref["w"]), rtol=1e-6)),
+}))
+'''
+
+
+@pytest.mark.slow
+def test_quantized_state_shards_like_the_params():
+  """With params sharded by rows over 4 devices, the codes and the absmax (one per
+  16x128 block, the same leading axis) are sharded the same way, also after a step."""
+  import json
+  import os
+  import subprocess
+  import sys
+  env = dict(os.environ, JAX_PLATFORMS="cpu",
+             XLA_FLAGS=(os.environ.get("XLA_FLAGS", "") +
+                        " --xla_force_host_platform_device_count=4").strip())
+  out = subprocess.run([sys.executable, "-c", _SHARDING_SCRIPT], env=env, capture_output=True,
+                       text=True, timeout=300)
+  assert out.returncode == 0, out.stderr[-2000:]
+  result = json.loads(out.stdout.strip().splitlines()[-1])
+  assert result == {"codes": True, "absmax_shape": [16, 1], "absmax": True,
+                    "step_codes": True, "same": True}, result

@@ -20,9 +20,12 @@ forms `p + u` the way `apply_updates` does). Three methods:
   precision training"): `w' = w + u`, `p' = round(w')`. +4 bytes per param.
 
 `"auto"` (what the named optimizers use) picks `DEFAULT_METHOD` per dtype:
-stochastic rounding for bfloat16 and float16 (no extra memory; measured within
-4x bfloat16's rounding floor on the quadratic and within 0.5 points of float32 on
-the digits MLP, `docs/numerics.md`). Leaves of float32 and wider (and complex)
+stochastic rounding for bfloat16 (no extra memory, no per-parameter state;
+measured within 4x bfloat16's rounding floor on the quadratic and within 0.5
+points of float32 on the digits MLP, `docs/numerics.md`), the float32 master copy
+for float16 (the mixed-precision convention; float16's 10-bit fraction leaves
+stochastic rounding at ~4x its floor, and a float16 Kahan buffer underflows
+for small params). Leaves of float32 and wider (and complex)
 params pass through untouched and keep no buffer (`None`). Without `params`
 (`update(g, state)`) there is nothing to compensate against: the updates pass
 through as they are.
@@ -45,7 +48,7 @@ __all__ = ["CompensatedUpdates", "CompensatedUpdatesState", "compensated_updates
            "DEFAULT_METHOD"]
 
 METHODS = ("auto", "kahan", "stochastic", "master")
-DEFAULT_METHOD = {jnp.dtype(jnp.bfloat16): "stochastic", jnp.dtype(jnp.float16): "stochastic"}
+DEFAULT_METHOD = {jnp.dtype(jnp.bfloat16): "stochastic", jnp.dtype(jnp.float16): "master"}
 
 
 class CompensatedUpdatesState(NamedTuple):
