@@ -60,5 +60,7 @@ def _soap(learning_rate: Any = 3e-3, b1: Any = 0.95, b2: Any = 0.95, shampoo_bet
       add_stepped_weight_decay(learning_rate, weight_decay, skip_steps=1))
 
 
-shampoo = named_optimizer(_shampoo)
-soap = named_optimizer(_soap)
+shampoo = named_optimizer(_shampoo, static_args=(
+    "precondition_frequency", "start_preconditioning_step", "block_size",
+    "max_preconditioner_dim", "exponent_override"))
+soap = named_optimizer(_soap, static_args=("precondition_frequency", "max_precond_dim"))
