@@ -80,6 +80,7 @@ def test_safe_increment(dtype):
     gradtx.safe_increment(jnp.asarray(True))
 
 
+@pytest.mark.slow
 def test_power_iteration_matrix_and_operator():
   a = jnp.asarray(_spd(6, seed=2, cond=20.0)) * 3.0
   lam, v = gradtx.power_iteration(a, num_iters=500, error_tolerance=1e-12)
@@ -114,6 +115,7 @@ def test_matrix_inverse_pth_root(p):
   _close(root, root_o, rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.slow
 def test_matrix_inverse_pth_root_odd_power_and_scalar():
   a = _spd(5, seed=4, cond=10.0)
   root, _ = gradtx.matrix_inverse_pth_root(jnp.asarray(a), 3, ridge_epsilon=0.0,

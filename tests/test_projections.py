@@ -135,6 +135,7 @@ def test_hyperplane_halfspace_vector(b):
                              rtol=1e-12)
 
 
+@pytest.mark.slow
 def test_simplex_jacobian_matches_optax_and_finite_differences():
   v = jnp.asarray([0.9, 0.1, -0.4, 0.6, 0.05])
   jac = jax.jacobian(pj.projection_simplex)(v)
@@ -145,6 +146,16 @@ def test_simplex_jacobian_matches_optax_and_finite_differences():
                   - np.asarray(pj.projection_simplex(v - eps * e))) / (2 * eps)
                  for e in np.eye(5)], 1)
   np.testing.assert_allclose(jac, fd, atol=1e-6)
+
+
+@pytest.mark.slow
+def test_vmap_over_the_radius():
+  x = _tree(8)
+  scales = jnp.asarray([0.3, 1.0, 30.0])
+  for fn in (pj.projection_l1_ball, pj.projection_l2_ball, pj.projection_simplex):
+    swept = jax.vmap(lambda s, f=fn: f(x, s))(scales)  # a sweep over the radius
+    for i, s in enumerate([0.3, 1.0, 30.0]):
+      _close(jax.tree.map(lambda v, i=i: v[i], swept), fn(x, s))
 
 
 def test_jit_and_errors():

@@ -36,6 +36,7 @@ def _dense_hessian(loss, params, x, y):
   return jax.hessian(lambda f: loss(unravel(f), x, y))(flat)
 
 
+@pytest.mark.slow
 def test_hvp():
   loss, params, x, y = _problem()
   n = flatten_util.ravel_pytree(params)[0].size

@@ -182,6 +182,7 @@ def test_casting():
     tu.tree_dtype(mixed, "median")
 
 
+@pytest.mark.slow
 def test_random():
   x = _tree(11)
   key = jax.random.key(3)
