@@ -37,11 +37,12 @@ from gradtx import (combinators as _combinators, core as _core, numerics as _num
                     schedules as _schedules, solvers as _solvers, wrappers as _wrappers)
 from gradtx import (contrib, microbatching, projections, second_order,  # noqa: F401
                     torch_optim, transforms, tree, tree_utils)  # (namespaces)
+from gradtx.microbatching import microbatch  # Optax has it at the top level too
 
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = list(dict.fromkeys([  # each name once (schedules and combinators share two)
     *_core.__all__, *_numerics.__all__, "Selector", "by_path", "by_ndim", "by_leaf",
     *_primitives.__all__, *_schedules.__all__, *_combinators.__all__, *_wrappers.__all__,
-    *_optimizers.__all__, *_solvers.__all__, "__version__",
-]
+    *_optimizers.__all__, *_solvers.__all__, "microbatch", "__version__",
+]))
