@@ -115,7 +115,8 @@ def _run(tx, params, grads, jit=True):
     {},
     {"weight_decay": 0.0, "correct_bias": False, "precondition_frequency": 3},
     {"normalize_grads": True, "shampoo_beta": 0.9, "betas": (0.9, 0.99)},
-    {"precondition_1d": True, "precondition_frequency": 4, "lr": 1e-2},
+    pytest.param({"precondition_1d": True, "precondition_frequency": 4, "lr": 1e-2},
+                 marks=pytest.mark.slow),
 ])
 def test_matches_numpy_reference(kw):
   kw = dict(kw)
