@@ -53,6 +53,14 @@ def make(name: str, **overrides: Any) -> gradtx.GradientTransformation:
   return factory(name)(**{**NAMED[name][1], **overrides})
 
 
+def uncompensated(tx: Any) -> gradtx.GradientTransformation:
+  """A named optimizer's chain without its final `compensated_updates()` stage: the
+  update as the optimizer computes it, before the low-precision-param compensation."""
+  stages = tx.transformation().transforms
+  assert type(stages[-1]).__name__ == "CompensatedUpdates", stages[-1]
+  return gradtx.chain(*stages[:-1])
+
+
 def step(tx, grads, state, params):
   """One update + apply_updates; params are always passed."""
   updates, state = tx.update(grads, state, params)

@@ -330,12 +330,20 @@ def _bf16(x):
   return np.asarray(jnp.asarray(x, jnp.bfloat16), np.float64)
 
 
+def _uncompensated(tx):
+  """The named optimizer's chain before its final bf16-param compensation stage (that
+  stage is tested in tests/test_lowp.py)."""
+  *stages, last = tx.transformation().transforms
+  assert type(last).__name__ == "CompensatedUpdates", last
+  return gradtx.chain(*stages)
+
+
 def test_bfloat16_adam_does_not_round_hyperparameters():
   """In bfloat16 b2 = 0.999 is 1.0 and eps = 1e-8 survives, so rounding them to the
   param dtype would stop Adam. The first steps must be about lr * sign(g)."""
   lr = 0.01
   params = bf16_params()
-  tx = gradtx.adam(lr)
+  tx = _uncompensated(gradtx.adam(lr))
   state = tx.init(params)
   g = grad_tree(params)
   u, state = tx.update(g, state, params)
@@ -372,6 +380,7 @@ def test_bfloat16_rmsprop_and_adagrad_first_step():
       (gradtx.adagrad(lr, 0.0, 1e-7), lambda gn: -lr * gn / np.sqrt(gn ** 2 + 1e-7)),
       (gradtx.sgd(lr, 0.999), lambda gn: -lr * gn),
   ]:
+    tx = _uncompensated(tx)
     u, _ = tx.update(g, tx.init(params), params)
     for ui, gi in zip(jax.tree.leaves(u), jax.tree.leaves(g)):
       assert ui.dtype == jnp.bfloat16

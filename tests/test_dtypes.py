@@ -72,7 +72,9 @@ def test_bfloat16_adam_keeps_b2_unrounded_against_numpy():
   """b2 = 0.999 is 1.0 in bfloat16; the second moment must still decay by 0.999."""
   lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-8
   assert float(jnp.asarray(b2, jnp.bfloat16)) == 1.0  # why the test matters
-  tx = gradtx.adam(lr, b1=b1, b2=b2, eps=eps)
+  # The update as Adam computes it (the final low-precision compensation stage is tested in
+  # tests/test_lowp.py): nearest rounding of p + u, as p_ref below.
+  tx = R.uncompensated(gradtx.adam(lr, b1=b1, b2=b2, eps=eps))
   p = jnp.array([0.5, -1.0, 2.0, 3.0], jnp.bfloat16)
   g_seq = [np.array([0.5, -0.25, 1.0, 2.0])] * 5 + [np.zeros(4)] * 5
   state = tx.init(p)
@@ -115,7 +117,7 @@ def test_bfloat16_hyperparameters_are_not_rounded(name):
   in the param dtype (here the scaled direction, then its product with -lr)."""
   params32 = jax.tree.map(lambda p: p.astype(jnp.float32), _params(jnp.bfloat16))
   params16 = _params(jnp.bfloat16)
-  tx = R.make(name)
+  tx = R.uncompensated(R.make(name))  # before the bf16-param compensation stage
   g16 = _grads(params16, 0)
   u16, s16 = tx.update(g16, tx.init(params16), params16)
   u32, s32 = tx.update(jax.tree.map(lambda g: g.astype(jnp.float32), g16), tx.init(params32),
