@@ -116,22 +116,22 @@ _add("apply_if_finite", lambda **kw: gradtx.apply_if_finite(_ADAM, **kw),
 # schedules
 _add("linear_schedule", lambda **kw: gradtx.linear_schedule(**{
     "init_value": 1.0, "end_value": 0.0, "transition_steps": 10, **kw}),
-     "transition_steps", (-1, NAN), 0)
+     "transition_steps", (NAN,), 0)  # <= 0: Optax's constant schedule, with a warning
 _add("linear_schedule", lambda **kw: gradtx.linear_schedule(1.0, 0.0, 10, **kw),
-     "transition_begin", (-1, NAN), 0)
+     "transition_begin", (NAN,), 0)  # < 0 counts as 0, with a warning (Optax)
 _add("polynomial_schedule", lambda **kw: gradtx.polynomial_schedule(**{
     "init_value": 1.0, "end_value": 0.0, "power": 2.0, "transition_steps": 10, **kw}),
-     "transition_steps", (-1, NAN), 0)
+     "transition_steps", (NAN,), 0)
 _add("polynomial_schedule", lambda **kw: gradtx.polynomial_schedule(1.0, 0.0, 2.0, 10, **kw),
-     "transition_begin", (-1, NAN), 0)
+     "transition_begin", (NAN,), 0)
 _add("exponential_decay", lambda **kw: gradtx.exponential_decay(**{
     "init_value": 1.0, "transition_steps": 10, "decay_rate": 0.5, **kw}),
-     "transition_steps", POSITIVE, 1)
+     "transition_steps", (NAN,), 1)  # <= 0: constant, with a warning (Optax)
 _add("exponential_decay", lambda **kw: gradtx.exponential_decay(**{
     "init_value": 1.0, "transition_steps": 10, "decay_rate": 0.5, **kw}),
-     "decay_rate", POSITIVE, 2.0)
+     "decay_rate", (-1.0, NAN), 0.0)  # 0: constant, with a warning (Optax)
 _add("exponential_decay", lambda **kw: gradtx.exponential_decay(1.0, 10, 0.5, **kw),
-     "transition_begin", (-1, NAN), 0)
+     "transition_begin", (NAN,), 0)
 _add("inverse_time_decay", lambda **kw: gradtx.inverse_time_decay(**{
     "init_value": 1.0, "decay_rate": 0.5, **kw}), "decay_rate", NONNEG, 0.0)
 _add("inverse_time_decay", lambda **kw: gradtx.inverse_time_decay(1.0, 0.5, **kw),
@@ -367,7 +367,12 @@ NO_CONSTRAINTS = {
     "inject_hyperparams": "a factory", "constant_schedule": "any value",
     "join_schedules": "lengths checked (test_join_schedules_needs_one_boundary_fewer)",
     "piecewise_constant_schedule": "boundaries >= 0 (test_piecewise_constant_negative_boundary"
-                                   "_is_refused); scales unconstrained",
+                                   "_is_refused); scales >= 0 (tests/test_optax_schedules.py)",
+    "piecewise_interpolate_schedule": "interpolate_type, scales >= 0 "
+                                      "(tests/test_optax_schedules.py)",
+    "sgdr_schedule": "a list of warmup-cosine kwargs, each validated by "
+                     "warmup_cosine_decay_schedule",
+    "inject_stateful_hyperparams": "a factory (deprecated alias of inject_hyperparams)",
 }
 
 
