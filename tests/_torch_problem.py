@@ -41,6 +41,12 @@ def loss(p, lib):
   return ((pred - lib_asarray(lib, Y)) ** 2).mean() + 0.1 * lib.sin(2 * p["W1"]).sum()
 
 
+def regularized_loss(p, lib):
+  """`loss + 0.05 ||p||^2`: L-BFGS at lr=1 settles in its minimum instead of wandering
+  where rounding differences of 1e-16 grow (PyTorch against itself in another order)."""
+  return loss(p, lib) + 0.05 * sum((v ** 2).sum() for v in p.values())
+
+
 def lib_asarray(lib, a):
   return torch.as_tensor(a, dtype=torch.float64) if lib is torch else jnp.asarray(a)
 
@@ -71,11 +77,11 @@ def torch_run(make_opt, steps, make_sched=None, values=None, read=None):
   return traj, seen
 
 
-def gradtx_run(tx, steps, values=None, read=None):
+def gradtx_run(tx, steps, values=None, read=None, objective=loss):
   """Params after each of `steps` gradtx updates (jitted), and `read(state)` before each."""
   params = {k: jnp.asarray(v) for k, v in INIT.items()}
   state = tx.init(params)
-  grad = jax.grad(lambda q: loss(q, jnp))
+  grad = jax.grad(lambda q: objective(q, jnp))
 
   @jax.jit
   def step(params, state, value):

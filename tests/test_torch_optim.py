@@ -16,7 +16,7 @@ import gradtx  # noqa: E402
 from gradtx import torch_optim  # noqa: E402
 
 from _torch_problem import (INIT, assert_same_trajectory, gradtx_run, loss,  # noqa: E402
-                            torch_run, torch_float64)
+                            regularized_loss, torch_run, torch_float64)
 
 pytestmark = pytest.mark.usefixtures("x64", "torch_float64")
 
@@ -212,3 +212,45 @@ def test_muon_refuses_non_matrix_params():
     torch_optim.Muon().init({"w": jnp.ones((3, 3)), "b": jnp.ones(3)})
   with pytest.raises(ValueError, match="adjust_lr_fn"):
     torch_optim.Muon(adjust_lr_fn="spectral")
+
+
+def _lbfgs_configs():
+  info = next(i for i in common_optimizers.optim_db if i.optim_cls.__name__ == "LBFGS")
+  cases = []
+  for i, inp in enumerate(info.optim_inputs_func(device="cpu", dtype=torch.float64)):
+    kwargs = {k: (float(v) if isinstance(v, torch.Tensor) else v) for k, v in inp.kwargs.items()}
+    if kwargs.get("line_search_fn") is not None:
+      continue  # refused: test_lbfgs_refuses_strong_wolfe
+    for max_iter in (1, 4):
+      cases.append(pytest.param(dict(kwargs, max_iter=max_iter), id=f"LBFGS-{inp.desc}-{max_iter}",
+                                marks=() if (i, max_iter) == (0, 4) else (pytest.mark.slow,)))
+  return cases
+
+
+@pytest.mark.parametrize("kwargs", _lbfgs_configs())
+def test_lbfgs_matches_torch_inner_iterations(kwargs):
+  """`max_iter` updates are one PyTorch `step(closure)`: params agree after every step
+  (on `regularized_loss`; 6 steps of 4 iterations, before PyTorch's tolerance stops)."""
+  k = kwargs["max_iter"]
+  steps = 60 if k == 1 else 6
+  p = {n: torch.nn.Parameter(torch.tensor(v)) for n, v in INIT.items()}
+  opt = torch.optim.LBFGS(list(p.values()), **kwargs)
+
+  def closure():
+    opt.zero_grad()
+    out = regularized_loss(p, torch)
+    out.backward()
+    return out
+
+  theirs = []
+  for _ in range(steps):
+    opt.step(closure)
+    theirs.append({n: t.detach().numpy().copy() for n, t in p.items()})
+  assert opt.state[opt._params[0]]["n_iter"] == steps * k  # no early stop: k iterations a step
+  ours, _, _ = gradtx_run(torch_optim.LBFGS(**kwargs), steps * k, objective=regularized_loss)
+  assert_same_trajectory(ours[k - 1::k], theirs)
+
+
+def test_lbfgs_refuses_strong_wolfe():
+  with pytest.raises(ValueError, match="line_search_fn"):
+    torch_optim.LBFGS(line_search_fn="strong_wolfe")
