@@ -79,8 +79,10 @@ def _time(runs: dict, repeats: int, inner: int) -> dict:
   for run in runs.values():
     run()  # warm-up
   samples = {k: [] for k in runs}
-  for _ in range(repeats):
-    for k, run in runs.items():
+  names = list(runs)
+  for r in range(repeats):
+    for k in names[r % len(names):] + names[:r % len(names)]:  # rotate who goes first
+      run = runs[k]
       t0 = time.perf_counter()
       for _ in range(inner):
         run()
