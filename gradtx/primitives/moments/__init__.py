@@ -13,5 +13,7 @@ from gradtx.primitives.moments.yogi import (scale_by_yogi)
 from gradtx.primitives.moments.adan import (scale_by_adan, ScaleByAdanState)
 from gradtx.primitives.moments.optimistic import (scale_by_optimistic_gradient, ScaleByOptimisticGradientState)
 from gradtx.primitives.moments.sign import (scale_by_sign)
+from gradtx.primitives.moments.mars import (scale_by_mars, ScaleByMarsState)
+from gradtx.primitives.moments.laprop import (scale_by_laprop)
 
-__all__ = ['trace', 'ema', 'TraceState', 'EmaState', 'scale_by_adam', 'scale_by_amsgrad', 'scale_by_adamax', 'ScaleByAdamState', 'ScaleByAmsgradState', 'scale_by_radam', 'scale_by_belief', 'ScaleByBeliefState', 'scale_by_lion', 'ScaleByLionState', 'scale_by_yogi', 'scale_by_adan', 'ScaleByAdanState', 'scale_by_optimistic_gradient', 'ScaleByOptimisticGradientState', 'scale_by_sign', 'dampened_trace', 'DampenedTraceState', 'scale_by_nadam', 'ScaleByNadamState']
+__all__ = ['trace', 'ema', 'TraceState', 'EmaState', 'scale_by_adam', 'scale_by_amsgrad', 'scale_by_adamax', 'ScaleByAdamState', 'ScaleByAmsgradState', 'scale_by_radam', 'scale_by_belief', 'ScaleByBeliefState', 'scale_by_lion', 'ScaleByLionState', 'scale_by_yogi', 'scale_by_adan', 'ScaleByAdanState', 'scale_by_optimistic_gradient', 'ScaleByOptimisticGradientState', 'scale_by_sign', 'dampened_trace', 'DampenedTraceState', 'scale_by_nadam', 'ScaleByNadamState', 'scale_by_mars', 'ScaleByMarsState', 'scale_by_laprop']

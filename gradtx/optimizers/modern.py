@@ -1,0 +1,57 @@
+"""Modern named optimizers: MARS (variance-reduced AdamW), LaProp and PSGD-Kron."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax
+
+from gradtx.combinators.combine import chain
+from gradtx.combinators.groups import masked
+from gradtx.core.named import named_optimizer
+from gradtx.core.protocol import GradientTransformation
+from gradtx.primitives.decay.weight_decay import add_decayed_weights
+from gradtx.primitives.moments.laprop import scale_by_laprop
+from gradtx.primitives.moments.mars import scale_by_mars
+from gradtx.primitives.preconditioning.stepped_decay import add_stepped_weight_decay
+from gradtx.primitives.scaling.scaling import scale_by_learning_rate
+
+__all__ = ["mars", "laprop"]
+
+
+def _mars_leaves(optimize_1d: bool, want: bool):
+  """The mask of the leaves MARS itself updates (`want=True`) or AdamW does (`False`)."""
+  return lambda params: jax.tree.map(lambda p: (optimize_1d or p.ndim == 2) == want, params)
+
+
+def _mars(learning_rate: Any = 3e-3, b1: Any = 0.95, b2: Any = 0.99, eps: Any = 1e-8,
+          weight_decay: Any = 0.0, gamma: Any = 0.025, optimize_1d: bool = False,
+          lr_1d: Any = 3e-3, b1_1d: Any = 0.9, b2_1d: Any = 0.95, weight_decay_1d: Any = 0.1, *,
+          state_dtype: Any = None) -> GradientTransformation:
+  """MARS-AdamW (Yuan et al. 2024; reference AGI-Arena/MARS `mars.py`): on 2-D leaves
+  `w <- w - lr (u + wd w)` with MARS's direction `u` (`scale_by_mars`); on the other leaves
+  (unless `optimize_1d`) AdamW with `(b1_1d, b2_1d)`: `w <- w - lr_1d (u + wd_1d w)`.
+  Defaults are the reference's: `lr=3e-3`, `betas=(0.95, 0.99)`, `eps=1e-8`,
+  `weight_decay=0`, `gamma=0.025`, `lr_1d=3e-3`, `betas_1d=(0.9, 0.95)`,
+  `weight_decay_1d=0.1`."""
+  return chain(
+      scale_by_mars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype=state_dtype),
+      masked(chain(add_decayed_weights(weight_decay), scale_by_learning_rate(learning_rate)),
+             _mars_leaves(optimize_1d, True)),
+      masked(chain(add_decayed_weights(weight_decay_1d), scale_by_learning_rate(lr_1d)),
+             _mars_leaves(optimize_1d, False)))
+
+
+def _laprop(learning_rate: Any = 4e-4, b1: Any = 0.8, b2: Any = 0.99, eps: Any = 1e-15,
+            weight_decay: Any = 0.0, *, state_dtype: Any = None) -> GradientTransformation:
+  """LaProp (Ziyin et al. 2020; reference Z-T-WANG/LaProp-Optimizer): `w <- w - lr u` with
+  LaProp's direction `u` (`scale_by_laprop`), then, as the reference, the stepped weights
+  decay without the learning rate: `w <- w (1 - wd)`. Defaults are the reference's:
+  `lr=4e-4`, `betas=(0.8, 0.99)`, `eps=1e-15`, `weight_decay=0`."""
+  return chain(scale_by_laprop(b1, b2, eps, state_dtype=state_dtype),
+               scale_by_learning_rate(learning_rate),
+               add_stepped_weight_decay(1.0, weight_decay))
+
+
+mars = named_optimizer(_mars, static_args=("optimize_1d",))
+laprop = named_optimizer(_laprop)

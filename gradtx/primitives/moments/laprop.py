@@ -1,0 +1,64 @@
+"""LaProp (Ziyin, Wang & Ueda 2020, "LaProp: Separating Momentum and Adaptivity in Adam";
+reference Z-T-WANG/LaProp-Optimizer `laprop.py`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jax.numpy as jnp
+
+from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, bias_correction, complement, compute_dtype, hyper,
+                                 map_leaves, real_dtype, safe_div, safe_increment, zero_count)
+from gradtx.numerics.storage import check_state_dtype, load, store
+from gradtx.primitives.moments.adam import ScaleByAdamState, check_betas, zero_moments
+
+__all__ = ["ScaleByLaprop", "scale_by_laprop"]
+
+
+class ScaleByLaprop(GradientTransformation):
+  """LaProp: the gradient is normalized first, momentum comes after.
+
+  `v_t = b2 v_{t-1} + (1 - b2) g_t^2`; `n_t = g_t / (sqrt(v_t / (1 - b2^t)) + eps)`;
+  `m_t = b1 m_{t-1} + (1 - b1) n_t`; `u_t = m_t / (1 - b1^t)`.
+  Defaults (reference `LaProp.__init__`): `b1=0.8`, `b2=0.99`, `eps=1e-15`. The reference
+  weights its first-moment bias correction by the learning rates used so far; for a constant
+  learning rate that is `1 - b1^t`, as here (the learning rate is a later stage).
+  State: `ScaleByAdamState` with `mu` = `m` and `nu` = `v`.
+  """
+
+  b1: Any = 0.8
+  b2: Any = 0.99
+  eps: Any = 1e-15
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    check_betas("scale_by_laprop", self.b1, self.b2, self.eps)
+    check_state_dtype("scale_by_laprop", self.state_dtype)
+
+  def init(self, params):
+    return ScaleByAdamState(zero_count(), *zero_moments(params, state_dtype=self.state_dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    count = safe_increment(state.count)
+    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
+
+    def leaf(g, m, v):
+      cdt = compute_dtype(g.dtype)
+      gc = g.astype(cdt)
+      v_new = hyper(self.b2, cdt) * load(v, real_dtype(cdt)) + complement(self.b2, cdt) * abs_sq(gc)
+      n = safe_div(gc, jnp.sqrt(v_new / hyper(c2, cdt)) + hyper(self.eps, cdt))
+      m_new = hyper(self.b1, cdt) * load(m, cdt) + complement(self.b1, cdt) * n
+      u = m_new / hyper(c1, cdt)
+      return u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count)
+
+    updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+    return updates, ScaleByAdamState(count, mu, nu)
+
+
+def scale_by_laprop(b1: Any = 0.8, b2: Any = 0.99, eps: Any = 1e-15, *,
+                    state_dtype: Any = None) -> ScaleByLaprop:
+  """LaProp's scaling (see `ScaleByLaprop`)."""
+  return ScaleByLaprop(b1, b2, eps, state_dtype)
