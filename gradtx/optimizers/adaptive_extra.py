@@ -7,7 +7,7 @@ from typing import Any
 
 from gradtx.combinators.combine import chain
 from gradtx.core import checks as _checks
-from gradtx.core.named import named_optimizer
+from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.adaptive.novograd import scale_by_novograd
 from gradtx.primitives.adaptive.sm3 import scale_by_sm3
@@ -82,10 +82,10 @@ def _noisy_sgd(learning_rate: Any, eta: Any = 0.01, gamma: Any = 0.55, key: Any 
   return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 
-yogi = named_optimizer(_yogi)
-sm3 = named_optimizer(_sm3)
-novograd = named_optimizer(_novograd)
-adan = named_optimizer(_adan)
-adamaxw = named_optimizer(_adamaxw)
-fromage = named_optimizer(_fromage)
-noisy_sgd = named_optimizer(_noisy_sgd, static_args=("key", "seed"))
+yogi = optimizer(_yogi)
+sm3 = optimizer(_sm3)
+novograd = optimizer(_novograd)
+adan = optimizer(_adan)
+adamaxw = optimizer(_adamaxw)
+fromage = optimizer(_fromage)
+noisy_sgd = optimizer(_noisy_sgd, static_args=("key", "seed"))

@@ -6,7 +6,7 @@ import warnings
 from typing import Any
 
 from gradtx.combinators.combine import chain
-from gradtx.core.named import named_optimizer
+from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.moments.adam import scale_by_adam
 from gradtx.primitives.moments.optimistic import scale_by_optimistic_gradient
@@ -51,6 +51,6 @@ def _optimistic_adam_v2(learning_rate: Any, *, alpha: Any = 1.0, beta: Any = 1.0
                scale_by_learning_rate(learning_rate))
 
 
-optimistic_gradient_descent = named_optimizer(_optimistic_gradient_descent)
-optimistic_adam = named_optimizer(_optimistic_adam)
-optimistic_adam_v2 = named_optimizer(_optimistic_adam_v2)
+optimistic_gradient_descent = optimizer(_optimistic_gradient_descent)
+optimistic_adam = optimizer(_optimistic_adam)
+optimistic_adam_v2 = optimizer(_optimistic_adam_v2)

@@ -6,7 +6,7 @@ from typing import Any
 
 from gradtx.combinators.combine import chain
 from gradtx.core import checks as _checks
-from gradtx.core.named import named_optimizer
+from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import pick_dtype
 from gradtx.primitives.adaptive.resilient import scale_by_rprop
@@ -43,6 +43,6 @@ def _rprop(learning_rate: Any, eta_minus: Any = 0.5, eta_plus: Any = 1.2,
                scale(-1.0))
 
 
-sign_sgd = named_optimizer(_sign_sgd)
-signum = named_optimizer(_signum)
-rprop = named_optimizer(_rprop)
+sign_sgd = optimizer(_sign_sgd)
+signum = optimizer(_signum)
+rprop = optimizer(_rprop)

@@ -10,7 +10,6 @@ with the factory's argument names.
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from gradtx.core import checks as _checks
@@ -21,7 +20,7 @@ from gradtx.primitives.moments.adam import scale_by_adam, scale_by_adamax, scale
 from gradtx.core.protocol import GradientTransformation, identity
 from gradtx.primitives.moments.belief import scale_by_belief
 from gradtx.combinators.combine import chain
-from gradtx.core.named import named_optimizer
+from gradtx.optimizers.factory import optimizer
 from gradtx.primitives.adaptive.factored import clip_by_block_rms, scale_by_factored_rms, scale_by_param_block_rms
 from gradtx.primitives.moments.lion import scale_by_lion
 from gradtx.primitives.moments.momentum import ema, trace
@@ -30,7 +29,6 @@ from gradtx.primitives.adaptive.rmsprop import scale_by_rms, scale_by_stddev
 from gradtx.primitives.scaling.scaling import scale, scale_by_learning_rate
 from gradtx.primitives.scaling.trust_ratio import scale_by_trust_ratio
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
-from gradtx.primitives.scaling.precision import compensated_updates
 
 __all__ = ["sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad",
            "adamax", "radam", "adabelief", "adadelta", "lion", "lamb", "lars", "adafactor"]
@@ -214,46 +212,19 @@ def _adafactor(learning_rate: Any = None, min_dim_size_to_factor: int = 128,
   return chain(*stages)
 
 
-
-class _compensated:  # pylint: disable=invalid-name
-  """`build` whose chain ends with `compensated_updates()`: low-precision (bfloat16,
-  float16) params get updates that `apply_updates` applies without rounding them away
-  (gradtx/primitives/scaling/precision.py); float32 params pass through untouched.
-  A module-level class (not a closure) so named optimizers still pickle."""
-
-  def __init__(self, build: Any) -> None:
-    self.build = build
-    self.__name__ = self.__qualname__ = build.__name__
-    self.__doc__ = build.__doc__
-    self.__signature__ = inspect.signature(build)
-
-  def __call__(self, *args: Any, **kwargs: Any) -> GradientTransformation:
-    tx = self.build(*args, **kwargs)
-    return chain(*getattr(tx, "transforms", (tx,)), compensated_updates())
-
-  def __reduce__(self):
-    return (_compensated, (self.build,))
-
-  def __eq__(self, other: object) -> bool:
-    return isinstance(other, _compensated) and other.build is self.build
-
-  def __hash__(self) -> int:
-    return hash(self.build)
-
-
-sgd = named_optimizer(_compensated(_sgd))
-adagrad = named_optimizer(_compensated(_adagrad))
-rmsprop = named_optimizer(_compensated(_rmsprop))
-adam = named_optimizer(_compensated(_adam))
-adamw = named_optimizer(_compensated(_adamw))
-nadam = named_optimizer(_compensated(_nadam))
-nadamw = named_optimizer(_compensated(_nadamw))
-amsgrad = named_optimizer(_compensated(_amsgrad))
-adamax = named_optimizer(_compensated(_adamax))
-radam = named_optimizer(_compensated(_radam))
-adabelief = named_optimizer(_compensated(_adabelief))
-adadelta = named_optimizer(_compensated(_adadelta))
-lion = named_optimizer(_compensated(_lion))
-lamb = named_optimizer(_compensated(_lamb))
-lars = named_optimizer(_compensated(_lars))
-adafactor = named_optimizer(_compensated(_adafactor), static_args=("min_dim_size_to_factor",))
+sgd = optimizer(_sgd)
+adagrad = optimizer(_adagrad)
+rmsprop = optimizer(_rmsprop)
+adam = optimizer(_adam)
+adamw = optimizer(_adamw)
+nadam = optimizer(_nadam)
+nadamw = optimizer(_nadamw)
+amsgrad = optimizer(_amsgrad)
+adamax = optimizer(_adamax)
+radam = optimizer(_radam)
+adabelief = optimizer(_adabelief)
+adadelta = optimizer(_adadelta)
+lion = optimizer(_lion)
+lamb = optimizer(_lamb)
+lars = optimizer(_lars)
+adafactor = optimizer(_adafactor, static_args=("min_dim_size_to_factor",))
