@@ -17,7 +17,7 @@ from gradtx.core.protocol import GradientTransformation, identity
 from gradtx.primitives.adaptive.adadelta import scale_by_adadelta
 from gradtx.primitives.adaptive.adagrad import scale_by_rss
 from gradtx.primitives.adaptive.rmsprop import scale_by_rms, scale_by_stddev
-from gradtx.primitives.adaptive.rprop import scale_by_irprop_minus
+from gradtx.primitives.adaptive.resilient import scale_by_rprop
 from gradtx.primitives.moments.dampened import dampened_trace
 from gradtx.primitives.moments.momentum import trace
 from gradtx.primitives.scaling.asgd import scale_by_asgd
@@ -102,14 +102,14 @@ def _Adadelta(lr: Any = 1.0, rho: Any = 0.9, eps: Any = 1e-6, weight_decay: Any 
 def _Rprop(lr: Any = 1e-2, etas: Any = (0.5, 1.2), step_sizes: Any = (1e-6, 50.0), *,
            capturable: bool = False, foreach: Any = None, maximize: bool = False,
            differentiable: bool = False) -> GradientTransformation:
-  """`torch.optim.Rprop` (iRprop-, see `scale_by_irprop_minus`); `lr` is the
+  """`torch.optim.Rprop` (iRprop-, see `scale_by_rprop`); `lr` is the
   initial per-coordinate step, read once at `init`."""
   check_lr("Rprop", lr)
   _number_lr("Rprop", lr)
   _checks.check("Rprop", "etas", etas, lambda v: (v.shape == (2,)) and (0 < v[0] < 1 < v[1]),
                 "a pair (etaminus, etaplus) with 0 < etaminus < 1 < etaplus")
   return chain(maximize_stage(maximize),
-               scale_by_irprop_minus(lr, etas[0], etas[1], step_sizes[0], step_sizes[1]),
+               scale_by_rprop(lr, etas[0], etas[1], step_sizes[0], step_sizes[1]),
                scale(-1.0))
 
 

@@ -45,7 +45,7 @@ class ScaleByRprop(GradientTransformation):
 
   def __post_init__(self):
     owner = "scale_by_rprop"
-    _checks.positive(owner, "learning_rate", self.learning_rate)
+    _checks.non_negative(owner, "learning_rate", self.learning_rate)  # 0 as torch
     _checks.check(owner, "eta_minus", self.eta_minus, lambda v: (v > 0) & (v < 1),
                   "a value in (0, 1)")
     _checks.check(owner, "eta_plus", self.eta_plus, lambda v: v > 1, "a value > 1")
