@@ -15,6 +15,7 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.numerics.ops import safe_increment, zero_count, zeros_like
+from gradtx.wrappers.branches import zero_updates_of
 from gradtx.core.protocol import GradientTransformation, as_transformation, identity
 
 __all__ = ["AccumulateState", "Accumulate", "accumulate_gradients", "ApplyEvery", "ApplyEveryK",
@@ -42,8 +43,7 @@ def accumulate_step(inner: GradientTransformation, every_k: Any, updates: Any, m
     return new_updates, jax.tree.map(jnp.zeros_like, acc), inner_state
 
   def wait(acc, inner_state):
-    shapes = jax.eval_shape(apply, acc, inner_state)[0]
-    return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes), acc, inner_state
+    return zero_updates_of(apply, acc, inner_state), acc, inner_state
 
   new_updates, acc, inner_state = jax.lax.cond(is_step, apply, wait, acc, inner_state)
   micro_step = jnp.where(is_step, 0, seen).astype(jnp.int32)

@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.core.module import static
+from gradtx.wrappers.branches import zero_updates_of
 from gradtx.core.protocol import GradientTransformation, as_transformation
 from gradtx.numerics.ops import safe_increment, zero_count
 
@@ -58,8 +59,7 @@ class Conditionally(GradientTransformation):
     def hold(inner_state):
       if not self.mask:
         return updates, inner_state
-      shapes = jax.eval_shape(run, inner_state)[0]
-      return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes), inner_state
+      return zero_updates_of(run, inner_state), inner_state
 
     condition = self.should_transform_fn(state.step,
                                          **(extra_args if self.forward_extra_args else {}))

@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
+from gradtx.wrappers.branches import zero_updates_of
 from gradtx.core.protocol import GradientTransformation, as_transformation
 from gradtx.numerics.ops import abs_sq, compute_dtype, zero_count, zeros_like
 from gradtx.wrappers.accumulation import accumulate_step
@@ -90,8 +91,7 @@ class MultiSteps(GradientTransformation):
     state = state._replace(skip_state=skip_state)
 
     def drop(state):
-      shapes = jax.eval_shape(accumulate, state)[0]
-      return jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes), state
+      return zero_updates_of(accumulate, state), state
 
     return jax.lax.cond(should_skip, drop, accumulate, state)
 
