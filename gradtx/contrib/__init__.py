@@ -20,4 +20,17 @@ __all__ += ["ReduceLROnPlateauState", "reduce_on_plateau", "NormalizeState", "SA
 # -- end E1
 
 # -- E2: the other optax.contrib names
+from gradtx.contrib.acprop import acprop, scale_by_acprop
+from gradtx.contrib.adopt import adopt, scale_by_adopt
+from gradtx.contrib.ademamix import (ScaleByAdemamixState, ScaleBySimplifiedAdEMAMixState,
+                                     ademamix, scale_by_ademamix, scale_by_simplified_ademamix,
+                                     simplified_ademamix)
+__all__ += ["acprop", "scale_by_acprop", "adopt", "scale_by_adopt", "ScaleByAdemamixState",
+            "ScaleBySimplifiedAdEMAMixState", "ademamix", "scale_by_ademamix",
+            "scale_by_simplified_ademamix", "simplified_ademamix"]
+from gradtx.contrib.cocob import COCOBState, cocob, scale_by_cocob
+from gradtx.contrib.dog import DoGState, DoWGState, dog, dowg
+from gradtx.contrib.madgrad import MadgradState, madgrad, scale_by_madgrad
+__all__ += ["COCOBState", "cocob", "scale_by_cocob", "DoGState", "DoWGState", "dog", "dowg",
+            "MadgradState", "madgrad", "scale_by_madgrad"]
 # -- end E2

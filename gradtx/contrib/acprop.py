@@ -1,0 +1,83 @@
+"""ACProp (Zhuang et al., 2021): centred second moment, used one step late."""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax.numpy as jnp
+
+from gradtx.combinators.combine import chain
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.named import named_optimizer
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
+                                 real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import add_decayed_weights
+from gradtx.primitives.scaling.scaling import scale_by_learning_rate
+from gradtx.primitives.moments.adam import ScaleByAdamState
+
+__all__ = ["ScaleByAcprop", "scale_by_acprop", "acprop"]
+
+
+class ScaleByAcprop(GradientTransformation):
+  """`m_t = b1 m + (1 - b1) g`; `s_t = b2 s + (1 - b2) |g - m_{t-1}|^2 + eps_root`;
+  `u_t = g / (sqrt(s_{t-1} / (1 - b2^(t-1))) + eps)` (`u_1 = g / (1 + eps)`).
+
+  The denominator uses the state before this step (the "asynchronous" update of
+  juntang-zhuang/ACProp-Optimizer); the prediction error is against the old `m`, as
+  Optax. Defaults as Optax: `b1=0.9`, `b2=0.999`, `eps=eps_root=1e-16`. The state is
+  Optax's `ScaleByBeliefState` layout `(count, mu, nu)`.
+  """
+
+  b1: Any = 0.9
+  b2: Any = 0.999
+  eps: Any = 1e-16
+  eps_root: Any = 1e-16
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    _checks.decay_rate("scale_by_acprop", "b1", self.b1)
+    _checks.decay_rate("scale_by_acprop", "b2", self.b2)
+    _checks.non_negative("scale_by_acprop", "eps", self.eps)
+    _checks.non_negative("scale_by_acprop", "eps_root", self.eps_root)
+
+  def init(self, params):
+    return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),
+                            zeros_like(params, self.state_dtype, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    first = state.count == 0
+    c2 = jnp.where(first, 1.0, bias_correction(self.b2, jnp.maximum(state.count, 1)))
+
+    def leaf(g, m, v):
+      cdt = compute_dtype(g.dtype)
+      gc, mc, vc = g.astype(cdt), m.astype(cdt), v.astype(real_dtype(cdt))
+      b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
+      m_new = b1 * mc + (1 - b1) * gc
+      v_new = b2 * vc + (1 - b2) * abs_sq(gc - mc) + hyper(self.eps_root, cdt)
+      v_hat = jnp.where(first, 1.0, vc / hyper(c2, cdt))
+      u = gc / (jnp.sqrt(v_hat) + hyper(self.eps, cdt))
+      return cast(u, g.dtype), cast(m_new, m.dtype), cast(v_new, v.dtype)
+
+    u, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
+    return u, ScaleByAdamState(safe_increment(state.count), mu, nu)
+
+
+def scale_by_acprop(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16,
+                    eps_root: Any = 1e-16, *, state_dtype: Any = None) -> ScaleByAcprop:
+  """ACProp's scaling (see `ScaleByAcprop`)."""
+  return ScaleByAcprop(b1, b2, eps, eps_root, state_dtype)
+
+
+def _acprop(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16,
+            eps_root: Any = 1e-16, weight_decay: Any = 0.0,
+            mask: Any | Callable[..., Any] | None = None, *,
+            state_dtype: Any = None) -> GradientTransformation:
+  """ACProp: `u = -lr_t (scale_by_acprop(g) + weight_decay x)` (Optax's chain)."""
+  return chain(scale_by_acprop(b1, b2, eps, eps_root, state_dtype=state_dtype),
+               add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+
+
+acprop = named_optimizer(_acprop)

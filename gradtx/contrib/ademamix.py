@@ -1,0 +1,168 @@
+"""AdEMAMix (Pagliardini et al., 2024): Adam plus a slow EMA, and its simplified form."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.combinators.combine import chain
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.named import named_optimizer
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
+                                 pick_dtype, real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import add_decayed_weights
+from gradtx.primitives.moments.adam import check_betas
+from gradtx.primitives.scaling.scaling import evaluate, scale_by_learning_rate
+
+__all__ = ["ScaleByAdemamixState", "ScaleBySimplifiedAdEMAMixState", "ScaleByAdemamix",
+           "ScaleBySimplifiedAdemamix", "scale_by_ademamix", "scale_by_simplified_ademamix",
+           "ademamix", "simplified_ademamix"]
+
+
+class ScaleByAdemamixState(NamedTuple):
+  """Optax's fields: `count`, `count_m2` (the count the `b3`/`alpha` schedules see),
+  `m1` (fast EMA), `m2` (slow EMA), `nu` (second moment)."""
+  count: jax.Array
+  count_m2: jax.Array
+  m1: Any
+  m2: Any
+  nu: Any
+
+
+class ScaleBySimplifiedAdEMAMixState(NamedTuple):
+  """Optax's fields: `t` (count), `m` (the accumulated sum), `n` (second moment)."""
+  t: jax.Array
+  m: Any
+  n: Any
+
+
+def _check_schedule(owner: str, name: str, value: Any, check: Callable) -> None:
+  if not callable(value):
+    check(owner, name, value)
+
+
+class ScaleByAdemamix(GradientTransformation):
+  """`m1 = b1 m1 + (1 - b1) g`; `m2 = b3_t m2 + (1 - b3_t) g`; `nu = b2 nu + (1 - b2) g^2`;
+  `u = (m1 / (1 - b1^t) + alpha_t m2) / (sqrt(nu / (1 - b2^t) + eps_root) + eps)` (the slow
+  EMA is not bias-corrected, as the paper). `b3` and `alpha` may be schedules of the step
+  (the paper's warm-ups, e.g. `alpha_t = min(t / T, 1) alpha`). Defaults (paper, Optax):
+  `b1=0.9`, `b2=0.999`, `b3=0.9999`, `alpha=6` (`ademamix`: 5, as Optax), `eps=1e-8`."""
+
+  b1: Any = 0.9
+  b2: Any = 0.999
+  b3: Any = 0.9999
+  alpha: Any = 6.0
+  eps: Any = 1e-8
+  eps_root: Any = 0.0
+  mu_dtype: Any = static(None)
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    check_betas("scale_by_ademamix", self.b1, self.b2, self.eps, self.eps_root)
+    _check_schedule("scale_by_ademamix", "b3", self.b3, _checks.decay_rate)
+    _check_schedule("scale_by_ademamix", "alpha", self.alpha, _checks.non_negative)
+
+  def init(self, params):
+    mdt = pick_dtype(self.mu_dtype, self.state_dtype)
+    return ScaleByAdemamixState(zero_count(), zero_count(), zeros_like(params, mdt),
+                                zeros_like(params, mdt), zeros_like(params, mdt, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    b3, alpha = evaluate(self.b3, state.count_m2), evaluate(self.alpha, state.count_m2)
+    count = safe_increment(state.count)
+    c1, c2 = bias_correction(self.b1, count), bias_correction(self.b2, count)
+
+    def leaf(g, m1, m2, v):
+      cdt = compute_dtype(g.dtype)
+      gc = g.astype(cdt)
+      b1c, b2c, b3c = hyper(self.b1, cdt), hyper(self.b2, cdt), hyper(b3, cdt)
+      m1n = b1c * m1.astype(cdt) + (1 - b1c) * gc
+      m2n = b3c * m2.astype(cdt) + (1 - b3c) * gc
+      vn = b2c * v.astype(real_dtype(cdt)) + (1 - b2c) * abs_sq(gc)
+      den = jnp.sqrt(vn / hyper(c2, cdt) + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt)
+      u = (m1n / hyper(c1, cdt) + hyper(alpha, cdt) * m2n) / den
+      return cast(u, g.dtype), cast(m1n, m1.dtype), cast(m2n, m2.dtype), cast(vn, v.dtype)
+
+    u, m1, m2, nu = map_leaves(leaf, updates, state.m1, state.m2, state.nu, n_out=4)
+    return u, ScaleByAdemamixState(count, safe_increment(state.count_m2), m1, m2, nu)
+
+
+class ScaleBySimplifiedAdemamix(GradientTransformation):
+  """Simplified AdEMAMix (Morwani et al., 2024): `m = b1 m + g` (no `1 - b1`);
+  `n = b2 n + (1 - b2) g^2`; `u = (m + alpha_t g) / (sqrt(n / (1 - b2^t) + eps_root) + eps)`.
+  Defaults (Optax): `b1=0.99`, `b2=0.95`, `alpha=0`, `eps=1e-8`."""
+
+  b1: Any = 0.99
+  b2: Any = 0.95
+  alpha: Any = 0.0
+  eps: Any = 1e-8
+  eps_root: Any = 0.0
+  state_dtype: Any = static(None)
+
+  def __post_init__(self):
+    check_betas("scale_by_simplified_ademamix", self.b1, self.b2, self.eps, self.eps_root)
+    _check_schedule("scale_by_simplified_ademamix", "alpha", self.alpha, _checks.non_negative)
+
+  def init(self, params):
+    return ScaleBySimplifiedAdEMAMixState(zero_count(), zeros_like(params, self.state_dtype),
+                                          zeros_like(params, self.state_dtype, real=True))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del params, extra_args
+    alpha = evaluate(self.alpha, state.t)
+    t = safe_increment(state.t)
+    c2 = bias_correction(self.b2, t)
+
+    def leaf(g, m, n):
+      cdt = compute_dtype(g.dtype)
+      gc = g.astype(cdt)
+      mn = hyper(self.b1, cdt) * m.astype(cdt) + gc
+      b2c = hyper(self.b2, cdt)
+      nn = b2c * n.astype(real_dtype(cdt)) + (1 - b2c) * abs_sq(gc)
+      den = jnp.sqrt(nn / hyper(c2, cdt) + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt)
+      return cast((mn + hyper(alpha, cdt) * gc) / den, g.dtype), cast(mn, m.dtype), cast(nn, n.dtype)
+
+    u, m, n = map_leaves(leaf, updates, state.m, state.n, n_out=3)
+    return u, ScaleBySimplifiedAdEMAMixState(t, m, n)
+
+
+def scale_by_ademamix(b1: Any = 0.9, b2: Any = 0.999, b3: Any = 0.9999, alpha: Any = 6.0,
+                      eps: Any = 1e-8, eps_root: Any = 0.0, mu_dtype: Any = None, *,
+                      state_dtype: Any = None) -> ScaleByAdemamix:
+  """AdEMAMix's scaling (see `ScaleByAdemamix`)."""
+  return ScaleByAdemamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, state_dtype)
+
+
+def scale_by_simplified_ademamix(b1: Any = 0.99, b2: Any = 0.95, alpha: Any = 0.0,
+                                 eps: Any = 1e-8, eps_root: Any = 0.0, *,
+                                 state_dtype: Any = None) -> ScaleBySimplifiedAdemamix:
+  """Simplified AdEMAMix's scaling (see `ScaleBySimplifiedAdemamix`)."""
+  return ScaleBySimplifiedAdemamix(b1, b2, alpha, eps, eps_root, state_dtype)
+
+
+def _ademamix(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, b3: Any = 0.9999,
+              alpha: Any = 5.0, eps: Any = 1e-8, eps_root: Any = 0.0, mu_dtype: Any = None,
+              weight_decay: Any = 0.0, mask: Any = None, *,
+              state_dtype: Any = None) -> GradientTransformation:
+  """AdEMAMix with decoupled weight decay: `u = -lr_t (ademamix(g) + weight_decay x)`."""
+  return chain(scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype,
+                                 state_dtype=state_dtype),
+               add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+
+
+def _simplified_ademamix(learning_rate: Any, b1: Any = 0.99, b2: Any = 0.95, alpha: Any = 0.0,
+                         eps: Any = 1e-8, eps_root: Any = 0.0, weight_decay: Any = 0.0,
+                         mask: Any = None, *, state_dtype: Any = None) -> GradientTransformation:
+  """Simplified AdEMAMix: `u = -lr_t (simplified_ademamix(g) + weight_decay x)`."""
+  return chain(scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root,
+                                            state_dtype=state_dtype),
+               add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+
+
+ademamix = named_optimizer(_ademamix)
+simplified_ademamix = named_optimizer(_simplified_ademamix)

@@ -1,0 +1,158 @@
+"""DoG (Ivgi et al., 2023) and DoWG (Khaled et al., 2023) with one global step size.
+
+The layer-wise variant (LDoG) is `gradtx.scale_by_distance_over_gradients`."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.combinators.combine import chain
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.named import named_optimizer
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import cast, hyper, map_leaves
+from gradtx.primitives.decay.weight_decay import add_decayed_weights, require_params
+from gradtx.primitives.scaling.scaling import scale_by_learning_rate
+from gradtx.tree_utils.dtypes import tree_dtype
+from gradtx.tree_utils.reductions import tree_norm
+
+__all__ = ["DoGState", "DoWGState", "ScaleByDog", "ScaleByDowg", "scale_by_dog",
+           "scale_by_dowg", "dog", "dowg"]
+
+_INIT_KINDS = ("distance", "learning_rate", "heuristic")
+
+
+class DoGState(NamedTuple):
+  """Optax's fields: `is_init_step`, `init_params`, `max_dist` (`r_bar`),
+  `sum_sq_norm_grads` (`G`)."""
+  is_init_step: jax.Array
+  init_params: Any
+  max_dist: jax.Array
+  sum_sq_norm_grads: jax.Array
+
+
+class DoWGState(NamedTuple):
+  """Optax's fields: `init_params`, `weighted_sq_norm_grads` (`v`), `estim_sq_dist`
+  (`r_bar^2`)."""
+  init_params: Any
+  weighted_sq_norm_grads: jax.Array
+  estim_sq_dist: jax.Array
+
+
+def _copy(params: Any) -> Any:
+  return jax.tree.map(lambda p: jnp.array(p, copy=True), params)
+
+
+def _scaled(updates: Any, eta: jax.Array) -> Any:
+  return map_leaves(lambda g: (cast(hyper(eta, g.dtype) * g, g.dtype),), updates, n_out=1)[0]
+
+
+def _distance(params: Any, init_params: Any, squared: bool) -> jax.Array:
+  return tree_norm(jax.tree.map(jnp.subtract, init_params, params), squared=squared)
+
+
+class ScaleByDog(GradientTransformation):
+  """DoG: `r_bar_t = max(r_bar, ||x_t - x_0||)`, `G_t = G + ||g_t||^2`,
+  `u = r_bar_t / sqrt(G_t + eps) g` (norms over the whole tree). `init_step`:
+  `("heuristic", a)`: `r_bar_0 = a (1 + ||x_0||)` (default `a=1e-6`, 1e-4 with batch norm,
+  the paper's advice); `("distance", r)`: `r_bar_0 = r`; `("learning_rate", eta)`: the
+  first step uses `eta`."""
+
+  init_step: tuple = static(("heuristic", 1e-6))
+  eps: Any = 1e-8
+
+  def __post_init__(self):
+    kind = self.init_step[0] if isinstance(self.init_step, tuple) else None
+    if kind not in _INIT_KINDS or len(self.init_step) != 2:
+      raise ValueError(f"scale_by_dog: init_step={self.init_step!r} is invalid; expected "
+                       f"(kind, value) with kind one of {_INIT_KINDS}.")
+    _checks.non_negative("scale_by_dog", "init_step value", self.init_step[1])
+    _checks.non_negative("scale_by_dog", "eps", self.eps)
+
+  def init(self, params):
+    dtype = tree_dtype(params, "lowest")
+    kind, value = self.init_step
+    r0 = {"distance": value, "learning_rate": 0.0}.get(kind)
+    if r0 is None:
+      r0 = value * (1 + tree_norm(params))
+    return DoGState(jnp.asarray(True), _copy(params), jnp.asarray(r0, dtype),
+                    jnp.asarray(0.0, dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("scale_by_dog", params, updates)
+    max_dist = jnp.maximum(state.max_dist, _distance(params, state.init_params, False))
+    sum_sq = state.sum_sq_norm_grads + tree_norm(updates, squared=True)
+    eta = max_dist / jnp.sqrt(sum_sq + self.eps)
+    kind, value = self.init_step
+    if kind == "learning_rate":
+      eta = jnp.where(state.is_init_step, value, eta)
+    return _scaled(updates, eta), DoGState(jnp.asarray(False), state.init_params,
+                                           max_dist.astype(state.max_dist.dtype),
+                                           sum_sq.astype(state.sum_sq_norm_grads.dtype))
+
+
+class ScaleByDowg(GradientTransformation):
+  """DoWG: `r_bar^2_t = max(r_bar^2, ||x_t - x_0||^2)`, `v_t = v + r_bar^2_t ||g_t||^2`,
+  `u = r_bar^2_t / (sqrt(v_t) + eps) g`; `r_bar^2_0 = init_estim_sq_dist` (default `eps`).
+  Default `eps=1e-4` as Optax."""
+
+  init_estim_sq_dist: Any = None
+  eps: Any = 1e-4
+
+  def __post_init__(self):
+    _checks.non_negative("scale_by_dowg", "init_estim_sq_dist", self.init_estim_sq_dist)
+    _checks.non_negative("scale_by_dowg", "eps", self.eps)
+
+  def init(self, params):
+    dtype = tree_dtype(params, "lowest")
+    r0 = self.eps if self.init_estim_sq_dist is None else self.init_estim_sq_dist
+    return DoWGState(_copy(params), jnp.asarray(0.0, dtype), jnp.asarray(r0, dtype))
+
+  def update(self, updates, state, params=None, **extra_args):
+    del extra_args
+    require_params("scale_by_dowg", params, updates)
+    sq_dist = jnp.maximum(state.estim_sq_dist, _distance(params, state.init_params, True))
+    weighted = sq_dist * tree_norm(updates, squared=True) + state.weighted_sq_norm_grads
+    eta = sq_dist / (jnp.sqrt(weighted) + self.eps)
+    return _scaled(updates, eta), DoWGState(
+        state.init_params, weighted.astype(state.weighted_sq_norm_grads.dtype),
+        sq_dist.astype(state.estim_sq_dist.dtype))
+
+
+def scale_by_dog(init_step: tuple = ("heuristic", 1e-6), eps: Any = 1e-8) -> ScaleByDog:
+  """DoG's global step size times the gradient (see `ScaleByDog`)."""
+  return ScaleByDog(tuple(init_step), eps)
+
+
+def scale_by_dowg(init_estim_sq_dist: Any = None, eps: Any = 1e-4) -> ScaleByDowg:
+  """DoWG's global step size times the gradient (see `ScaleByDowg`)."""
+  return ScaleByDowg(init_estim_sq_dist, eps)
+
+
+def _decay(weight_decay: Any, mask: Any) -> tuple:
+  return () if weight_decay is None else (add_decayed_weights(weight_decay, mask),)
+
+
+def _dog(learning_rate: Any = 1.0, init_step: tuple = ("heuristic", 1e-6), eps: Any = 1e-8,
+         weight_decay: Any = None, mask: Any | Callable[..., Any] | None = None
+         ) -> GradientTransformation:
+  """DoG: `u = -lr_t scale_by_dog(g + weight_decay x)` (Optax's chain)."""
+  return chain(*_decay(weight_decay, mask), scale_by_dog(init_step, eps),
+               scale_by_learning_rate(learning_rate))
+
+
+def _dowg(learning_rate: Any = 1.0, init_estim_sq_dist: Any = None, eps: Any = 1e-4,
+          weight_decay: Any = None, mask: Any | Callable[..., Any] | None = None
+          ) -> GradientTransformation:
+  """DoWG: `u = -lr_t scale_by_dowg(g + weight_decay x)` (Optax's chain)."""
+  return chain(*_decay(weight_decay, mask), scale_by_dowg(init_estim_sq_dist, eps),
+               scale_by_learning_rate(learning_rate))
+
+
+dog = named_optimizer(_dog, static_args=("init_step",))
+dowg = named_optimizer(_dowg)
