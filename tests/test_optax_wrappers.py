@@ -213,8 +213,9 @@ def _nan_grads(step, params):
 
 @pytest.mark.parametrize("kw", [
     dict(every_k_schedule=3),
-    dict(every_k_schedule=lambda step: jnp.where(step < 1, 2, 3)),
-    dict(every_k_schedule=2, use_grad_mean=False),
+    pytest.param(dict(every_k_schedule=lambda step: jnp.where(step < 1, 2, 3)),
+                 marks=pytest.mark.slow),
+    pytest.param(dict(every_k_schedule=2, use_grad_mean=False), marks=pytest.mark.slow),
     dict(every_k_schedule=2, should_skip_update_fn=optax.skip_not_finite),
 ])
 def test_multi_steps_matches_optax(kw):
@@ -363,6 +364,7 @@ def test_lookahead_params_type_and_errors():
 # ------------------------------------------------------------------ jit / vmap
 
 
+@pytest.mark.slow
 def test_vmap_over_hyperparameters_of_wrappers():
   alphas = jnp.array([0.0, 0.5, 1.0])
   params = _params()
