@@ -33,4 +33,12 @@ from gradtx.contrib.dog import DoGState, DoWGState, dog, dowg
 from gradtx.contrib.madgrad import MadgradState, madgrad, scale_by_madgrad
 __all__ += ["COCOBState", "cocob", "scale_by_cocob", "DoGState", "DoWGState", "dog", "dowg",
             "MadgradState", "madgrad", "scale_by_madgrad"]
+from gradtx.contrib.privacy import (DifferentiallyPrivateAggregateState,
+                                    differentially_private_aggregate, dpsgd)
+from gradtx.contrib.complex_valued import SplitRealAndImaginaryState, split_real_and_imaginary
+from gradtx.contrib.momo import MomoAdamState, MomoState, momo, momo_adam
+from gradtx.contrib.mechanic import MechanicState, mechanize
+__all__ += ["DifferentiallyPrivateAggregateState", "differentially_private_aggregate", "dpsgd",
+            "SplitRealAndImaginaryState", "split_real_and_imaginary", "MomoAdamState",
+            "MomoState", "momo", "momo_adam", "MechanicState", "mechanize"]
 # -- end E2

@@ -1,0 +1,174 @@
+"""MoMo and MoMo-Adam (Schaipp et al., 2023): momentum with a Polyak-type step size cap."""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from gradtx.core import checks as _checks
+from gradtx.core.module import static
+from gradtx.core.named import named_optimizer
+from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
+                                 safe_increment, zero_count, zeros_like)
+from gradtx.primitives.decay.weight_decay import require_params
+from gradtx.primitives.scaling.scaling import evaluate
+from gradtx.tree_utils.dtypes import tree_dtype
+from gradtx.tree_utils.reductions import tree_norm, tree_vdot
+
+__all__ = ["MomoState", "MomoAdamState", "Momo", "MomoAdam", "momo", "momo_adam"]
+
+
+class MomoState(NamedTuple):
+  """Optax's fields: `exp_avg` (`d`), `barf` (averaged loss), `gamma` (averaged `<g, x>`),
+  `lb` (the loss lower bound), `count`."""
+  exp_avg: Any
+  barf: jax.Array
+  gamma: jax.Array
+  lb: jax.Array
+  count: jax.Array
+
+
+class MomoAdamState(NamedTuple):
+  """As `MomoState`, plus `exp_avg_sq` (Adam's second moment)."""
+  exp_avg: Any
+  exp_avg_sq: Any
+  barf: jax.Array
+  gamma: jax.Array
+  lb: jax.Array
+  count: jax.Array
+
+
+def _scalars(state: Any, params: Any, updates: Any, value: Any, b: Any) -> tuple:
+  """`barf = b barf + (1 - b) f`, `gamma = b gamma + (1 - b) <g, x>`."""
+  if value is None:
+    raise ValueError("momo: update() needs the loss as `value=`.")
+  barf = b * state.barf + (1 - b) * jnp.asarray(value, state.barf.dtype)
+  gamma = b * state.gamma + (1 - b) * tree_vdot(updates, params)
+  return barf, gamma
+
+
+def _step(state, barf, gamma, iprod, norm, alpha, wd, lower_bound, adapt, bc1=1.0):
+  """The capped step `tau` and the next lower bound (Algorithm 1/2 and 3 of the paper)."""
+  k = 1 + alpha * wd
+  lb = state.lb
+  if adapt:
+    cap = k * (barf - gamma) + iprod
+    lb = jnp.where(cap < k * bc1 * state.lb, jnp.maximum(cap / (2 * bc1 * k), lower_bound),
+                   state.lb)
+  t1 = jnp.maximum(k * (barf - bc1 * lb - gamma) + iprod, 0.0) / norm
+  t1 = jnp.where(norm <= jnp.finfo(float).eps, 0.0, t1)
+  tau = jnp.minimum(alpha / bc1, t1)
+  new_lb = state.lb
+  if adapt:
+    new_lb = jnp.maximum(((barf + iprod - gamma) - tau * norm / 2) / bc1, lower_bound)
+  return tau, new_lb.astype(state.lb.dtype)
+
+
+class Momo(GradientTransformation):
+  """MoMo (SGD with momentum): with `b_1 = 0` on the first step, `d = b d + (1 - b) g`,
+  `barf`, `gamma` as above, `k = 1 + lr wd`,
+  `tau = min(lr, max(k (barf - lb - gamma) + <d, x>, 0) / ||d||^2)`,
+  `u = -(lr wd / k) x - tau d`. `adapt_lower_bound` estimates `lb` online (Algorithm 3).
+  Defaults (paper): `lr=1`, `beta=0.9`, `lower_bound=0`. Needs `value=` (the loss)."""
+
+  learning_rate: Any = 1.0
+  beta: Any = 0.9
+  lower_bound: Any = 0.0
+  weight_decay: Any = 0.0
+  adapt_lower_bound: bool = static(False)
+
+  def __post_init__(self):
+    _checks.decay_rate("momo", "beta", self.beta)
+    _checks.non_negative("momo", "weight_decay", self.weight_decay)
+
+  def init(self, params):
+    dt = tree_dtype(params, "lowest")
+    zero = jnp.zeros([], dt)
+    return MomoState(zeros_like(params), zero, zero, jnp.asarray(self.lower_bound, dt),
+                     zero_count())
+
+  def update(self, updates, state, params=None, *, value=None, **extra_args):
+    del extra_args
+    require_params("momo", params, updates)
+    b = jnp.where(state.count == 0, 0.0, self.beta)
+    barf, gamma = _scalars(state, params, updates, value, b)
+    d = map_leaves(lambda m, g: (cast(hyper(b, g.dtype) * m + (1 - hyper(b, g.dtype)) * g,
+                                      m.dtype),), state.exp_avg, updates, n_out=1)[0]
+    alpha = evaluate(self.learning_rate, state.count)
+    tau, lb = _step(state, barf, gamma, tree_vdot(d, params), tree_norm(d, squared=True),
+                    alpha, self.weight_decay, self.lower_bound, self.adapt_lower_bound)
+    shrink = alpha * self.weight_decay / (1 + alpha * self.weight_decay)
+    u = jax.tree.map(lambda m, p: -shrink * p - tau * m, d, params)
+    return u, MomoState(d, barf, gamma, lb, safe_increment(state.count))
+
+
+class MomoAdam(GradientTransformation):
+  """MoMo-Adam: `d = b1 d + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
+  `D = eps + sqrt(v / (1 - b2^t))`, `c = 1 - b1^t`,
+  `tau = min(lr / c, max(k (barf - c lb - gamma) + <d, x>, 0) / <d, d / D>)`,
+  `u = -(lr wd / k) x - tau d / D`. Defaults (paper): `lr=1e-2`, `b1=0.9`, `b2=0.999`,
+  `eps=1e-8`. Needs `value=`."""
+
+  learning_rate: Any = 1e-2
+  b1: Any = 0.9
+  b2: Any = 0.999
+  eps: Any = 1e-8
+  lower_bound: Any = 0.0
+  weight_decay: Any = 0.0
+  adapt_lower_bound: bool = static(False)
+
+  def __post_init__(self):
+    _checks.decay_rate("momo_adam", "b1", self.b1)
+    _checks.decay_rate("momo_adam", "b2", self.b2)
+    _checks.non_negative("momo_adam", "eps", self.eps)
+    _checks.non_negative("momo_adam", "weight_decay", self.weight_decay)
+
+  def init(self, params):
+    dt = tree_dtype(params, "lowest")
+    zero = jnp.zeros([], dt)
+    return MomoAdamState(zeros_like(params), zeros_like(params, real=True), zero, zero,
+                         jnp.asarray(self.lower_bound, dt), zero_count())
+
+  def update(self, updates, state, params=None, *, value=None, **extra_args):
+    del extra_args
+    require_params("momo_adam", params, updates)
+    count = safe_increment(state.count)
+    barf, gamma = _scalars(state, params, updates, value, self.b1)
+    bc2 = bias_correction(self.b2, count)
+
+    def leaf(g, m, v):
+      cdt = compute_dtype(g.dtype)
+      gc, b1, b2 = g.astype(cdt), hyper(self.b1, cdt), hyper(self.b2, cdt)
+      m_new = b1 * m.astype(cdt) + (1 - b1) * gc
+      v_new = b2 * v.astype(cdt) + (1 - b2) * abs_sq(gc)
+      precond = hyper(self.eps, cdt) + jnp.sqrt(v_new / hyper(bc2, cdt))
+      return cast(m_new, m.dtype), cast(v_new, v.dtype), m_new / precond
+
+    d, v, d_weighted = map_leaves(leaf, updates, state.exp_avg, state.exp_avg_sq, n_out=3)
+    alpha = evaluate(self.learning_rate, state.count)
+    tau, lb = _step(state, barf, gamma, tree_vdot(d, params), tree_vdot(d, d_weighted), alpha,
+                    self.weight_decay, self.lower_bound, self.adapt_lower_bound,
+                    bias_correction(self.b1, count))
+    shrink = alpha * self.weight_decay / (1 + alpha * self.weight_decay)
+    u = jax.tree.map(lambda dw, p: -shrink * p - tau * dw, d_weighted, params)
+    return u, MomoAdamState(d, v, barf, gamma, lb, count)
+
+
+def _momo(learning_rate: Any = 1.0, beta: Any = 0.9, lower_bound: Any = 0.0,
+          weight_decay: Any = 0.0, adapt_lower_bound: bool = False) -> Momo:
+  """MoMo (see `Momo`)."""
+  return Momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound)
+
+
+def _momo_adam(learning_rate: Any = 1e-2, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
+               lower_bound: Any = 0.0, weight_decay: Any = 0.0,
+               adapt_lower_bound: bool = False) -> MomoAdam:
+  """MoMo-Adam (see `MomoAdam`)."""
+  return MomoAdam(learning_rate, b1, b2, eps, lower_bound, weight_decay, adapt_lower_bound)
+
+
+momo = named_optimizer(_momo)
+momo_adam = named_optimizer(_momo_adam)
