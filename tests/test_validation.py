@@ -149,6 +149,131 @@ _add("warmup_cosine_decay_schedule", lambda **kw: gradtx.warmup_cosine_decay_sch
 _add("epoch_schedule", lambda **kw: gradtx.epoch_schedule(lambda e: e, **kw),
      "steps_per_epoch", POSITIVE, 1)
 
+# --- factories added with the Optax surface (sign, optimistic, adaptive, solvers, ...) ---------
+def _find(name):
+  """The public factory `name` (top level or gradtx.optimizers), or None if absent."""
+  return getattr(gradtx, name, None) or getattr(O, name, None)
+
+
+_NEW_CASES = [
+    # (factory name, takes a learning rate first, [(argument, bad values, valid boundary)])
+    ("adamaxw", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0)]),
+    ("adan", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("b3", RATE, 0.0),
+                    ("eps", NONNEG, 0.0), ("eps_root", NONNEG, 0.0)]),
+    ("scale_by_adan", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("b3", RATE, 0.0),
+                              ("eps", NONNEG, 0.0), ("eps_root", NONNEG, 0.0)]),
+    ("yogi", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0)]),
+    ("scale_by_yogi", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0),
+                              ("eps_root", NONNEG, 0.0)]),
+    ("novograd", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0),
+                        ("eps_root", NONNEG, 0.0), ("weight_decay", NONNEG, 0.0)]),
+    ("scale_by_novograd", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0),
+                                  ("eps_root", NONNEG, 0.0), ("weight_decay", NONNEG, 0.0)]),
+    ("sm3", True, [("momentum", RATE, 0.0)]),
+    ("scale_by_sm3", False, [("b1", RATE, 0.0), ("b2", (-0.1, 1.5, NAN), 1.0),
+                             ("eps", NONNEG, 0.0)]),
+    ("fromage", True, [("min_norm", NONNEG, 0.0)]),
+    ("noisy_sgd", True, [("eta", NONNEG, 0.0), ("gamma", NONNEG, 0.0)]),
+    ("add_noise", False, []),  # covered by the explicit entries below (needs eta, gamma)
+    ("signum", True, [("beta", RATE, 0.0)]),
+    ("rprop", True, [("eta_minus", (0.0, 1.0, -0.5, NAN), 0.5)]),
+    ("scale_by_rprop", True, [("eta_minus", (0.0, 1.0, -0.5, NAN), 0.5)]),
+    ("kron", True, [("b1", RATE, 0.0)]),
+    ("scale_by_kron", False, [("b1", RATE, 0.0)]),
+    ("optimistic_gradient_descent", True, [("alpha", NONNEG, 0.0), ("beta", NONNEG, 0.0)]),
+    ("optimistic_adam", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0),
+                               ("eps_root", NONNEG, 0.0)]),
+    ("optimistic_adam_v2", True, [("alpha", NONNEG, 0.0), ("beta", NONNEG, 0.0),
+                                  ("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0),
+                                  ("eps_root", NONNEG, 0.0)]),
+    ("scale_by_optimistic_gradient", False, [("alpha", NONNEG, 0.0), ("beta", NONNEG, 0.0)]),
+    ("scale_by_nadam", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0)]),
+    ("dampened_trace", False, [("decay", RATE, 0.0), ("dampening", (-0.1, 1.5, NAN), 1.0)]),
+    ("scale_by_laprop", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0)]),
+    ("laprop", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0)]),
+    ("scale_by_mars", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("gamma", NONNEG, 0.0),
+                              ("eps", NONNEG, 0.0)]),
+    ("mars", True, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("gamma", NONNEG, 0.0),
+                    ("eps", NONNEG, 0.0)]),
+    ("scale_by_distance_over_gradients", False, [("reps_rel", POSITIVE, 1e-8),
+                                                 ("eps", NONNEG, 0.0)]),
+    ("adaptive_grad_clip", False, []),
+    ("clip_by_global_p_norm", False, []),
+    ("normalize_by_update_norm", False, [("eps", NONNEG, 0.0)]),
+    ("scale_by_param_block_norm", False, [("min_scale", NONNEG, 0.0)]),
+    ("polyak_sgd", False, [("max_learning_rate", POSITIVE, 1e-6), ("eps", NONNEG, 0.0)]),
+    ("scale_by_polyak", False, [("max_learning_rate", POSITIVE, 1e-6), ("eps", NONNEG, 0.0)]),
+    ("lbfgs", False, [("memory_size", POSITIVE, 1)]),
+    ("scale_by_lbfgs", False, [("memory_size", POSITIVE, 1)]),
+    ("scale_by_backtracking_linesearch", False, []),
+    ("scale_by_zoom_linesearch", False, []),
+    ("soap", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("shampoo_beta", (1.0, 1.5, NAN), 0.0),
+                     ("eps", NONNEG, 0.0), ("precondition_frequency", POSITIVE, 1)]),
+    ("scale_by_soap", False, [("b1", RATE, 0.0), ("b2", RATE, 0.0), ("eps", NONNEG, 0.0),
+                              ("precondition_frequency", POSITIVE, 1)]),
+    ("shampoo", True, [("matrix_eps", NONNEG, 0.0), ("graft_eps", NONNEG, 0.0),
+                       ("precondition_frequency", POSITIVE, 1)]),
+    ("scale_by_shampoo", False, [("matrix_eps", NONNEG, 0.0), ("graft_eps", NONNEG, 0.0),
+                                 ("precondition_frequency", POSITIVE, 1)]),
+    ("add_stepped_weight_decay", True, [("weight_decay", NONNEG, 0.0)]),
+    ("apply_every", False, [("k", POSITIVE, 1)]),
+    ("ema_params", False, [("decay", RATE, 0.0)]),
+    ("polynomial_averaging", False, [("gamma", NONNEG, 0.0)]),
+]
+for _name, _takes_lr, _args in _NEW_CASES:
+  _fn = _find(_name)
+  if _fn is None:  # not (yet) exported in this checkout
+    continue
+  for _arg, _bad, _ok in _args:
+    _add(_name, _lr(_fn) if _takes_lr else _fn, _arg, _bad, _ok)
+_KEY = jax.random.PRNGKey(0)
+_add("add_noise", lambda **kw: gradtx.add_noise(**{"eta": 0.01, "gamma": 0.55, "key": _KEY, **kw}),
+     "eta", NONNEG, 0.0)
+_add("add_noise", lambda **kw: gradtx.add_noise(**{"eta": 0.01, "gamma": 0.55, "key": _KEY, **kw}),
+     "gamma", NONNEG, 0.0)
+_add("adaptive_grad_clip", gradtx.adaptive_grad_clip, "clipping", (-1.0, NAN), 0.0)
+_add("adaptive_grad_clip", lambda **kw: gradtx.adaptive_grad_clip(0.1, **kw), "eps", NONNEG, 0.0)
+_add("clip_by_global_p_norm", gradtx.clip_by_global_p_norm, "max_norm", (-1.0, NAN), 0.0)
+_add("clip_by_global_p_norm", lambda **kw: gradtx.clip_by_global_p_norm(1.0, **kw), "norm_type",
+     POSITIVE, 1.0)
+_add("clip_by_global_p_norm", lambda **kw: gradtx.clip_by_global_p_norm(1.0, **kw), "eps",
+     NONNEG, 0.0)
+_add("scale_by_backtracking_linesearch", gradtx.scale_by_backtracking_linesearch,
+     "max_backtracking_steps", POSITIVE, 1)
+_add("scale_by_backtracking_linesearch",
+     lambda **kw: gradtx.scale_by_backtracking_linesearch(5, **kw), "decrease_factor",
+     (0.0, 1.5, NAN), 1.0)
+_add("scale_by_backtracking_linesearch",
+     lambda **kw: gradtx.scale_by_backtracking_linesearch(5, **kw), "slope_rtol", NONNEG, 0.0)
+_add("scale_by_zoom_linesearch", gradtx.scale_by_zoom_linesearch, "max_linesearch_steps",
+     POSITIVE, 1)
+_add("scale_by_zoom_linesearch", lambda **kw: gradtx.scale_by_zoom_linesearch(5, **kw),
+     "curv_rtol", NONNEG, 0.0)
+_add("lookahead", lambda **kw: gradtx.lookahead(**{"fast_optimizer": _ADAM, "sync_period": 2,
+                                                  "slow_step_size": 0.5, **kw}),
+     "sync_period", POSITIVE, 1)
+_add("lookahead", lambda **kw: gradtx.lookahead(**{"fast_optimizer": _ADAM, "sync_period": 2,
+                                                  "slow_step_size": 0.5, **kw}),
+     "slow_step_size", (-0.1, 1.5, NAN), 1.0)
+_add("cautious", lambda **kw: gradtx.cautious(_ADAM, **kw), "eps", POSITIVE, 1e-8)
+_add("measure_with_ema", lambda **kw: gradtx.measure_with_ema(**{
+    "measure": lambda u: u, "decay": 0.9, **kw}), "decay", RATE, 0.0)
+_add("linear_onecycle_schedule", lambda **kw: gradtx.linear_onecycle_schedule(100, 1.0, **kw),
+     "pct_start", (-0.1, 1.5, NAN), 0.0)
+_add("linear_onecycle_schedule", lambda **kw: gradtx.linear_onecycle_schedule(100, 1.0, **kw),
+     "pct_final", (-0.1, 1.5, NAN), 1.0)
+_add("cosine_onecycle_schedule", lambda **kw: gradtx.cosine_onecycle_schedule(100, 1.0, **kw),
+     "pct_start", (-0.1, 1.5, NAN), 0.0)
+_add("warmup_constant_schedule", lambda **kw: gradtx.warmup_constant_schedule(**{
+    "init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, **kw}),
+     "warmup_steps", (NAN,), 0)  # <= 0: constant (linear_schedule, as in Optax)
+_add("warmup_exponential_decay_schedule", lambda **kw: gradtx.warmup_exponential_decay_schedule(
+    **{"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "transition_steps": 10,
+       "decay_rate": 0.5, **kw}), "decay_rate", (-1.0, NAN), 0.0)
+_add("warmup_exponential_decay_schedule", lambda **kw: gradtx.warmup_exponential_decay_schedule(
+    **{"init_value": 0.0, "peak_value": 1.0, "warmup_steps": 5, "transition_steps": 10,
+       "decay_rate": 0.5, **kw}), "transition_steps", (NAN,), 1)
+
 # (factory id, argument) pairs whose check is missing in the factory's module.
 MISSING: dict = {}  # every check the inventory expects now exists
 
@@ -373,6 +498,30 @@ NO_CONSTRAINTS = {
     "sgdr_schedule": "a list of warmup-cosine kwargs, each validated by "
                      "warmup_cosine_decay_schedule",
     "inject_stateful_hyperparams": "a factory (deprecated alias of inject_hyperparams)",
+    "sign_sgd": "only a learning rate (any value or schedule)",
+    "scale_by_sign": "no arguments", "centralize": "no arguments",
+    "keep_params_nonnegative": "no arguments",
+    "fromage_step": "any learning rate or schedule",
+    "compensated_updates": "a method name (checked against the known methods) and a seed",
+    "swa": "start/every: step counts, tests/test_averaging*.py",
+    "conditionally_mask": "a transformation and a function",
+    "conditionally_transform": "a transformation and a function",
+    "selective_transform": "a transformation and a mask", "flatten": "a transformation",
+    "named_chain": "transformations", "with_extra_args_support": "a transformation",
+    "monitor": "functions", "snapshot": "a function", "microbatch": "a function transform",
+    "value_and_grad_from_state": "a function",
+    "kron_update_probability": "a schedule of update probabilities (preconditioning area, "
+                               "its engineer owns its checks)",
+}
+# Public functions that are numerics or tree helpers, not transformation factories.
+HELPERS = {
+    "asgd_average", "averaged_params", "bias_correction", "global_p_norm", "incremental_update",
+    "init_empty_state", "matrix_inverse_pth_root", "multi_normal", "nnls",
+    "per_example_global_norm_clip", "per_example_layer_norm_clip", "periodic_update",
+    "power_iteration", "safe_increment", "safe_int32_increment", "safe_norm",
+    "safe_root_mean_squares", "scale_gradient", "skip_large_updates", "skip_not_finite",
+    "tree_map_params", "unitwise_clip", "unitwise_norm", "update_infinity_moment",
+    "update_moment", "update_moment_per_elem_norm",
 }
 
 
@@ -388,7 +537,7 @@ def _public_factories():
   return names - {"apply_updates", "global_norm", "all_finite", "hyperparams_of",
                   "set_hyperparams", "by_path", "by_ndim", "by_leaf", "decay_rate_pow",
                   "path_str", "inverse_root", "require_params", "block_norm", "block_rms",
-                  "factored_dims", "adam_moments", "adam_direction"}
+                  "factored_dims", "adam_moments", "adam_direction"} - HELPERS
 
 
 def test_every_public_factory_is_covered():

@@ -23,6 +23,8 @@ def linear_onecycle_schedule(transition_steps: int, peak_value: Any, pct_start: 
   numbers); `peak_value`, `div_factor` and `final_div_factor` may be traced.
   """
   _checks.positive("linear_onecycle_schedule", "transition_steps", transition_steps)
+  _checks.unit_interval("linear_onecycle_schedule", "pct_start", pct_start)
+  _checks.unit_interval("linear_onecycle_schedule", "pct_final", pct_final)
   return piecewise_interpolate_schedule("linear", peak_value / div_factor, {
       int(pct_start * transition_steps): div_factor,
       int(pct_final * transition_steps): 1.0 / div_factor,
@@ -36,6 +38,7 @@ def cosine_onecycle_schedule(transition_steps: int, peak_value: Any, pct_start: 
   then cosine decay to `peak / (div_factor * final_div_factor)` at
   `T = transition_steps` (Optax's defaults; the fast.ai one-cycle policy)."""
   _checks.positive("cosine_onecycle_schedule", "transition_steps", transition_steps)
+  _checks.unit_interval("cosine_onecycle_schedule", "pct_start", pct_start)
   return piecewise_interpolate_schedule("cosine", peak_value / div_factor, {
       int(pct_start * transition_steps): div_factor,
       int(transition_steps): 1.0 / (div_factor * final_div_factor)})

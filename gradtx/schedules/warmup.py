@@ -20,6 +20,8 @@ __all__ = ["warmup_constant_schedule", "warmup_cosine_decay_schedule",
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any) -> Polynomial:
   """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
   `peak_value`: `linear_schedule(init_value, peak_value, warmup_steps)` (Optax)."""
+  _checks.check("warmup_constant_schedule", "warmup_steps", warmup_steps,
+                lambda v: v == v, "a number, not NaN")
   return linear_schedule(init_value, peak_value, warmup_steps)
 
 
