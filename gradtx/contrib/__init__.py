@@ -41,4 +41,7 @@ from gradtx.contrib.mechanic import MechanicState, mechanize
 __all__ += ["DifferentiallyPrivateAggregateState", "differentially_private_aggregate", "dpsgd",
             "SplitRealAndImaginaryState", "split_real_and_imaginary", "MomoAdamState",
             "MomoState", "momo", "momo_adam", "MechanicState", "mechanize"]
+from gradtx.contrib.sophia import (HutchinsonState, SophiaState,
+                                   hutchinson_estimator_diag_hessian, sophia)
+__all__ += ["HutchinsonState", "SophiaState", "hutchinson_estimator_diag_hessian", "sophia"]
 # -- end E2
