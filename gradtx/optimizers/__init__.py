@@ -7,6 +7,6 @@ from gradtx.optimizers.sign import (sign_sgd, signum, rprop)
 from gradtx.optimizers.optimistic import (optimistic_gradient_descent, optimistic_adam, optimistic_adam_v2)
 from gradtx.optimizers.adaptive_extra import (yogi, sm3, novograd, adan, adamaxw, fromage, noisy_sgd)
 from gradtx.optimizers.matrix import (shampoo, soap)
-from gradtx.optimizers.modern import (mars, laprop)
+from gradtx.optimizers.modern import (mars, laprop, kron)
 
-__all__ = ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'nadamw', 'amsgrad', 'adamax', 'radam', 'adabelief', 'adadelta', 'lion', 'lamb', 'lars', 'adafactor', 'sign_sgd', 'signum', 'rprop', 'optimistic_gradient_descent', 'optimistic_adam', 'optimistic_adam_v2', 'yogi', 'sm3', 'novograd', 'adan', 'adamaxw', 'fromage', 'noisy_sgd', 'shampoo', 'soap', 'mars', 'laprop']
+__all__ = ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'nadamw', 'amsgrad', 'adamax', 'radam', 'adabelief', 'adadelta', 'lion', 'lamb', 'lars', 'adafactor', 'sign_sgd', 'signum', 'rprop', 'optimistic_gradient_descent', 'optimistic_adam', 'optimistic_adam_v2', 'yogi', 'sm3', 'novograd', 'adan', 'adamaxw', 'fromage', 'noisy_sgd', 'shampoo', 'soap', 'mars', 'laprop', 'kron']

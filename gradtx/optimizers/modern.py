@@ -13,10 +13,11 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.moments.laprop import scale_by_laprop
 from gradtx.primitives.moments.mars import scale_by_mars
+from gradtx.primitives.preconditioning.kron import kron_update_probability, scale_by_kron
 from gradtx.primitives.preconditioning.stepped_decay import add_stepped_weight_decay
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 
-__all__ = ["mars", "laprop"]
+__all__ = ["mars", "laprop", "kron"]
 
 
 def _mars_leaves(optimize_1d: bool, want: bool):
@@ -53,5 +54,28 @@ def _laprop(learning_rate: Any = 4e-4, b1: Any = 0.8, b2: Any = 0.99, eps: Any =
                add_stepped_weight_decay(1.0, weight_decay))
 
 
+def _kron(learning_rate: Any = 1e-3, b1: Any = 0.9, weight_decay: Any = 0.0,
+          weight_decay_mask: Any = None,
+          preconditioner_update_probability: Any = kron_update_probability(),
+          max_size_triangular: int = 8192, min_ndim_triangular: int = 2,
+          memory_save_mode: str | None = None, momentum_into_precond_update: bool = True,
+          preconditioner_lr: Any = 0.1, preconditioner_init_scale: Any = 1.0,
+          mu_dtype: Any = None, precond_dtype: Any = None, *,
+          seed: int = 5318008) -> GradientTransformation:
+  """PSGD-Kron (Xi-Lin Li; reference psgd_jax `kron.py`, kron-torch): `w <- w - lr (u + wd w)`
+  with PSGD-Kron's direction `u` (`scale_by_kron`). Defaults are the reference's: `lr=1e-3`,
+  `b1=0.9`, `weight_decay=0`, the update probability 1 for 500 steps then annealed to 0.03
+  (`kron_update_probability`), `max_size_triangular=8192`, `min_ndim_triangular=2`,
+  `preconditioner_lr=0.1`, `preconditioner_init_scale=1`."""
+  return chain(
+      scale_by_kron(b1, preconditioner_update_probability, max_size_triangular,
+                    min_ndim_triangular, memory_save_mode, momentum_into_precond_update,
+                    preconditioner_lr, preconditioner_init_scale, mu_dtype, precond_dtype,
+                    seed=seed),
+      add_decayed_weights(weight_decay, weight_decay_mask),
+      scale_by_learning_rate(learning_rate))
+
+
 mars = named_optimizer(_mars, static_args=("optimize_1d",))
 laprop = named_optimizer(_laprop)
+kron = named_optimizer(_kron, static_args=("max_size_triangular", "min_ndim_triangular", "seed"))
