@@ -251,7 +251,14 @@ def test_state_dtype_is_a_keyword_argument(name):
 # RMSProp, factored Adafactor statistics), so that all of it is checked.
 _ALL_STATE = {"sgd": dict(momentum=0.9), "rmsprop": dict(momentum=0.9, centered=True),
               "adafactor": dict(momentum=0.9, min_dim_size_to_factor=1),
-              "scale_by_factored_rms": dict(min_dim_size_to_factor=1)}
+              "scale_by_factored_rms": dict(min_dim_size_to_factor=1),
+              # the default zoom line search needs `value`, `value_fn` at each update
+              "lbfgs": dict(linesearch=None)}
+# Optimizers that refuse complex params (TypeError naming the leaf at init), and why.
+_REAL_ONLY = {"rprop": "the sign of g_t g_{t-1} and the clipped step need an order",
+              "scale_by_rprop": "the sign of g_t g_{t-1} and the clipped step need an order",
+              "sm3": "SM3's max-based cover accumulators are defined for real gradients",
+              "scale_by_sm3": "SM3's max-based cover accumulators are defined for real gradients"}
 
 
 @pytest.mark.parametrize("name", _marked(sorted(set(STATEFUL_FACTORIES) | {"sgd"})))
@@ -263,6 +270,10 @@ def test_state_dtype_sets_the_per_parameter_state_dtype(name, param_dtype, state
   fn = _factories()[name]
   tx = _build(fn, state_dtype=state_dtype, **_ALL_STATE.get(name, {}))
   params = jax.tree.map(lambda p: p.astype(param_dtype), _params(jnp.float32))
+  if name in _REAL_ONLY and jnp.issubdtype(param_dtype, jnp.complexfloating):
+    with pytest.raises(TypeError, match=r"params leaf \['b'\] is complex"):
+      tx.init(params)
+    return
   state = tx.init(params)
   real = jnp.finfo(state_dtype).dtype
   leaves = R.per_leaf_state(state)

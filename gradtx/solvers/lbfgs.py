@@ -13,7 +13,8 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation, identity
-from gradtx.numerics.ops import cast, safe_increment, zero_count, zeros_like
+from gradtx.numerics.ops import (cast, compute_dtype, real_dtype, safe_increment, zero_count,
+                                 zeros_like)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import scale, scale_by_learning_rate
 from gradtx.solvers import _tree
@@ -89,12 +90,14 @@ class ScaleByLBFGS(GradientTransformation):
                            zeros_like(params, self.state_dtype))
     return ScaleByLBFGSState(
         zero_count(), zeros_like(params, self.state_dtype), zeros_like(params, self.state_dtype),
-        stacked, stacked, jnp.zeros([m], _tree.value_dtype(params)))
+        stacked, stacked, jnp.zeros([m], _tree.value_dtype(params) if self.state_dtype is None
+                                    else real_dtype(jnp.dtype(self.state_dtype))))
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
     require_params("scale_by_lbfgs", params, updates)
-    m, dtype, count = int(self.memory_size), state.weights_memory.dtype, state.count
+    m, count = int(self.memory_size), state.count
+    dtype = compute_dtype(state.weights_memory.dtype)  # the curvature scalars, >= float32
     newest = (count - 1) % m
     s = _tree.axpy(jnp.asarray(-1, dtype), state.params, _tree.cast_like(params, state.params))
     y = _tree.axpy(jnp.asarray(-1, dtype), state.updates, _tree.cast_like(updates, state.updates))
@@ -107,7 +110,7 @@ class ScaleByLBFGS(GradientTransformation):
     s_memory, y_memory = jax.tree.map(lambda mem, x: mem.at[newest].set(x),
                                       (state.diff_params_memory, state.diff_updates_memory),
                                       (s, y))
-    weights = state.weights_memory.at[newest].set(rho)
+    weights = state.weights_memory.astype(dtype).at[newest].set(rho)
     yy = jnp.where(keep, yy, jnp.zeros_like(yy))
     if self.scale_init_precond:
       gamma = jnp.where(yy > 0, sy / jnp.where(yy > 0, yy, 1), 1)
@@ -118,7 +121,8 @@ class ScaleByLBFGS(GradientTransformation):
     direction = precondition(_tree.cast_like(updates, state.updates), s_memory, y_memory,
                              weights, gamma, newest)
     new_state = ScaleByLBFGSState(safe_increment(count), _tree.cast_like(params, state.params),
-        _tree.cast_like(updates, state.updates), s_memory, y_memory, weights)
+        _tree.cast_like(updates, state.updates), s_memory, y_memory,
+        cast(weights, state.weights_memory.dtype))
     return _tree.cast_like(direction, updates), new_state
 
 

@@ -37,13 +37,17 @@ class ScaleByDistanceOverGradients(GradientTransformation):
   `G_t = G_{t-1} + ||g_t||^2`, `u_t = global_scale r_t / sqrt(G_t + eps) g_t`.
   Defaults as Optax: `reps_rel=1e-6` (the authors recommend 1e-4 with batch
   norm), `eps=1e-8`, `param_dtype=float32` (the stored `w_0`), `global_scale=1`
-  (use -1 for descent without a following `scale(-1)`).
+  (use -1 for descent without a following `scale(-1)`). `state_dtype`, when given,
+  sets the dtype of all per-parameter state (`w_0` in `state_dtype`, the distances and
+  sums in its real dtype) and takes precedence over `param_dtype`; a complex `w_0` is
+  kept complex (of `param_dtype`'s precision), never silently made real.
   """
 
   reps_rel: Any = 1e-6
   eps: Any = 1e-8
   param_dtype: Any = static(jnp.float32)
   global_scale: Any = 1.0
+  state_dtype: Any = static(None)
 
   def __post_init__(self):
     _checks.positive("scale_by_distance_over_gradients", "reps_rel", self.reps_rel)
@@ -54,9 +58,13 @@ class ScaleByDistanceOverGradients(GradientTransformation):
 
     def leaf(p):
       rdt = real_dtype(compute_dtype(p.dtype))
-      r0 = hyper(self.reps_rel, rdt) * (1 + _norm(p.astype(rdt)))
+      pdt = jnp.dtype(self.param_dtype if self.state_dtype is None else self.state_dtype)
+      if jnp.iscomplexobj(p) and not jnp.issubdtype(pdt, jnp.complexfloating):
+        pdt = jnp.result_type(pdt, jnp.complex64)
+      sdt = rdt if self.state_dtype is None else real_dtype(jnp.dtype(self.state_dtype))
+      r0 = hyper(self.reps_rel, rdt) * (1 + _norm(p.astype(compute_dtype(p.dtype))))
       # a copy, never `p` itself: params and state may both be donated
-      return r0, jnp.zeros((1,), rdt), jnp.array(p, self.param_dtype, copy=True)
+      return r0.astype(sdt), jnp.zeros((1,), sdt), jnp.array(p, pdt, copy=True)
 
     return ScaleByDistanceOverGradientsState(*map_leaves(leaf, params, n_out=3))
 
@@ -80,6 +88,7 @@ class ScaleByDistanceOverGradients(GradientTransformation):
 
 def scale_by_distance_over_gradients(reps_rel: Any = 1e-6, eps: Any = 1e-8,
                                      param_dtype: Any = jnp.float32,
-                                     global_scale: Any = 1.0) -> ScaleByDistanceOverGradients:
+                                     global_scale: Any = 1.0, *,
+                                     state_dtype: Any = None) -> ScaleByDistanceOverGradients:
   """DoG's per-leaf step size times the gradient (see `ScaleByDistanceOverGradients`)."""
-  return ScaleByDistanceOverGradients(reps_rel, eps, param_dtype, global_scale)
+  return ScaleByDistanceOverGradients(reps_rel, eps, param_dtype, global_scale, state_dtype)

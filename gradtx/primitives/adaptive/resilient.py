@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, NamedTuple
 
+import jax
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
@@ -54,6 +55,10 @@ class ScaleByRprop(GradientTransformation):
                     self.min_step_size)
 
   def init(self, params):
+    for path, p in jax.tree_util.tree_leaves_with_path(params):
+      if jnp.iscomplexobj(p):  # the sign of g_t g_{t-1} and the step clipping need an order
+        raise TypeError(f"scale_by_rprop: params leaf {jax.tree_util.keystr(path)} is complex; "
+                        "Rprop supports real parameters only.")
     return ScaleByRpropState(full_like(params, self.learning_rate, self.state_dtype),
                              zeros_like(params, self.state_dtype))
 
