@@ -69,10 +69,15 @@ class ScaleByRprop(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       gc = g.astype(cdt)
       s = gc * prev.astype(cdt)
-      factor = jnp.where(s > 0, hyper(self.eta_plus, cdt),
-                         jnp.where(s < 0, hyper(self.eta_minus, cdt), 1))
-      step_new = jnp.clip(step.astype(cdt) * factor, hyper(self.min_step_size, cdt),
-                          hyper(self.max_step_size, cdt))
+      sc = step.astype(cdt)
+      lo, hi = hyper(self.min_step_size, cdt), hyper(self.max_step_size, cdt)
+      # One clip per branch, not one clip of `step * factor`: with the factor selected
+      # first XLA recomputes `step_new` inside the update's fusion, which then reads the
+      # old step sizes after the donated buffer was overwritten, and copies both state
+      # buffers every step (2 extra copies, 1.44x Optax on one 16M leaf). Same values.
+      step_new = jnp.where(s > 0, jnp.clip(sc * hyper(self.eta_plus, cdt), lo, hi),
+                           jnp.where(s < 0, jnp.clip(sc * hyper(self.eta_minus, cdt), lo, hi),
+                                     jnp.clip(sc, lo, hi)))
       u = jnp.where(s < 0, 0, step_new * jnp.sign(gc))
       return u.astype(g.dtype), step_new.astype(step.dtype), u.astype(prev.dtype)
 

@@ -66,8 +66,33 @@ class AddNoise(GradientTransformation):
       noise = jax.random.normal(k, g.shape, g.dtype)
       return (g.astype(cdt) + hyper(sigma, cdt) * noise.astype(cdt)).astype(g.dtype)
 
-    noisy = treedef.unflatten([leaf(g, keys[i]) for i, g in enumerate(leaves)])
+    noisy = treedef.unflatten(_per_leaf_batched(leaf, leaves, keys))
     return noisy, AddNoiseState(count, next_key)
+
+
+def _per_leaf_batched(fn, leaves: list, keys: jax.Array) -> list:
+  """`[fn(leaves[i], keys[i]) for i]`, with the leaves of one shape and dtype
+  stacked and `fn` vmapped over them and their keys.
+
+  One RNG computation per distinct leaf signature instead of one per leaf
+  (1000 draws on 64x64 leaves took minutes to compile). vmap batches the
+  counter-based generator key by key, so each leaf gets the bits of its own
+  key; `fn` stays whole inside the vmap, so XLA fuses and rounds the noise
+  and the add as it does for one leaf, and the result is bit-identical to
+  one call per leaf (a batched draw added afterwards differs by 1 ulp).
+  """
+  groups: dict = {}
+  for i, g in enumerate(leaves):
+    groups.setdefault((tuple(g.shape), jnp.dtype(g.dtype)), []).append(i)
+  out = [None] * len(leaves)
+  for idx in groups.values():
+    if len(idx) == 1:
+      out[idx[0]] = fn(leaves[idx[0]], keys[idx[0]])
+      continue
+    batch = jax.vmap(fn)(jnp.stack([leaves[i] for i in idx]), keys[jnp.asarray(idx)])
+    for j, i in enumerate(idx):
+      out[i] = batch[j]
+  return out
 
 
 def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None) -> AddNoise:
