@@ -31,7 +31,7 @@ from tqdm import tqdm
 import gradtx
 from _digits import batches, init_mlp, load_data, loss_fn, mlp
 from _plot import pyplot, save_figure
-from gradtx.hyperparams import hyperparams_of
+from gradtx import hyperparams_of
 
 SIZES = (64, 128, 64, 10)
 
