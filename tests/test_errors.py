@@ -152,7 +152,9 @@ def test_mismatch_errors_are_value_errors_and_type_errors():
 def test_chain_with_a_foreign_state_says_so():
   tx = gradtx.adam(0.1)
   params = params_tree()
-  with pytest.raises(ValueError, match="2 transformations got a state of 1"):
+  n = len(tx.transformation().transforms)  # Adam's stages and the low-precision compensation
+  assert n >= 2
+  with pytest.raises(ValueError, match=f"{n} transformations got a state of 1"):
     tx.update(grads_like(params), (tx.init(params)[0],), params)
 
 
