@@ -34,7 +34,10 @@ import gradtx.optimizers
 
 # Optimizers this file knows (the initial set plus those being added).
 KNOWN = ("sgd", "adagrad", "rmsprop", "adam", "adamw", "nadam", "nadamw", "amsgrad", "adamax",
-         "radam", "adabelief", "adadelta", "lion", "lamb", "lars", "adafactor")
+         "radam", "adabelief", "adadelta", "lion", "lamb", "lars", "adafactor",
+         "sign_sgd", "signum", "rprop", "optimistic_gradient_descent", "optimistic_adam",
+         "optimistic_adam_v2", "yogi", "sm3", "novograd", "adan", "adamaxw", "fromage",
+         "noisy_sgd", "shampoo", "soap", "mars", "laprop", "kron")
 
 
 def lookup(name):
@@ -51,6 +54,7 @@ PRESENT = tuple(n for n in KNOWN if lookup(n) is not None)
 MISSING = tuple(n for n in KNOWN if lookup(n) is None)
 
 cos = gradtx.cosine_decay_schedule
+_KEY = jax.random.key(0)  # noisy_sgd's noise: a fixed key, so each run is reproducible
 
 
 def halve(lr0, every):
@@ -82,6 +86,26 @@ BOWL = {
     "lamb": ("lamb", lambda f: f(halve(0.2, 20)), 300),                             # 153
     "lars": ("lars", lambda f: f(halve(10.0, 40)), 300),                            # 154
     "adafactor": ("adafactor", lambda f: f(cos(0.1, 100)), 100),                    # 19
+    "sign_sgd": ("sign_sgd", lambda f: f(halve(0.2, 40)), 250),                     # 174
+    "signum": ("signum", lambda f: f(halve(0.2, 40)), 300),                         # 210
+    "rprop": ("rprop", lambda f: f(0.1), 50),                                       # 33
+    "optimistic_gradient_descent": ("optimistic_gradient_descent", lambda f: f(0.5), 100),  # 66
+    "optimistic_adam": ("optimistic_adam", lambda f: f(0.5), 100),                  # 67
+    "optimistic_adam_v2": ("optimistic_adam_v2", lambda f: f(0.5), 100),            # 67
+    "yogi": ("yogi", lambda f: f(0.5), 160),                                        # 110
+    "sm3": ("sm3", lambda f: f(0.5), 220),                                          # 151
+    "novograd": ("novograd", lambda f: f(halve(0.2, 40)), 200),                     # 142
+    "adan": ("adan", lambda f: f(0.1), 720),                                        # 513
+    "adamaxw": ("adamaxw", lambda f: f(0.5), 160),                                  # 109
+    "fromage": ("fromage", lambda f: f(halve(0.2, 40)), 380),                       # 266
+    "noisy_sgd": ("noisy_sgd", lambda f: f(0.015, key=_KEY), 2800),                # 1991
+    "shampoo": ("shampoo", lambda f: f(0.02), 160),                                 # 113
+    "soap": ("soap", lambda f: f(0.02), 600),                                       # 416
+    # on 0-d / 1-d params MARS runs its AdamW branch with lr_1d (3e-3), so `learning_rate`
+    # does not enter these runs
+    "mars": ("mars", lambda f: f(0.02), 1500),                                      # 1066
+    "laprop": ("laprop", lambda f: f(0.5), 80),                                     # 51
+    "kron": ("kron", lambda f: f(halve(0.2, 40)), 220),                             # 156
 }
 
 # ROSENBROCK: label -> (name, builder, steps, tolerance on the state).
@@ -107,6 +131,26 @@ ROSENBROCK = {
     "lamb": ("lamb", lambda f: f(cos(0.01, 3000)), 3000, 1e-2),                     # 1837
     "lars": ("lars", lambda f: f(cos(1.0, 3000)), 3000, 1e-2),                      # 1255
     "adafactor": ("adafactor", lambda f: f(cos(0.02, 3000)), 3000, 1e-2),           # 1304
+    "sign_sgd": ("sign_sgd", lambda f: f(halve(0.05, 300)), 3700, 1e-2),            # 2637
+    "signum": ("signum", lambda f: f(halve(0.2, 40)), 350, 1e-2),                   # 244
+    "rprop": ("rprop", lambda f: f(0.1), 380, 1e-2),                                # 267
+    "optimistic_gradient_descent": ("optimistic_gradient_descent", lambda f: f(0.005), 3300,
+                                    1e-2),                                          # 2348
+    "optimistic_adam_v2": ("optimistic_adam_v2", lambda f: f(cos(0.05, 2000)), 1000,
+                           1e-2),                                                   # 652
+    "yogi": ("yogi", lambda f: f(0.5), 150, 1e-2),                                  # 105
+    "sm3": ("sm3", lambda f: f(0.5), 900, 1e-2),                                    # 619
+    "novograd": ("novograd", lambda f: f(halve(0.2, 40)), 230, 1e-2),               # 158
+    "adan": ("adan", lambda f: f(0.1), 800, 1e-2),                                  # 568
+    "adamaxw": ("adamaxw", lambda f: f(0.05), 1850, 1e-2),                          # 1294
+    "fromage": ("fromage", lambda f: f(cos(0.02, 3000)), 3000, 1e-2),               # 1780
+    "optimistic_adam": ("optimistic_adam", lambda f: f(0.02), 5600, 1e-2),          # 3970
+    "noisy_sgd": ("noisy_sgd", lambda f: f(0.015, key=_KEY), 1200, 1e-2),          # 829
+    "shampoo": ("shampoo", lambda f: f(halve(0.05, 300)), 480, 1e-2),               # 343
+    "soap": ("soap", lambda f: f(0.02), 520, 1e-2),                                 # 369
+    "mars": ("mars", lambda f: f(0.02), 1400, 1e-2),                                # 965
+    "laprop": ("laprop", lambda f: f(cos(0.02, 1000)), 800, 1e-2),                  # 559
+    "kron": ("kron", lambda f: f(halve(0.2, 40)), 260, 1e-2),                       # 185
 }
 
 
