@@ -108,6 +108,15 @@ def test_averaged_params_finds_the_stage_in_nested_states():
     averaged_params(both.init(params))
 
 
+def test_state_is_a_copy_so_a_donating_step_works():
+  params, grads = {"w": jnp.ones((4, 3))}, {"w": jnp.ones((4, 3))}
+  tx = gradtx.chain(gradtx.sgd(0.1), ema_params(0.9))
+  state = tx.init(params)
+  step = jax.jit(lambda g, s, p: tx.update(g, s, p), donate_argnums=(1, 2))
+  _, state = step(grads, state, params)  # donating one buffer twice would raise
+  np.testing.assert_allclose(averaged_params(state)["w"], 0.9 * 1.0 + 0.1 * 0.9, rtol=1e-12)
+
+
 def test_vmap_over_decay_is_separate_runs():
   params, grads, iterates = _setup()
   p0 = jax.tree.map(jnp.asarray, params)

@@ -76,7 +76,7 @@ def _np_mars(params, grads, lr=3e-3, betas=(0.95, 0.99), eps=1e-8, wd=0.0, gamma
         s["m"] = b1 * s["m"] + (1 - b1) * c
         s["v"] = b2 * s["v"] + (1 - b2) * c * c
         denom = (np.sqrt(s["v"]) / np.sqrt(1 - b2 ** step) + eps) * (1 - b1 ** step)
-        p[k] = p[k] - lr * (p[k] * (wd if True else 0) + s["m"] / denom)
+        p[k] = p[k] - lr * (p[k] * wd + s["m"] / denom)
       else:
         b1, b2 = betas_1d
         s["m"] = b1 * s["m"] + (1 - b1) * grad

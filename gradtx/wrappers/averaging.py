@@ -45,8 +45,10 @@ class _Averaging(GradientTransformation):
 
   def init(self, params):
     dtype = lambda p: ops_state_dtype(jnp.asarray(p).dtype, self.state_dtype)
+    # a copy, never the params' own buffer (a step that donates params and state would
+    # otherwise donate one buffer twice)
     return AveragedParamsState(zero_count(),
-                               jax.tree.map(lambda p: jnp.asarray(p, dtype(p)), params))
+                               jax.tree.map(lambda p: jnp.array(p, dtype(p), copy=True), params))
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
