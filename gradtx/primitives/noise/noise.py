@@ -83,7 +83,10 @@ def _per_leaf_batched(fn, leaves: list, keys: jax.Array) -> list:
   """
   groups: dict = {}
   for i, g in enumerate(leaves):
-    groups.setdefault((tuple(g.shape), jnp.dtype(g.dtype)), []).append(i)
+    # with several devices each leaf draws alone: stacking differently sharded leaves
+    # would move data between devices (as `join_small_leaves`)
+    sig = i if jax.device_count() > 1 else (tuple(g.shape), jnp.dtype(g.dtype))
+    groups.setdefault(sig, []).append(i)
   out = [None] * len(leaves)
   for idx in groups.values():
     if len(idx) == 1:
