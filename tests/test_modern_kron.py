@@ -65,7 +65,7 @@ def test_scale_by_kron_matches_reference(kwargs, shapes):
   ours = scale_by_kron(**kwargs)
   params, grads = _data(shapes=shapes)
   s_ref, s_ours = ref.init(params), ours.init(params)
-  q_start = s_ours.qs["w"][0]
+  q_start = s_ours.qs[0]["w"]
   step_ref, step_ours = jax.jit(ref.update), jax.jit(ours.update)
   q_moved = False
   for t, g in enumerate(grads, start=1):
@@ -74,9 +74,9 @@ def test_scale_by_kron_matches_reference(kwargs, shapes):
     for k in shapes:
       np.testing.assert_allclose(u_ours[k], u_ref[k], rtol=1e-9, atol=1e-12,
                                  err_msg=f"step {t}, {k}")
-    np.testing.assert_allclose(s_ours.qs["w"][0], s_ref["Qs_preconditioners"]["w"][0],
+    np.testing.assert_allclose(s_ours.qs[0]["w"], s_ref["Qs_preconditioners"]["w"][0],
                                rtol=1e-9, atol=1e-12, err_msg=f"step {t}, Q")
-    q_moved |= not np.allclose(s_ours.qs["w"][0], q_start)
+    q_moved |= not np.allclose(s_ours.qs[0]["w"], q_start)
   assert q_moved  # the preconditioner was fitted, not left at its start
   assert int(s_ours.update_counter) == int(s_ref["update_counter"])
 
@@ -167,10 +167,11 @@ def test_odd_leaves_keep_shapes_dtypes_and_factor_kinds():
             "k": jnp.ones((2, 1, 3, 9), jnp.bfloat16), "e": jnp.zeros((0, 3))}
   tx = scale_by_kron(max_size_triangular=8, preconditioner_update_probability=0.5)
   state = tx.init(params)
-  kinds = [q.ndim for q in state.qs["k"]]
+  kinds = [state.qs[i]["k"].ndim for i in range(4)]
   assert kinds == [2, 1, 2, 1]  # size 1 and size > max_size_triangular are diagonal
-  assert [q.ndim for q in state.qs["b"]] == [1] and state.qs["e"] == ()
-  assert state.qs["k"][0].dtype == jnp.float32  # not bf16 factors by default
+  assert state.qs[0]["b"].shape == (3,) and state.qs[1]["b"].size == 0
+  assert state.qs[0]["s"].shape == (1,) and state.qs[0]["e"].size == 0
+  assert state.qs[0]["k"].dtype == jnp.float32  # not bf16 factors by default
   g = jax.tree.map(lambda x: x * 0.5, params)
   u, new_state = jax.eval_shape(tx.update, g, state, params)  # traced, not compiled (fast)
   for k in params:

@@ -50,8 +50,10 @@ def kron_update_probability(max_prob: Any = 1.0, min_prob: Any = 0.03, decay: An
 
 
 class ScaleByKronState(NamedTuple):
-  """`count`: steps done; `mu`: the gradient's EMA, shaped like the params; `qs`: per leaf a
-  tuple of factors `Q_i` (an upper-triangular matrix, or a vector for a diagonal factor);
+  """`count`: steps done; `mu`: the gradient's EMA, shaped like the params; `qs`: a tuple of
+  trees with the params' structure, `qs[i]` holding each leaf's factor `Q_i` (an
+  upper-triangular matrix, or a vector for a diagonal factor; a 0-d leaf has one factor of
+  shape (1,); a 0-element array where a leaf has no such factor);
   `update_counter`: steps since the last preconditioner update."""
   count: jax.Array
   mu: Any
@@ -213,14 +215,22 @@ class ScaleByKron(GradientTransformation):
 
     mu = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), _state_dtype(jnp.asarray(p).dtype,
                                                                      self.mu_dtype)), params)
-    qs = jax.tree.map(factors, params)
+    leaves, treedef = jax.tree.flatten(params)
+    per_leaf = [factors(p) for p in leaves]
+    pad = lambda p: jnp.zeros((0,) * min(1, jnp.ndim(p)))
+    n = max([len(f) for f in per_leaf], default=0)
+    qs = tuple(treedef.unflatten([f[i] if i < len(f) else pad(p) for f, p in zip(per_leaf, leaves)])
+               for i in range(n))
     return ScaleByKronState(zero_count(), mu, qs, zero_count())
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
     count = safe_increment(state.count)
     grads, treedef = jax.tree.flatten(updates)
-    mus, qs = treedef.flatten_up_to(state.mu), treedef.flatten_up_to(state.qs)
+    mus = treedef.flatten_up_to(state.mu)
+    qs_flat = [treedef.flatten_up_to(t) for t in state.qs]
+    qs = [tuple(qs_flat[i][j] for i in range(0 if g.size == 0 else len(self._tri(g.shape))))
+          for j, g in enumerate(grads)]
     c1 = bias_correction(self.b1, count)
     new_mu, m_hat = [], []
     for g, m in zip(grads, mus):
@@ -247,8 +257,10 @@ class ScaleByKron(GradientTransformation):
       u = _precondition(q, self._tri(g.shape), mh.reshape(g.shape or (1,))).reshape(g.shape)
       rms = jnp.sqrt(jnp.mean(jnp.real(u * u.conj())))
       out.append((u / jnp.maximum(1, rms / _RMS_CAP)).astype(g.dtype))
+    new_qs = tuple(treedef.unflatten([q[i] if i < len(q) else qs_flat[i][j]
+                                      for j, q in enumerate(qs)]) for i in range(len(qs_flat)))
     return treedef.unflatten(out), ScaleByKronState(
-        count, treedef.unflatten(new_mu), treedef.unflatten(list(qs)), counter)
+        count, treedef.unflatten(new_mu), new_qs, counter)
 
   def _fit(self, key: jax.Array, qs: list, fit_in: list) -> list:
     """The preconditioner update: maybe rebalance, draw probes, one fitting step per leaf."""
