@@ -37,20 +37,60 @@ NAMED: dict[str, tuple[str, dict[str, Any]]] = {
 }
 NAMES = list(NAMED)
 
+# The named optimizers added with the Optax surface, with the suite's settings. The property
+# tests (tests/test_properties.py) run them all; the other reliability suites run NAMES.
+EXTRA: dict[str, tuple[str, dict[str, Any]]] = {
+    "sign_sgd": ("sign_sgd", dict(learning_rate=0.001)),
+    "signum": ("signum", dict(learning_rate=0.001)),
+    "rprop": ("rprop", dict(learning_rate=0.001)),
+    "optimistic_gradient_descent": ("optimistic_gradient_descent", dict(learning_rate=0.01)),
+    "optimistic_adam": ("optimistic_adam", dict(learning_rate=0.01)),
+    "optimistic_adam_v2": ("optimistic_adam_v2", dict(learning_rate=0.01)),
+    "yogi": ("yogi", dict(learning_rate=0.01)),
+    "sm3": ("sm3", dict(learning_rate=0.01)),
+    "novograd": ("novograd", dict(learning_rate=0.01)),
+    "adan": ("adan", dict(learning_rate=0.01)),
+    "adamaxw": ("adamaxw", dict(learning_rate=0.01)),
+    "fromage": ("fromage", dict(learning_rate=0.01)),
+    "noisy_sgd": ("noisy_sgd", dict(learning_rate=0.01, key=jax.random.key(0))),
+    "shampoo": ("shampoo", dict(learning_rate=0.01)),
+    "soap": ("soap", dict(learning_rate=0.01)),
+    "mars": ("mars", dict(learning_rate=0.01)),
+    "laprop": ("laprop", dict(learning_rate=0.01)),
+    "kron": ("kron", dict(learning_rate=0.01)),
+}
+EXTRA = {k: v for k, v in EXTRA.items() if hasattr(_optimizers, v[0])}  # present here
+# Named optimizers the property tests do not run yet, and why (to be settled with their owners).
+PROPERTIES_PENDING = {
+    "shampoo": "preconditioner state is not shaped like the params (init layout check) and "
+               "the optimizer fails as a jit argument; matrix.py is being worked on",
+    "soap": "15-40 s per property (over the suite budget); its preconditioner state is not "
+            "shaped like the params (init layout check)",
+    "kron": "20-60 s per property (over the suite budget); Kronecker-factor state is not "
+            "shaped like the params (init layout check)",
+    "sm3": "its init layout check fails (cover accumulators); not investigated yet",
+}
+EXTRA = {k: v for k, v in EXTRA.items() if k not in PROPERTIES_PENDING}
+ALL_NAMES = NAMES + list(EXTRA)
+
 # Named optimizers whose update needs `params` (weight decay, trust ratio, parameter scale).
 NEEDS_PARAMS = {"adamw", "nadamw", "lion", "lamb", "lars", "adadelta", "adafactor"}
 
 # Optimizers whose state holds no per-parameter array.
-STATELESS = {"sgd"}
+STATELESS = {"sgd", "sign_sgd", "fromage", "noisy_sgd"}  # noisy_sgd: a count and a key
+
+
+def _entry(name: str) -> tuple[str, dict[str, Any]]:
+  return NAMED[name] if name in NAMED else EXTRA[name]
 
 
 def factory(name: str) -> Callable[..., gradtx.GradientTransformation]:
-  return getattr(_optimizers, NAMED[name][0])
+  return getattr(_optimizers, _entry(name)[0])
 
 
 def make(name: str, **overrides: Any) -> gradtx.GradientTransformation:
   """The named optimizer with the suite's settings, `overrides` applied."""
-  return factory(name)(**{**NAMED[name][1], **overrides})
+  return factory(name)(**{**_entry(name)[1], **overrides})
 
 
 def uncompensated(tx: Any) -> gradtx.GradientTransformation:
@@ -86,8 +126,15 @@ def per_leaf_state(state: Any) -> list[jax.Array]:
   return [x for x in jax.tree.leaves(state) if jnp.ndim(x) > 0]
 
 
+def _plain(x: Any) -> Any:
+  """A typed PRNG key (noisy_sgd's state) as its raw uint32 data; other leaves unchanged."""
+  if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
+    return jax.random.key_data(x)
+  return x
+
+
 def as_np64(x: Any) -> np.ndarray:
-  x = np.asarray(x)
+  x = np.asarray(_plain(x))
   return x.astype(np.complex128 if np.iscomplexobj(x) else np.float64)
 
 
@@ -113,7 +160,7 @@ def assert_trees_identical(a: Any, b: Any, err: str = "") -> None:
   lb, tb = jax.tree.flatten(b)
   assert ta == tb, f"{err}: tree structures differ: {ta} vs {tb}"
   for (path, x), y in zip(leaves_with_paths(a), lb):
-    x, y = np.asarray(x), np.asarray(y)
+    x, y = np.asarray(_plain(x)), np.asarray(_plain(y))
     assert x.dtype == y.dtype and x.shape == y.shape, f"{err}: {path}: {x.dtype}{x.shape} vs {y.dtype}{y.shape}"
     assert x.tobytes() == y.tobytes(), f"{err}: {path}: bits differ: {x} vs {y}"
 
