@@ -61,7 +61,7 @@ def _kron(learning_rate: Any = 1e-3, b1: Any = 0.9, weight_decay: Any = 0.0,
           memory_save_mode: str | None = None, momentum_into_precond_update: bool = True,
           preconditioner_lr: Any = 0.1, preconditioner_init_scale: Any = 1.0,
           mu_dtype: Any = None, precond_dtype: Any = None, *,
-          seed: int = 5318008) -> GradientTransformation:
+          seed: int = 5318008, state_dtype: Any = None) -> GradientTransformation:
   """PSGD-Kron (Xi-Lin Li; reference psgd_jax `kron.py`, kron-torch): `w <- w - lr (u + wd w)`
   with PSGD-Kron's direction `u` (`scale_by_kron`). Defaults are the reference's: `lr=1e-3`,
   `b1=0.9`, `weight_decay=0`, the update probability 1 for 500 steps then annealed to 0.03
@@ -71,7 +71,7 @@ def _kron(learning_rate: Any = 1e-3, b1: Any = 0.9, weight_decay: Any = 0.0,
       scale_by_kron(b1, preconditioner_update_probability, max_size_triangular,
                     min_ndim_triangular, memory_save_mode, momentum_into_precond_update,
                     preconditioner_lr, preconditioner_init_scale, mu_dtype, precond_dtype,
-                    seed=seed),
+                    seed=seed, state_dtype=state_dtype),
       add_decayed_weights(weight_decay, weight_decay_mask),
       scale_by_learning_rate(learning_rate))
 

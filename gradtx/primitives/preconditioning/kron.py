@@ -14,7 +14,7 @@ import numpy as np
 from gradtx.core import checks as _checks
 from gradtx.core.module import Module, static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, cast, complement, compute_dtype, hyper,
+from gradtx.numerics.ops import (bias_correction, cast, complement, compute_dtype, hyper, pick_dtype,
                                  safe_increment, state_dtype as _state_dtype, zero_count)
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.scaling.scaling import evaluate
@@ -180,6 +180,7 @@ class ScaleByKron(GradientTransformation):
   mu_dtype: Any = static(None)
   precond_dtype: Any = static(None)
   seed: int = static(5318008)
+  state_dtype: Any = static(None)
 
   def __post_init__(self):
     owner = "scale_by_kron"
@@ -197,6 +198,7 @@ class ScaleByKron(GradientTransformation):
                        f"expected one of {_MEMORY_SAVE_MODES}.")
     check_state_dtype(owner, self.mu_dtype, "mu_dtype")
     check_state_dtype(owner, self.precond_dtype, "precond_dtype")
+    check_state_dtype(owner, self.state_dtype)
 
   def _tri(self, shape: tuple) -> tuple:
     return _triangular_dims(shape or (1,), self.max_size_triangular, self.min_ndim_triangular,
@@ -207,17 +209,19 @@ class ScaleByKron(GradientTransformation):
       p = jnp.asarray(p)
       if p.size == 0:
         return ()
-      dt = _state_dtype(p.dtype, self.precond_dtype)
+      dt = _state_dtype(p.dtype, pick_dtype(self.precond_dtype, self.state_dtype))
       shape = p.shape or (1,)
       s = jnp.asarray(self.preconditioner_init_scale, dt) ** (1 / len(shape))
       return tuple(s * (jnp.eye(n, dtype=dt) if t else jnp.ones(n, dt))
                    for n, t in zip(shape, self._tri(p.shape)))
 
+    mu_dt = pick_dtype(self.mu_dtype, self.state_dtype)
     mu = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), _state_dtype(jnp.asarray(p).dtype,
-                                                                     self.mu_dtype)), params)
+                                                                     mu_dt)), params)
     leaves, treedef = jax.tree.flatten(params)
     per_leaf = [factors(p) for p in leaves]
-    pad = lambda p: jnp.zeros((0,) * min(1, jnp.ndim(p)))
+    pad = lambda p: jnp.zeros((0,) * min(1, jnp.ndim(p)), _state_dtype(
+        jnp.asarray(p).dtype, pick_dtype(self.precond_dtype, self.state_dtype)))
     n = max([len(f) for f in per_leaf], default=0)
     qs = tuple(treedef.unflatten([f[i] if i < len(f) else pad(p) for f, p in zip(per_leaf, leaves)])
                for i in range(n))
@@ -292,9 +296,9 @@ def scale_by_kron(b1: Any = 0.9,
                   memory_save_mode: str | None = None, momentum_into_precond_update: bool = True,
                   preconditioner_lr: Any = 0.1, preconditioner_init_scale: Any = 1.0,
                   mu_dtype: Any = None, precond_dtype: Any = None, *,
-                  seed: int = 5318008) -> ScaleByKron:
+                  seed: int = 5318008, state_dtype: Any = None) -> ScaleByKron:
   """PSGD-Kron's scaling (see `ScaleByKron`); the update probability is a number in (0, 1]
   or a schedule of the step (default `kron_update_probability()`)."""
   return ScaleByKron(b1, preconditioner_update_probability, preconditioner_lr, preconditioner_init_scale, max_size_triangular,
                      min_ndim_triangular, memory_save_mode, momentum_into_precond_update,
-                     mu_dtype, precond_dtype, seed)
+                     mu_dtype, precond_dtype, seed, state_dtype)
