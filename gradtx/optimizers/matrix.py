@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx.combinators.combine import chain
-from gradtx.core.named import named_optimizer
+from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.moments.momentum import trace
@@ -60,7 +60,7 @@ def _soap(learning_rate: Any = 3e-3, b1: Any = 0.95, b2: Any = 0.95, shampoo_bet
       add_stepped_weight_decay(learning_rate, weight_decay, skip_steps=1))
 
 
-shampoo = named_optimizer(_shampoo, static_args=(
+shampoo = optimizer(_shampoo, static_args=(
     "precondition_frequency", "start_preconditioning_step", "block_size",
     "max_preconditioner_dim", "exponent_override"))
-soap = named_optimizer(_soap, static_args=("precondition_frequency", "max_precond_dim"))
+soap = optimizer(_soap, static_args=("precondition_frequency", "max_precond_dim"))

@@ -8,7 +8,7 @@ import jax
 
 from gradtx.combinators.combine import chain
 from gradtx.combinators.groups import masked
-from gradtx.core.named import named_optimizer
+from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.moments.laprop import scale_by_laprop
@@ -76,6 +76,6 @@ def _kron(learning_rate: Any = 1e-3, b1: Any = 0.9, weight_decay: Any = 0.0,
       scale_by_learning_rate(learning_rate))
 
 
-mars = named_optimizer(_mars, static_args=("optimize_1d",))
-laprop = named_optimizer(_laprop)
-kron = named_optimizer(_kron, static_args=("max_size_triangular", "min_ndim_triangular", "seed"))
+mars = optimizer(_mars, static_args=("optimize_1d",))
+laprop = optimizer(_laprop)
+kron = optimizer(_kron, static_args=("max_size_triangular", "min_ndim_triangular", "seed"))
