@@ -83,6 +83,8 @@ def main() -> int:
   parser.add_argument("--workers", type=int, default=2)
   parser.add_argument("--only", default=None, help="only test files whose path contains this")
   parser.add_argument("--update", action="store_true", help="print the expected-list lines")
+  parser.add_argument("--report-only", action="store_true",
+                      help="print unexpected failures and missing names but exit 0")
   args = parser.parse_args()
   files = test_files(args.only)
   outcome = run(files, args.workers)
@@ -106,8 +108,9 @@ def main() -> int:
       print(f"stale entry (no longer fails; remove it from {EXPECTED.name}): {entry}")
   ok = not unexpected and not missing
   print("optax suite: OK (every failure is a documented divergence)" if ok else
-        f"optax suite: FAILED ({len(unexpected)} unexpected failures, {len(missing)} missing names)")
-  return 0 if ok else 1
+        f"optax suite: FAILED ({len(unexpected)} unexpected failures, {len(missing)} missing names)"
+        + (" [--report-only: not failing the run]" if args.report_only else ""))
+  return 0 if ok or args.report_only else 1
 
 
 if __name__ == "__main__":
