@@ -477,6 +477,8 @@ def test_out_of_range_traced_values_are_not_checked_under_jit():
   first_update(1.0)  # would raise if concrete
 
 
+_add("scale_by_asgd", lambda **kw: gradtx.scale_by_asgd(**kw), "lambd", NONNEG, 0.0)
+_add("scale_by_asgd", lambda **kw: gradtx.scale_by_asgd(**kw), "t0", NONNEG, 0.0)
 # --- inventory -------------------------------------------------------------------------------
 
 # Public factories with no numeric constraint to check, and why.

@@ -177,9 +177,9 @@ class ScaleByShampoo(GradientTransformation):
       r_new = b2 * r.astype(cdt) + w * mm(bt, blocks) if r.size else r
       eps = hyper(self.matrix_eps, cdt)
 
-      def roots():
-        return tuple(inverse_root(s, p, eps, self.root_method).astype(s.dtype) if s.size
-                     else s for s in (l_new, r_new))
+      def roots():  # stored in the roots' state dtype, like the cached branch
+        return tuple(inverse_root(s, p, eps, self.root_method).astype(t.dtype) if s.size
+                     else t for s, t in ((l_new, pl), (r_new, pr)))
       pl_new, pr_new = lax.cond(refresh, roots, lambda: (pl, pr))
       d = blocks
       if pl_new.size:

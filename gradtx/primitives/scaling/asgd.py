@@ -9,6 +9,7 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
+from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import (compute_dtype, hyper, map_leaves, safe_increment, scalar_dtype,
                                  zero_count, zeros_like)
@@ -41,14 +42,16 @@ class ScaleByAsgd(GradientTransformation):
   lambd: Any = 1e-4
   alpha: Any = 0.75
   t0: Any = 1e6
+  state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _checks.non_negative("scale_by_asgd", "learning_rate", self.learning_rate)
+    for name in ("learning_rate", "lambd", "alpha", "t0"):
+      _checks.non_negative("scale_by_asgd", name, getattr(self, name))
 
   def init(self, params):
     dt = scalar_dtype()
     return ScaleByAsgdState(zero_count(), jnp.asarray(self.learning_rate, dt),
-                            jnp.ones([], dt), zeros_like(params))
+                            jnp.ones([], dt), zeros_like(params, self.state_dtype))
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -64,7 +67,8 @@ class ScaleByAsgd(GradientTransformation):
       eta = hyper(state.eta, cdt)
       pc = p.astype(cdt)
       p_new = pc * (1.0 - hyper(lambd, cdt) * eta) - eta * g.astype(cdt)
-      a_new = jnp.where(averaging, a + hyper(state.mu, cdt) * (p_new - a), p_new)
+      ac = a.astype(cdt)
+      a_new = jnp.where(averaging, ac + hyper(state.mu, cdt) * (p_new - ac), p_new)
       return (p_new - pc).astype(g.dtype), a_new.astype(a.dtype)
 
     updates, ax = map_leaves(leaf, updates, params, state.ax, n_out=2)
@@ -74,9 +78,9 @@ class ScaleByAsgd(GradientTransformation):
 
 
 def scale_by_asgd(learning_rate: Any = 1e-2, lambd: Any = 1e-4, alpha: Any = 0.75,
-                  t0: Any = 1e6) -> ScaleByAsgd:
-  """Averaged SGD's step (see `ScaleByAsgd`)."""
-  return ScaleByAsgd(learning_rate, lambd, alpha, t0)
+                  t0: Any = 1e6, *, state_dtype: Any = None) -> ScaleByAsgd:
+  """Averaged SGD's step (see `ScaleByAsgd`); `state_dtype` stores the average."""
+  return ScaleByAsgd(learning_rate, lambd, alpha, t0, state_dtype)
 
 
 def asgd_average(state: Any) -> Any:
