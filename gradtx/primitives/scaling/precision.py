@@ -103,13 +103,9 @@ class CompensatedUpdates(GradientTransformation):
     del extra_args
     if params is None:
       return updates, state
+    count = safe_increment(state.count)
     u_leaves, treedef = jax.tree.flatten(updates, is_leaf=_is_none)
     p_leaves = treedef.flatten_up_to(params)
-    if all(p is None or self.resolve(jnp.result_type(p)) is None for p in p_leaves):
-      # Nothing to compensate (float32 and wider params): no work at all, not even the
-      # count (it only seeds stochastic rounding), so such steps compile as before.
-      return updates, state
-    count = safe_increment(state.count)
     b_leaves = treedef.flatten_up_to(state.buffer)
     outs = [self._leaf(i, u, p, b, count)
             for i, (u, p, b) in enumerate(zip(u_leaves, p_leaves, b_leaves))]
