@@ -78,13 +78,15 @@ def _compiled_step(tx, params):
 @pytest.mark.parametrize("n", [8, 40])
 def test_clip_adamw_step_is_three_kernels_per_leaf(n):
   """mu, nu and the param: one kernel each (XLA:CPU writes one array per kernel);
-  the clip factor, bias corrections and schedule value add a fixed number."""
+  the clip factor, bias corrections and schedule value add a fixed number (one more since
+  the named optimizers end with `compensated_updates()`, whose step count is one scalar
+  kernel; for float32 params it does no per-leaf work)."""
   tx = gradtx.chain(gradtx.clip_by_global_norm(1.0),
                     gradtx.adamw(gradtx.warmup_cosine_decay_schedule(0.0, 1e-3, 10, 100)))
   text = _compiled_step(tx, _tree(n)).as_text()
   entry = text[text.index("ENTRY"):]
   fusions = _count(r"\bfusion\(", entry)
-  assert 3 * n <= fusions <= 3 * n + 10, fusions
+  assert 3 * n <= fusions <= 3 * n + 11, fusions
   assert _count(r"f32\[8,16\]\{1,0\} copy\(", entry) == 0  # donated state is updated in place
 
 
