@@ -23,26 +23,56 @@ On top sit the namespaces: Optax's (`gradtx.transforms`, `gradtx.tree`,
 This module re-exports every floor's `__all__`.
 """
 
-from gradtx.core import *  # noqa: F401,F403
-from gradtx.numerics import *  # noqa: F401,F403
+from gradtx.core import *
+from gradtx.numerics import *
 from gradtx.tree_utils.selection import Selector, by_leaf, by_ndim, by_path
-from gradtx.primitives import *  # noqa: F401,F403
-from gradtx.schedules import *  # noqa: F401,F403
-from gradtx.combinators import *  # noqa: F401,F403
-from gradtx.wrappers import *  # noqa: F401,F403
-from gradtx.optimizers import *  # noqa: F401,F403
-from gradtx.solvers import *  # noqa: F401,F403
-from gradtx import (combinators as _combinators, core as _core, numerics as _numerics,
-                    optimizers as _optimizers, primitives as _primitives,
-                    schedules as _schedules, solvers as _solvers, wrappers as _wrappers)
-from gradtx import (contrib, microbatching, projections, second_order,  # noqa: F401
-                    torch_optim, transforms, tree, tree_utils)  # (namespaces)
+from gradtx.primitives import *
+from gradtx.schedules import *
+from gradtx.combinators import *
+from gradtx.wrappers import *
+from gradtx.optimizers import *
+from gradtx.solvers import *
+from gradtx import (
+  combinators as _combinators,
+  core as _core,
+  numerics as _numerics,
+  optimizers as _optimizers,
+  primitives as _primitives,
+  schedules as _schedules,
+  solvers as _solvers,
+  wrappers as _wrappers,
+)
+from gradtx import (
+  contrib,
+  microbatching,
+  projections,
+  second_order,
+  torch_optim,
+  transforms,
+  tree,
+  tree_utils,
+)  # (namespaces)
 from gradtx.microbatching import microbatch  # Optax has it at the top level too
 
 __version__ = "0.1.0"
 
-__all__ = list(dict.fromkeys([  # each name once (schedules and combinators share two)
-    *_core.__all__, *_numerics.__all__, "Selector", "by_path", "by_ndim", "by_leaf",
-    *_primitives.__all__, *_schedules.__all__, *_combinators.__all__, *_wrappers.__all__,
-    *_optimizers.__all__, *_solvers.__all__, "microbatch", "__version__",
-]))
+__all__ = list(
+  dict.fromkeys(
+    [  # each name once (schedules and combinators share two)
+      *_core.__all__,
+      *_numerics.__all__,
+      "Selector",
+      "by_path",
+      "by_ndim",
+      "by_leaf",
+      *_primitives.__all__,
+      *_schedules.__all__,
+      *_combinators.__all__,
+      *_wrappers.__all__,
+      *_optimizers.__all__,
+      *_solvers.__all__,
+      "microbatch",
+      "__version__",
+    ]
+  )
+)

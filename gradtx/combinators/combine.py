@@ -5,9 +5,9 @@ from __future__ import annotations
 import collections
 from typing import Any
 
-from gradtx.tree_utils import masks as _masks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation, as_transformation
+from gradtx.tree_utils import masks as _masks
 
 __all__ = ["chain", "Chain", "named_chain", "NamedChain", "as_transformation"]
 
@@ -32,8 +32,9 @@ class Chain(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     if len(state) != len(self.transforms):
       raise ValueError(
-          f"chain of {len(self.transforms)} transformations got a state of "
-          f"{len(state)} entries; was it made by this chain's init?")
+        f"chain of {len(self.transforms)} transformations got a state of "
+        f"{len(state)} entries; was it made by this chain's init?"
+      )
     new_state, frozen = [], []
     for t, s in zip(self.transforms, state):
       updates, s = t.update(updates, s, params, **extra_args)

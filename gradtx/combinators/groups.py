@@ -6,25 +6,44 @@ Optax), so it keeps no state for them (a frozen embedding costs no Adam moments)
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-from gradtx.tree_utils import masks as _masks
-from gradtx.core.module import static
-from gradtx.core.protocol import (EmptyState, GradientTransformation, MaskedNode,
-                                  StatelessTransformation, as_transformation)
 from gradtx.combinators.hyperparams import set_hyperparams
+from gradtx.core.module import static
+from gradtx.core.protocol import (
+  EmptyState,
+  GradientTransformation,
+  MaskedNode,
+  StatelessTransformation,
+  as_transformation,
+)
+from gradtx.tree_utils import masks as _masks
 from gradtx.tree_utils.selection import by_path, path_str
 
-__all__ = ["Masked", "MaskedState", "Partition", "PartitionState", "MultiTransformState", "masked",
-           "partition", "multi_transform", "Freeze", "freeze", "selective_transform", "set_to_zero",
-           "param_groups"]
+__all__ = [
+  "Masked",
+  "MaskedState",
+  "Partition",
+  "PartitionState",
+  "MultiTransformState",
+  "masked",
+  "partition",
+  "multi_transform",
+  "Freeze",
+  "freeze",
+  "selective_transform",
+  "set_to_zero",
+  "param_groups",
+]
 
 
 class MaskedState(NamedTuple):
   """`inner_state`: the wrapped state, with `MaskedNode()` for unselected leaves."""
+
   inner_state: Any
 
 
@@ -85,8 +104,9 @@ class Masked(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     selected = prefix_tree(self.mask, updates)
     sub_params = None if params is None else masked_view(params, selected)
-    new, inner_state = self.inner.update(masked_view(updates, selected), state.inner_state,
-                                         sub_params, **extra_args)
+    new, inner_state = self.inner.update(
+      masked_view(updates, selected), state.inner_state, sub_params, **extra_args
+    )
     return merge_view(selected, new, updates), MaskedState(inner_state)
 
 
@@ -110,6 +130,7 @@ def set_to_zero() -> SetToZero:
 
 class PartitionState(NamedTuple):
   """`inner_states`: label -> that group's `MaskedState` (`MaskedNode()` outside the group)."""
+
   inner_states: dict
   _hyperparam_scopes = "inner_states"
 
@@ -124,8 +145,9 @@ class Partition(GradientTransformation):
   labels: Any = static()
 
   def __post_init__(self):
-    object.__setattr__(self, "transforms",
-                       {k: as_transformation(t) for k, t in self.transforms.items()})
+    object.__setattr__(
+      self, "transforms", {k: as_transformation(t) for k, t in self.transforms.items()}
+    )
     object.__setattr__(self, "labels", _freeze_mask(self.labels))
 
   def _masks(self, tree: Any) -> dict:
@@ -134,24 +156,28 @@ class Partition(GradientTransformation):
     jax.tree.map(lambda label, sub: None, labels, tree)  # a prefix of the tree, else an error
     for path, label in jax.tree_util.tree_leaves_with_path(labels):
       if label not in self.transforms:
-        raise ValueError(f"partition: leaf '{path_str(path)}' has label {label!r}, which is "
-                         f"not one of the transforms' labels {sorted(self.transforms, key=str)}.")
+        raise ValueError(
+          f"partition: leaf '{path_str(path)}' has label {label!r}, which is "
+          f"not one of the transforms' labels {sorted(self.transforms, key=str)}."
+        )
     return {k: jax.tree.map(lambda l, k=k: l == k, labels) for k in self.transforms}
 
   def init(self, params):
     if _has_no_leaves(params):
       return PartitionState({k: MaskedState(t.init(params)) for k, t in self.transforms.items()})
     masks = self._masks(params)
-    return PartitionState({k: MaskedState(t.init(masked_view(params, masks[k])))
-                           for k, t in self.transforms.items()})
+    return PartitionState(
+      {k: MaskedState(t.init(masked_view(params, masks[k]))) for k, t in self.transforms.items()}
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     masks = self._masks(updates)
     new_states = {}
     for k, t in self.transforms.items():
       sub_params = None if params is None else masked_view(params, masks[k])
-      new, inner = t.update(masked_view(updates, masks[k]), state.inner_states[k].inner_state,
-                            sub_params, **extra_args)
+      new, inner = t.update(
+        masked_view(updates, masks[k]), state.inner_states[k].inner_state, sub_params, **extra_args
+      )
       new_states[k] = MaskedState(inner)
       updates = merge_view(masks[k], new, updates)
     return updates, PartitionState(new_states)
@@ -206,6 +232,7 @@ def selective_transform(optimizer: Any, *, freeze_mask: Any) -> Partition:
   Optax's `partition({"train": optimizer, "freeze": set_to_zero()}, labels)`, so the
   optimizer keeps no state for frozen leaves. `freeze_mask`: a bool, a tree (or
   prefix) of bools, or a callable / selector `params -> such a tree`."""
+
   def label(frozen: Any) -> str:
     return "freeze" if frozen else "train"
 
@@ -257,8 +284,10 @@ def param_groups(transform: Any, groups: Sequence[tuple[Any, dict]]) -> Partitio
     masks = [_masks.resolve(s, params) for s in selectors]
     leaves, treedef = jax.tree.flatten(params)
     mask_leaves = [treedef.flatten_up_to(m) for m in masks]
-    out = [next((f"group{i}" for i, m in enumerate(mask_leaves) if m[j]), "default")
-           for j in range(len(leaves))]
+    out = [
+      next((f"group{i}" for i, m in enumerate(mask_leaves) if m[j]), "default")
+      for j in range(len(leaves))
+    ]
     return treedef.unflatten(out)
 
   return Partition(transforms, _Labels(labels, selectors))

@@ -24,15 +24,26 @@ import jax
 
 from gradtx.core.module import Module
 from gradtx.core.named import NamedOptimizer
-from gradtx.schedules.inject import (InjectHyperparams, InjectHyperparamsState,
-                                     InjectStatefulHyperparamsState, inject_hyperparams,
-                                     inject_stateful_hyperparams)
+from gradtx.schedules.inject import (
+  InjectHyperparams,
+  InjectHyperparamsState,
+  InjectStatefulHyperparamsState,
+  inject_hyperparams,
+  inject_stateful_hyperparams,
+)
 
-__all__ = ["InjectHyperparams", "InjectHyperparamsState", "InjectStatefulHyperparamsState",
-           "hyperparams_of", "inject_hyperparams", "inject_stateful_hyperparams",
-           "set_hyperparams"]
+__all__ = [
+  "InjectHyperparams",
+  "InjectHyperparamsState",
+  "InjectStatefulHyperparamsState",
+  "hyperparams_of",
+  "inject_hyperparams",
+  "inject_stateful_hyperparams",
+  "set_hyperparams",
+]
 
 _INJECTED = (InjectHyperparamsState, InjectStatefulHyperparamsState)
+
 
 def _hp_fields(node: Any) -> tuple[str, ...] | None:
   return getattr(type(node), "_hyperparams", None) if isinstance(node, tuple) else None
@@ -64,8 +75,9 @@ def hyperparams_of(state: Any) -> dict[str, jax.Array]:
     found[key] = value
 
   def visit(tree: Any, skip: frozenset, prefix: str) -> None:
-    is_node = lambda x: (isinstance(x, _INJECTED) or _hp_fields(x) is not None
-                         or _scope(x) is not None)
+    is_node = lambda x: (
+      isinstance(x, _INJECTED) or _hp_fields(x) is not None or _scope(x) is not None
+    )
     for node in jax.tree.leaves(tree, is_leaf=is_node):
       if isinstance(node, _INJECTED):
         for name, value in node.hyperparams.items():
@@ -116,11 +128,12 @@ def set_hyperparams(tx: Any, **changes: Any) -> Any:
   result = rebuild(tx, type(tx).__name__)
   missing = sorted(k for k, v in found.items() if not v)
   if missing:
-    raise ValueError(f"set_hyperparams: {tx!r} has no hyperparameter named "
-                     f"{', '.join(missing)}.")
+    raise ValueError(f"set_hyperparams: {tx!r} has no hyperparameter named {', '.join(missing)}.")
   ambiguous = {k: v for k, v in found.items() if len(v) > 1}
   if ambiguous:
-    raise ValueError("set_hyperparams: ambiguous name(s) " + "; ".join(
-        f"{k!r} occurs at {', '.join(v)}" for k, v in ambiguous.items())
-                     + ". Set them on the sub-transformation instead.")
+    raise ValueError(
+      "set_hyperparams: ambiguous name(s) "
+      + "; ".join(f"{k!r} occurs at {', '.join(v)}" for k, v in ambiguous.items())
+      + ". Set them on the sub-transformation instead."
+    )
   return result

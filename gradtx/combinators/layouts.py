@@ -18,9 +18,11 @@ def _join(tree: Any) -> jax.Array:
   leaves = [jnp.asarray(x) for x in jax.tree.leaves(tree)]
   kinds = {bool(jnp.issubdtype(x.dtype, jnp.complexfloating)) for x in leaves}
   if len(kinds) > 1:
-    raise TypeError("flatten: the tree mixes complex and real leaves; joining them would "
-                    "make every leaf complex. Flatten the two kinds separately (e.g. with "
-                    "gradtx.partition).")
+    raise TypeError(
+      "flatten: the tree mixes complex and real leaves; joining them would "
+      "make every leaf complex. Flatten the two kinds separately (e.g. with "
+      "gradtx.partition)."
+    )
   if not leaves:
     return jnp.zeros((0,))
   return jnp.concatenate([jnp.reshape(x, (-1,)) for x in leaves])
@@ -31,8 +33,9 @@ def _split(like: Any, flat: jax.Array) -> Any:
   leaves, treedef = jax.tree.flatten(like)
   ends = np.cumsum([np.size(x) for x in leaves])[:-1].tolist() if leaves else []
   parts = jnp.split(flat, ends) if leaves else []
-  return treedef.unflatten([jnp.reshape(p, np.shape(x)).astype(jnp.asarray(x).dtype)
-                            for p, x in zip(parts, leaves)])
+  return treedef.unflatten(
+    [jnp.reshape(p, np.shape(x)).astype(jnp.asarray(x).dtype) for p, x in zip(parts, leaves)]
+  )
 
 
 class Flatten(GradientTransformation):

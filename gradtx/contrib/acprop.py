@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -11,11 +12,21 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
-                                 real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
-from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 from gradtx.primitives.moments.adam import ScaleByAdamState
+from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 
 __all__ = ["ScaleByAcprop", "scale_by_acprop", "acprop"]
 
@@ -43,8 +54,11 @@ class ScaleByAcprop(GradientTransformation):
     _checks.non_negative("scale_by_acprop", "eps_root", self.eps_root)
 
   def init(self, params):
-    return ScaleByAdamState(zero_count(), zeros_like(params, self.state_dtype),
-                            zeros_like(params, self.state_dtype, real=True))
+    return ScaleByAdamState(
+      zero_count(),
+      zeros_like(params, self.state_dtype),
+      zeros_like(params, self.state_dtype, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -65,19 +79,35 @@ class ScaleByAcprop(GradientTransformation):
     return u, ScaleByAdamState(safe_increment(state.count), mu, nu)
 
 
-def scale_by_acprop(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16,
-                    eps_root: Any = 1e-16, *, state_dtype: Any = None) -> ScaleByAcprop:
+def scale_by_acprop(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-16,
+  eps_root: Any = 1e-16,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByAcprop:
   """ACProp's scaling (see `ScaleByAcprop`)."""
   return ScaleByAcprop(b1, b2, eps, eps_root, state_dtype)
 
 
-def _acprop(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16,
-            eps_root: Any = 1e-16, weight_decay: Any = 0.0,
-            mask: Any | Callable[..., Any] | None = None, *,
-            state_dtype: Any = None) -> GradientTransformation:
+def _acprop(
+  learning_rate: Any,
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-16,
+  eps_root: Any = 1e-16,
+  weight_decay: Any = 0.0,
+  mask: Any | Callable[..., Any] | None = None,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """ACProp: `u = -lr_t (scale_by_acprop(g) + weight_decay x)` (Optax's chain)."""
-  return chain(scale_by_acprop(b1, b2, eps, eps_root, state_dtype=state_dtype),
-               add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_acprop(b1, b2, eps, eps_root, state_dtype=state_dtype),
+    add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 acprop = named_optimizer(_acprop)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -12,20 +13,39 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
-                                 pick_dtype, real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  real_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.moments.adam import check_betas
 from gradtx.primitives.scaling.scaling import evaluate, scale_by_learning_rate
 
-__all__ = ["ScaleByAdemamixState", "ScaleBySimplifiedAdEMAMixState", "ScaleByAdemamix",
-           "ScaleBySimplifiedAdemamix", "scale_by_ademamix", "scale_by_simplified_ademamix",
-           "ademamix", "simplified_ademamix"]
+__all__ = [
+  "ScaleByAdemamixState",
+  "ScaleBySimplifiedAdEMAMixState",
+  "ScaleByAdemamix",
+  "ScaleBySimplifiedAdemamix",
+  "scale_by_ademamix",
+  "scale_by_simplified_ademamix",
+  "ademamix",
+  "simplified_ademamix",
+]
 
 
 class ScaleByAdemamixState(NamedTuple):
   """Optax's fields: `count`, `count_m2` (the count the `b3`/`alpha` schedules see),
   `m1` (fast EMA), `m2` (slow EMA), `nu` (second moment)."""
+
   count: jax.Array
   count_m2: jax.Array
   m1: Any
@@ -35,6 +55,7 @@ class ScaleByAdemamixState(NamedTuple):
 
 class ScaleBySimplifiedAdEMAMixState(NamedTuple):
   """Optax's fields: `t` (count), `m` (the accumulated sum), `n` (second moment)."""
+
   t: jax.Array
   m: Any
   n: Any
@@ -68,8 +89,13 @@ class ScaleByAdemamix(GradientTransformation):
 
   def init(self, params):
     mdt = pick_dtype(self.mu_dtype, self.state_dtype)
-    return ScaleByAdemamixState(zero_count(), zero_count(), zeros_like(params, mdt),
-                                zeros_like(params, mdt), zeros_like(params, mdt, real=True))
+    return ScaleByAdemamixState(
+      zero_count(),
+      zero_count(),
+      zeros_like(params, mdt),
+      zeros_like(params, mdt),
+      zeros_like(params, mdt, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -109,8 +135,11 @@ class ScaleBySimplifiedAdemamix(GradientTransformation):
     _check_schedule("scale_by_simplified_ademamix", "alpha", self.alpha, _checks.non_negative)
 
   def init(self, params):
-    return ScaleBySimplifiedAdEMAMixState(zero_count(), zeros_like(params, self.state_dtype),
-                                          zeros_like(params, self.state_dtype, real=True))
+    return ScaleBySimplifiedAdEMAMixState(
+      zero_count(),
+      zeros_like(params, self.state_dtype),
+      zeros_like(params, self.state_dtype, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -125,43 +154,84 @@ class ScaleBySimplifiedAdemamix(GradientTransformation):
       b2c = hyper(self.b2, cdt)
       nn = b2c * n.astype(real_dtype(cdt)) + (1 - b2c) * abs_sq(gc)
       den = jnp.sqrt(nn / hyper(c2, cdt) + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt)
-      return cast((mn + hyper(alpha, cdt) * gc) / den, g.dtype), cast(mn, m.dtype), cast(nn, n.dtype)
+      return (
+        cast((mn + hyper(alpha, cdt) * gc) / den, g.dtype),
+        cast(mn, m.dtype),
+        cast(nn, n.dtype),
+      )
 
     u, m, n = map_leaves(leaf, updates, state.m, state.n, n_out=3)
     return u, ScaleBySimplifiedAdEMAMixState(t, m, n)
 
 
-def scale_by_ademamix(b1: Any = 0.9, b2: Any = 0.999, b3: Any = 0.9999, alpha: Any = 6.0,
-                      eps: Any = 1e-8, eps_root: Any = 0.0, mu_dtype: Any = None, *,
-                      state_dtype: Any = None) -> ScaleByAdemamix:
+def scale_by_ademamix(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  b3: Any = 0.9999,
+  alpha: Any = 6.0,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  mu_dtype: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByAdemamix:
   """AdEMAMix's scaling (see `ScaleByAdemamix`)."""
   return ScaleByAdemamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, state_dtype)
 
 
-def scale_by_simplified_ademamix(b1: Any = 0.99, b2: Any = 0.95, alpha: Any = 0.0,
-                                 eps: Any = 1e-8, eps_root: Any = 0.0, *,
-                                 state_dtype: Any = None) -> ScaleBySimplifiedAdemamix:
+def scale_by_simplified_ademamix(
+  b1: Any = 0.99,
+  b2: Any = 0.95,
+  alpha: Any = 0.0,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  *,
+  state_dtype: Any = None,
+) -> ScaleBySimplifiedAdemamix:
   """Simplified AdEMAMix's scaling (see `ScaleBySimplifiedAdemamix`)."""
   return ScaleBySimplifiedAdemamix(b1, b2, alpha, eps, eps_root, state_dtype)
 
 
-def _ademamix(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, b3: Any = 0.9999,
-              alpha: Any = 5.0, eps: Any = 1e-8, eps_root: Any = 0.0, mu_dtype: Any = None,
-              weight_decay: Any = 0.0, mask: Any = None, *,
-              state_dtype: Any = None) -> GradientTransformation:
+def _ademamix(
+  learning_rate: Any,
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  b3: Any = 0.9999,
+  alpha: Any = 5.0,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  mu_dtype: Any = None,
+  weight_decay: Any = 0.0,
+  mask: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """AdEMAMix with decoupled weight decay: `u = -lr_t (ademamix(g) + weight_decay x)`."""
-  return chain(scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype,
-                                 state_dtype=state_dtype),
-               add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, state_dtype=state_dtype),
+    add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
-def _simplified_ademamix(learning_rate: Any, b1: Any = 0.99, b2: Any = 0.95, alpha: Any = 0.0,
-                         eps: Any = 1e-8, eps_root: Any = 0.0, weight_decay: Any = 0.0,
-                         mask: Any = None, *, state_dtype: Any = None) -> GradientTransformation:
+def _simplified_ademamix(
+  learning_rate: Any,
+  b1: Any = 0.99,
+  b2: Any = 0.95,
+  alpha: Any = 0.0,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  weight_decay: Any = 0.0,
+  mask: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """Simplified AdEMAMix: `u = -lr_t (simplified_ademamix(g) + weight_decay x)`."""
-  return chain(scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root,
-                                            state_dtype=state_dtype),
-               add_decayed_weights(weight_decay, mask), scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root, state_dtype=state_dtype),
+    add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 ademamix = named_optimizer(_ademamix)

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -10,8 +11,19 @@ from gradtx.combinators.combine import chain
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, cast, compute_dtype, hyper, map_leaves, pick_dtype,
-                                 real_dtype, safe_increment, scalar_dtype, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  real_dtype,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.moments.adam import ScaleByAdamState, check_betas
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 
@@ -20,7 +32,7 @@ __all__ = ["ScaleByAdopt", "scale_by_adopt", "adopt"]
 
 def _quarter_power(step: Any) -> Any:
   """The reference's default clipping schedule `step^(1/4)`."""
-  return step ** 0.25
+  return step**0.25
 
 
 class ScaleByAdopt(GradientTransformation):
@@ -47,9 +59,11 @@ class ScaleByAdopt(GradientTransformation):
     check_betas("scale_by_adopt", self.b1, self.b2, self.eps)
 
   def init(self, params):
-    return ScaleByAdamState(zero_count(), zeros_like(params, pick_dtype(self.mu_dtype,
-                                                                        self.state_dtype)),
-                            zeros_like(params, self.state_dtype, real=True))
+    return ScaleByAdamState(
+      zero_count(),
+      zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)),
+      zeros_like(params, self.state_dtype, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -75,23 +89,47 @@ class ScaleByAdopt(GradientTransformation):
     return u, ScaleByAdamState(safe_increment(state.count), mu, nu)
 
 
-def scale_by_adopt(b1: Any = 0.9, b2: Any = 0.9999, eps: Any = 1e-6, mu_dtype: Any = None, *,
-                   nesterov: bool = False, use_clipping: bool = True,
-                   clip_value_fn: Callable[[Any], Any] = _quarter_power,
-                   state_dtype: Any = None) -> ScaleByAdopt:
+def scale_by_adopt(
+  b1: Any = 0.9,
+  b2: Any = 0.9999,
+  eps: Any = 1e-6,
+  mu_dtype: Any = None,
+  *,
+  nesterov: bool = False,
+  use_clipping: bool = True,
+  clip_value_fn: Callable[[Any], Any] = _quarter_power,
+  state_dtype: Any = None,
+) -> ScaleByAdopt:
   """ADOPT's scaling (see `ScaleByAdopt`)."""
   return ScaleByAdopt(b1, b2, eps, mu_dtype, nesterov, use_clipping, clip_value_fn, state_dtype)
 
 
-def _adopt(learning_rate: Any, b1: Any = 0.9, b2: Any = 0.9999, eps: Any = 1e-6,
-           mu_dtype: Any = None, *, nesterov: bool = False, use_clipping: bool = True,
-           clip_value_fn: Callable[[Any], Any] = _quarter_power,
-           state_dtype: Any = None) -> GradientTransformation:
+def _adopt(
+  learning_rate: Any,
+  b1: Any = 0.9,
+  b2: Any = 0.9999,
+  eps: Any = 1e-6,
+  mu_dtype: Any = None,
+  *,
+  nesterov: bool = False,
+  use_clipping: bool = True,
+  clip_value_fn: Callable[[Any], Any] = _quarter_power,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """ADOPT: `u = -lr_t scale_by_adopt(g)`."""
-  return chain(scale_by_adopt(b1, b2, eps, mu_dtype, nesterov=nesterov,
-                              use_clipping=use_clipping, clip_value_fn=clip_value_fn,
-                              state_dtype=state_dtype),
-               scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_adopt(
+      b1,
+      b2,
+      eps,
+      mu_dtype,
+      nesterov=nesterov,
+      use_clipping=use_clipping,
+      clip_value_fn=clip_value_fn,
+      state_dtype=state_dtype,
+    ),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 adopt = named_optimizer(_adopt, static_args=("clip_value_fn", "nesterov", "use_clipping"))

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ __all__ = ["COCOBState", "ScaleByCocob", "scale_by_cocob", "cocob"]
 class COCOBState(NamedTuple):
   """Optax's fields: `init_particles` (`w_1`), `cumulative_gradients` (`theta`),
   `scale` (`L`), `subgradients` (`G`), `reward` (`Reward`)."""
+
   init_particles: Any
   cumulative_gradients: Any
   scale: Any
@@ -45,8 +47,13 @@ class ScaleByCocob(GradientTransformation):
 
   def init(self, params):
     zeros = lambda: zeros_like(params)
-    return COCOBState(jax.tree.map(lambda p: jnp.array(p, copy=True), params), zeros(),
-                      full_like(params, self.eps), zeros(), zeros())
+    return COCOBState(
+      jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+      zeros(),
+      full_like(params, self.eps),
+      zeros(),
+      zeros(),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -61,12 +68,25 @@ class ScaleByCocob(GradientTransformation):
       theta_new = theta.astype(cdt) - gc
       bet = theta_new / (L_new * jnp.maximum(G_new + L_new, hyper(self.alpha, cdt) * L_new))
       u = p0c + bet * (L_new + R_new) - pc
-      return (cast(u, g.dtype), cast(theta_new, theta.dtype), cast(L_new, L.dtype),
-              cast(G_new, G.dtype), cast(R_new, R.dtype))
+      return (
+        cast(u, g.dtype),
+        cast(theta_new, theta.dtype),
+        cast(L_new, L.dtype),
+        cast(G_new, G.dtype),
+        cast(R_new, R.dtype),
+      )
 
-    u, theta, L, G, R = map_leaves(leaf, updates, params, state.init_particles,
-                                   state.cumulative_gradients, state.scale, state.subgradients,
-                                   state.reward, n_out=5)
+    u, theta, L, G, R = map_leaves(
+      leaf,
+      updates,
+      params,
+      state.init_particles,
+      state.cumulative_gradients,
+      state.scale,
+      state.subgradients,
+      state.reward,
+      n_out=5,
+    )
     return u, COCOBState(state.init_particles, theta, L, G, R)
 
 
@@ -75,14 +95,20 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> ScaleByCocob:
   return ScaleByCocob(alpha, eps)
 
 
-def _cocob(learning_rate: Any = 1.0, alpha: Any = 100.0, eps: Any = 1e-8,
-           weight_decay: Any = 0.0, mask: Any | Callable[..., Any] | None = None
-           ) -> GradientTransformation:
+def _cocob(
+  learning_rate: Any = 1.0,
+  alpha: Any = 100.0,
+  eps: Any = 1e-8,
+  weight_decay: Any = 0.0,
+  mask: Any | Callable[..., Any] | None = None,
+) -> GradientTransformation:
   """COCOB: the gradient `lr_t (g + weight_decay w)` fed to `scale_by_cocob` (Optax's chain;
   `learning_rate` only rescales the gradient, 1 by default)."""
-  return chain(add_decayed_weights(weight_decay, mask),
-               scale_by_learning_rate(learning_rate, flip_sign=False),
-               scale_by_cocob(alpha, eps))
+  return chain(
+    add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate, flip_sign=False),
+    scale_by_cocob(alpha, eps),
+  )
 
 
 cocob = named_optimizer(_cocob)

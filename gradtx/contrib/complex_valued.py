@@ -9,30 +9,39 @@ import jax.numpy as jnp
 
 from gradtx.core.protocol import GradientTransformation
 
-__all__ = ["SplitRealAndImaginaryArrays", "SplitRealAndImaginaryState", "SplitRealAndImaginary",
-           "split_real_and_imaginary"]
+__all__ = [
+  "SplitRealAndImaginaryArrays",
+  "SplitRealAndImaginaryState",
+  "SplitRealAndImaginary",
+  "split_real_and_imaginary",
+]
 
 
 class SplitRealAndImaginaryArrays(NamedTuple):
   """A complex leaf seen as two real leaves."""
+
   real: jax.Array
   imaginary: jax.Array
 
 
 class SplitRealAndImaginaryState(NamedTuple):
   """`inner_state`: the inner transformation's state over the split tree."""
+
   inner_state: Any
 
 
 def _split(tree: Any) -> Any:
-  return jax.tree.map(lambda x: SplitRealAndImaginaryArrays(jnp.real(x), jnp.imag(x))
-                      if jnp.iscomplexobj(x) else x, tree)
+  return jax.tree.map(
+    lambda x: SplitRealAndImaginaryArrays(jnp.real(x), jnp.imag(x)) if jnp.iscomplexobj(x) else x,
+    tree,
+  )
 
 
 def _merge(tree: Any) -> Any:
   is_pair = lambda x: isinstance(x, SplitRealAndImaginaryArrays)
-  return jax.tree.map(lambda x: jax.lax.complex(x.real, x.imaginary) if is_pair(x) else x,
-                      tree, is_leaf=is_pair)
+  return jax.tree.map(
+    lambda x: jax.lax.complex(x.real, x.imaginary) if is_pair(x) else x, tree, is_leaf=is_pair
+  )
 
 
 class SplitRealAndImaginary(GradientTransformation):
@@ -46,8 +55,9 @@ class SplitRealAndImaginary(GradientTransformation):
 
   def update(self, updates, state, params=None, **extra_args):
     params = None if params is None else _split(params)
-    updates, inner_state = self.inner.update(_split(updates), state.inner_state, params,
-                                             **extra_args)
+    updates, inner_state = self.inner.update(
+      _split(updates), state.inner_state, params, **extra_args
+    )
     return _merge(updates), SplitRealAndImaginaryState(inner_state)
 
 

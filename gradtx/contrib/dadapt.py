@@ -11,17 +11,29 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
-                                 real_dtype, safe_div, safe_increment, scalar_dtype, zero_count,
-                                 zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_div,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import evaluate
 
 __all__ = ["DAdaptAdamWState", "DAdaptAdamW", "dadapt_adamw"]
 
 
-def check_dadapt(owner: str, betas: Any, eps: Any, estim_lr0: Any, weight_decay: Any,
-                 growth_rate: Any) -> None:
+def check_dadapt(
+  owner: str, betas: Any, eps: Any, estim_lr0: Any, weight_decay: Any, growth_rate: Any
+) -> None:
   """The arguments D-Adaptation and Prodigy share."""
   if not isinstance(betas, (tuple, list)) or len(betas) != 2:
     raise ValueError(f"{owner}: betas={betas!r} is invalid; expected a pair (b1, b2).")
@@ -33,8 +45,9 @@ def check_dadapt(owner: str, betas: Any, eps: Any, estim_lr0: Any, weight_decay:
   _checks.check(owner, "growth_rate", growth_rate, lambda v: v >= 1, "a value >= 1")
 
 
-def dadapt_scalars(d: jax.Array, lr: jax.Array, b1: Any, b2: Any, count: jax.Array,
-                   use_bias_correction: bool) -> jax.Array:
+def dadapt_scalars(
+  d: jax.Array, lr: jax.Array, b1: Any, b2: Any, count: jax.Array, use_bias_correction: bool
+) -> jax.Array:
   """`dlr = d lr c_t`, `c_t = sqrt(1 - b2^t) / (1 - b1^t)` or 1 (the references' default)."""
   if not use_bias_correction:
     return d * lr
@@ -60,6 +73,7 @@ def tree_sum(tree: Any) -> jax.Array:
 class DAdaptAdamWState(NamedTuple):
   """Optax's fields: moments, `grad_sum` (`s`), `estim_lr` (`d`), `numerator_weighted`,
   `count`."""
+
   exp_avg: Any
   exp_avg_sq: Any
   grad_sum: Any
@@ -96,15 +110,20 @@ class DAdaptAdamW(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    check_dadapt("dadapt_adamw", self.betas, self.eps, self.estim_lr0, self.weight_decay,
-                 self.growth_rate)
+    check_dadapt(
+      "dadapt_adamw", self.betas, self.eps, self.estim_lr0, self.weight_decay, self.growth_rate
+    )
 
   def init(self, params):
     sdt = scalar_dtype()
-    return DAdaptAdamWState(zeros_like(params, self.state_dtype),
-                            zeros_like(params, self.state_dtype, real=True),
-                            zeros_like(params, self.state_dtype),
-                            jnp.asarray(self.estim_lr0, sdt), jnp.zeros([], sdt), zero_count())
+    return DAdaptAdamWState(
+      zeros_like(params, self.state_dtype),
+      zeros_like(params, self.state_dtype, real=True),
+      zeros_like(params, self.state_dtype),
+      jnp.asarray(self.estim_lr0, sdt),
+      jnp.zeros([], sdt),
+      zero_count(),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -112,8 +131,9 @@ class DAdaptAdamW(GradientTransformation):
     b1, b2 = self.betas
     sb2 = jnp.sqrt(jnp.asarray(b2, scalar_dtype()))
     d = state.estim_lr
-    dlr = dadapt_scalars(d, evaluate(self.learning_rate, state.count), b1, b2, state.count,
-                         self.use_bias_correction)
+    dlr = dadapt_scalars(
+      d, evaluate(self.learning_rate, state.count), b1, b2, state.count, self.use_bias_correction
+    )
     wd = None if self.decouple else self.weight_decay
 
     def moments(g, p, m, v, s):
@@ -127,11 +147,18 @@ class DAdaptAdamW(GradientTransformation):
       u = -safe_div(m_new, jnp.sqrt(v_new) + eps)
       if self.decouple:
         u = u - hyper(self.weight_decay, cdt) * dl * p.astype(cdt)
-      return (u, cast(m_new, m.dtype), cast(v_new, v.dtype), cast(s_new, s.dtype), num,
-              jnp.sum(jnp.abs(s_new)))
+      return (
+        u,
+        cast(m_new, m.dtype),
+        cast(v_new, v.dtype),
+        cast(s_new, s.dtype),
+        num,
+        jnp.sum(jnp.abs(s_new)),
+      )
 
-    u, mu, nu, grad_sum, nums, l1s = map_leaves(moments, updates, params, state.exp_avg,
-                                                state.exp_avg_sq, state.grad_sum, n_out=6)
+    u, mu, nu, grad_sum, nums, l1s = map_leaves(
+      moments, updates, params, state.exp_avg, state.exp_avg_sq, state.grad_sum, n_out=6
+    )
     numerator = sb2 * state.numerator_weighted + (1 - sb2) * dlr * tree_sum(nums)
     l1 = tree_sum(l1s)
     skip = l1 == 0
@@ -142,15 +169,38 @@ class DAdaptAdamW(GradientTransformation):
     # per-leaf sums into every leaf's kernel (20x Optax's compile time on 1000 leaves).
     u = jax.tree.map(lambda x, g: x.astype(g.dtype), u, updates)
     keep = lambda old, new: jnp.where(skip, old, new)
-    return u, DAdaptAdamWState(mu, nu, grad_sum, d_new, keep(state.numerator_weighted, numerator),
-                               keep(state.count, safe_increment(state.count)))
+    return u, DAdaptAdamWState(
+      mu,
+      nu,
+      grad_sum,
+      d_new,
+      keep(state.numerator_weighted, numerator),
+      keep(state.count, safe_increment(state.count)),
+    )
 
 
-def dadapt_adamw(learning_rate: Any = 1.0, betas: Any = (0.9, 0.999), eps: Any = 1e-8,
-                 estim_lr0: Any = 1e-6, weight_decay: Any = 0.0, *,
-                 use_bias_correction: bool = False, decouple: bool = True,
-                 growth_rate: Any = float("inf"), state_dtype: Any = None) -> DAdaptAdamW:
+def dadapt_adamw(
+  learning_rate: Any = 1.0,
+  betas: Any = (0.9, 0.999),
+  eps: Any = 1e-8,
+  estim_lr0: Any = 1e-6,
+  weight_decay: Any = 0.0,
+  *,
+  use_bias_correction: bool = False,
+  decouple: bool = True,
+  growth_rate: Any = float("inf"),
+  state_dtype: Any = None,
+) -> DAdaptAdamW:
   """D-Adaptation AdamW (see `DAdaptAdamW`); Optax's signature plus the reference's
   `use_bias_correction`, `decouple` and `growth_rate`."""
-  return DAdaptAdamW(learning_rate, tuple(betas), eps, estim_lr0, weight_decay,
-                     use_bias_correction, decouple, growth_rate, state_dtype)
+  return DAdaptAdamW(
+    learning_rate,
+    tuple(betas),
+    eps,
+    estim_lr0,
+    weight_decay,
+    use_bias_correction,
+    decouple,
+    growth_rate,
+    state_dtype,
+  )

@@ -4,7 +4,8 @@ The layer-wise variant (LDoG) is `gradtx.scale_by_distance_over_gradients`."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -20,8 +21,16 @@ from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 from gradtx.tree_utils.dtypes import tree_dtype
 from gradtx.tree_utils.reductions import tree_norm
 
-__all__ = ["DoGState", "DoWGState", "ScaleByDog", "ScaleByDowg", "scale_by_dog",
-           "scale_by_dowg", "dog", "dowg"]
+__all__ = [
+  "DoGState",
+  "DoWGState",
+  "ScaleByDog",
+  "ScaleByDowg",
+  "scale_by_dog",
+  "scale_by_dowg",
+  "dog",
+  "dowg",
+]
 
 _INIT_KINDS = ("distance", "learning_rate", "heuristic")
 
@@ -29,6 +38,7 @@ _INIT_KINDS = ("distance", "learning_rate", "heuristic")
 class DoGState(NamedTuple):
   """Optax's fields: `is_init_step`, `init_params`, `max_dist` (`r_bar`),
   `sum_sq_norm_grads` (`G`)."""
+
   is_init_step: jax.Array
   init_params: Any
   max_dist: jax.Array
@@ -38,6 +48,7 @@ class DoGState(NamedTuple):
 class DoWGState(NamedTuple):
   """Optax's fields: `init_params`, `weighted_sq_norm_grads` (`v`), `estim_sq_dist`
   (`r_bar^2`)."""
+
   init_params: Any
   weighted_sq_norm_grads: jax.Array
   estim_sq_dist: jax.Array
@@ -68,8 +79,10 @@ class ScaleByDog(GradientTransformation):
   def __post_init__(self):
     kind = self.init_step[0] if isinstance(self.init_step, tuple) else None
     if kind not in _INIT_KINDS or len(self.init_step) != 2:
-      raise ValueError(f"scale_by_dog: init_step={self.init_step!r} is invalid; expected "
-                       f"(kind, value) with kind one of {_INIT_KINDS}.")
+      raise ValueError(
+        f"scale_by_dog: init_step={self.init_step!r} is invalid; expected "
+        f"(kind, value) with kind one of {_INIT_KINDS}."
+      )
     _checks.non_negative("scale_by_dog", "init_step value", self.init_step[1])
     _checks.non_negative("scale_by_dog", "eps", self.eps)
 
@@ -79,8 +92,9 @@ class ScaleByDog(GradientTransformation):
     r0 = {"distance": value, "learning_rate": 0.0}.get(kind)
     if r0 is None:
       r0 = value * (1 + tree_norm(params))
-    return DoGState(jnp.asarray(True), _copy(params), jnp.asarray(r0, dtype),
-                    jnp.asarray(0.0, dtype))
+    return DoGState(
+      jnp.asarray(True), _copy(params), jnp.asarray(r0, dtype), jnp.asarray(0.0, dtype)
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -91,9 +105,12 @@ class ScaleByDog(GradientTransformation):
     kind, value = self.init_step
     if kind == "learning_rate":
       eta = jnp.where(state.is_init_step, value, eta)
-    return _scaled(updates, eta), DoGState(jnp.asarray(False), state.init_params,
-                                           max_dist.astype(state.max_dist.dtype),
-                                           sum_sq.astype(state.sum_sq_norm_grads.dtype))
+    return _scaled(updates, eta), DoGState(
+      jnp.asarray(False),
+      state.init_params,
+      max_dist.astype(state.max_dist.dtype),
+      sum_sq.astype(state.sum_sq_norm_grads.dtype),
+    )
 
 
 class ScaleByDowg(GradientTransformation):
@@ -120,8 +137,10 @@ class ScaleByDowg(GradientTransformation):
     weighted = sq_dist * tree_norm(updates, squared=True) + state.weighted_sq_norm_grads
     eta = sq_dist / (jnp.sqrt(weighted) + self.eps)
     return _scaled(updates, eta), DoWGState(
-        state.init_params, weighted.astype(state.weighted_sq_norm_grads.dtype),
-        sq_dist.astype(state.estim_sq_dist.dtype))
+      state.init_params,
+      weighted.astype(state.weighted_sq_norm_grads.dtype),
+      sq_dist.astype(state.estim_sq_dist.dtype),
+    )
 
 
 def scale_by_dog(init_step: tuple = ("heuristic", 1e-6), eps: Any = 1e-8) -> ScaleByDog:
@@ -138,20 +157,32 @@ def _decay(weight_decay: Any, mask: Any) -> tuple:
   return () if weight_decay is None else (add_decayed_weights(weight_decay, mask),)
 
 
-def _dog(learning_rate: Any = 1.0, init_step: tuple = ("heuristic", 1e-6), eps: Any = 1e-8,
-         weight_decay: Any = None, mask: Any | Callable[..., Any] | None = None
-         ) -> GradientTransformation:
+def _dog(
+  learning_rate: Any = 1.0,
+  init_step: tuple = ("heuristic", 1e-6),
+  eps: Any = 1e-8,
+  weight_decay: Any = None,
+  mask: Any | Callable[..., Any] | None = None,
+) -> GradientTransformation:
   """DoG: `u = -lr_t scale_by_dog(g + weight_decay x)` (Optax's chain)."""
-  return chain(*_decay(weight_decay, mask), scale_by_dog(init_step, eps),
-               scale_by_learning_rate(learning_rate))
+  return chain(
+    *_decay(weight_decay, mask), scale_by_dog(init_step, eps), scale_by_learning_rate(learning_rate)
+  )
 
 
-def _dowg(learning_rate: Any = 1.0, init_estim_sq_dist: Any = None, eps: Any = 1e-4,
-          weight_decay: Any = None, mask: Any | Callable[..., Any] | None = None
-          ) -> GradientTransformation:
+def _dowg(
+  learning_rate: Any = 1.0,
+  init_estim_sq_dist: Any = None,
+  eps: Any = 1e-4,
+  weight_decay: Any = None,
+  mask: Any | Callable[..., Any] | None = None,
+) -> GradientTransformation:
   """DoWG: `u = -lr_t scale_by_dowg(g + weight_decay x)` (Optax's chain)."""
-  return chain(*_decay(weight_decay, mask), scale_by_dowg(init_estim_sq_dist, eps),
-               scale_by_learning_rate(learning_rate))
+  return chain(
+    *_decay(weight_decay, mask),
+    scale_by_dowg(init_estim_sq_dist, eps),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 dog = named_optimizer(_dog, static_args=("init_step",))

@@ -12,8 +12,17 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, cast, compute_dtype, hyper, map_leaves, safe_increment,
-                                 scalar_dtype, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import add_decayed_weights, require_params
 from gradtx.primitives.scaling.scaling import evaluate
 
@@ -22,6 +31,7 @@ __all__ = ["MadgradState", "ScaleByMadgrad", "scale_by_madgrad", "madgrad"]
 
 class MadgradState(NamedTuple):
   """Optax's fields: `count`, `grad_sum_sq` (`nu_k`), `s` (`s_k`), `x0`."""
+
   count: jax.Array
   grad_sum_sq: Any
   s: Any
@@ -49,9 +59,12 @@ class ScaleByMadgrad(GradientTransformation):
       _checks.non_negative("scale_by_madgrad", "learning_rate", self.learning_rate)
 
   def init(self, params):
-    return MadgradState(zero_count(), zeros_like(params, self.state_dtype),
-                        zeros_like(params, self.state_dtype),
-                        jax.tree.map(lambda p: jnp.array(p, copy=True), params))
+    return MadgradState(
+      zero_count(),
+      zeros_like(params, self.state_dtype),
+      zeros_like(params, self.state_dtype),
+      jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -73,17 +86,26 @@ class ScaleByMadgrad(GradientTransformation):
     return u, MadgradState(safe_increment(state.count), nu, s, state.x0)
 
 
-def scale_by_madgrad(learning_rate: Any, momentum: Any = 0.9, eps: Any = 1e-6, *,
-                     state_dtype: Any = None) -> ScaleByMadgrad:
+def scale_by_madgrad(
+  learning_rate: Any, momentum: Any = 0.9, eps: Any = 1e-6, *, state_dtype: Any = None
+) -> ScaleByMadgrad:
   """MADGRAD's step (see `ScaleByMadgrad`); it includes the learning rate."""
   return ScaleByMadgrad(learning_rate, momentum, eps, state_dtype)
 
 
-def _madgrad(learning_rate: Any, momentum: Any = 0.9, weight_decay: Any = 0.0,
-             eps: Any = 1e-6, *, state_dtype: Any = None) -> GradientTransformation:
+def _madgrad(
+  learning_rate: Any,
+  momentum: Any = 0.9,
+  weight_decay: Any = 0.0,
+  eps: Any = 1e-6,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """MADGRAD with L2 weight decay added to the gradient first, as the reference."""
-  return chain(add_decayed_weights(weight_decay),
-               scale_by_madgrad(learning_rate, momentum, eps, state_dtype=state_dtype))
+  return chain(
+    add_decayed_weights(weight_decay),
+    scale_by_madgrad(learning_rate, momentum, eps, state_dtype=state_dtype),
+  )
 
 
 madgrad = named_optimizer(_madgrad)

@@ -19,6 +19,7 @@ __all__ = ["MechanicState", "Mechanize", "mechanize"]
 
 class MechanicState(NamedTuple):
   """Optax's fields; `r`, `m`, `v`, `s` have one entry per beta."""
+
   base_optimizer_state: Any
   count: jax.Array
   r: jax.Array
@@ -52,14 +53,21 @@ class Mechanize(GradientTransformation):
   def init(self, params):
     dt = tree_dtype(params, "lowest")
     zeros = jnp.zeros([self.num_betas], dt)
-    return MechanicState(self.base_optimizer.init(params), jnp.zeros([], jnp.int32), zeros,
-                         zeros, zeros, jnp.full([self.num_betas], self.s_init, dt),
-                         jax.tree.map(lambda p: jnp.array(p, copy=True), params))
+    return MechanicState(
+      self.base_optimizer.init(params),
+      jnp.zeros([], jnp.int32),
+      zeros,
+      zeros,
+      zeros,
+      jnp.full([self.num_betas], self.s_init, dt),
+      jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     require_params("mechanize", params, updates)
     base_updates, base_state = self.base_optimizer.update(
-        updates, state.base_optimizer_state, params, **extra_args)
+      updates, state.base_optimizer_state, params, **extra_args
+    )
     first = state.count == 0
     x0 = jax.tree.map(lambda p, q: jnp.where(first, p, q), params, state.x0)
     s_sum = jnp.sum(state.s)
@@ -67,21 +75,34 @@ class Mechanize(GradientTransformation):
     g_reg = jax.tree.map(lambda g, p: g + decay * p, updates, params)
     delta_prev = jax.tree.map(lambda p, q: (q - p) / (s_sum + self.eps), params, x0)
     h = tree_vdot(g_reg, delta_prev)
-    betas = jnp.asarray([1.0 - 0.1 ** i for i in range(1, self.num_betas + 1)], state.s.dtype)
+    betas = jnp.asarray([1.0 - 0.1**i for i in range(1, self.num_betas + 1)], state.s.dtype)
     m = jnp.maximum(betas * state.m, jnp.abs(h) + self.eps)
-    v = betas ** 2 * state.v + h ** 2
+    v = betas**2 * state.v + h**2
     r = betas * state.r + jnp.clip(h, -state.m, state.m) * state.s
     wealth = self.s_init / self.num_betas * m + jnp.maximum(r, 0.0)
     s = wealth / (jnp.sqrt(v) + self.eps)
     scale = jnp.sum(s)
-    new = jax.tree.map(lambda q, dp, b, p: (q - scale * (dp - b)) - p, x0, delta_prev,
-                       base_updates, params)
+    new = jax.tree.map(
+      lambda q, dp, b, p: (q - scale * (dp - b)) - p, x0, delta_prev, base_updates, params
+    )
     count = jnp.where(state.count < jnp.iinfo(jnp.int32).max, state.count + 1, state.count)
-    return new, MechanicState(base_state, count, r.astype(state.r.dtype), m.astype(state.m.dtype),
-                              v.astype(state.v.dtype), s.astype(state.s.dtype), x0)
+    return new, MechanicState(
+      base_state,
+      count,
+      r.astype(state.r.dtype),
+      m.astype(state.m.dtype),
+      v.astype(state.v.dtype),
+      s.astype(state.s.dtype),
+      x0,
+    )
 
 
-def mechanize(base_optimizer: Any, weight_decay: Any = 1e-2, eps: Any = 1e-8,
-              s_init: Any = 1e-6, num_betas: int = 6) -> Mechanize:
+def mechanize(
+  base_optimizer: Any,
+  weight_decay: Any = 1e-2,
+  eps: Any = 1e-8,
+  s_init: Any = 1e-6,
+  num_betas: int = 6,
+) -> Mechanize:
   """Mechanic around `base_optimizer` (see `Mechanize`)."""
   return Mechanize(base_optimizer, weight_decay, eps, s_init, num_betas)

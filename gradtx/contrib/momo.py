@@ -11,8 +11,17 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, cast, compute_dtype, hyper, map_leaves,
-                                 safe_increment, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import evaluate
 from gradtx.tree_utils.dtypes import tree_dtype
@@ -24,6 +33,7 @@ __all__ = ["MomoState", "MomoAdamState", "Momo", "MomoAdam", "momo", "momo_adam"
 class MomoState(NamedTuple):
   """Optax's fields: `exp_avg` (`d`), `barf` (averaged loss), `gamma` (averaged `<g, x>`),
   `lb` (the loss lower bound), `count`."""
+
   exp_avg: Any
   barf: jax.Array
   gamma: jax.Array
@@ -33,6 +43,7 @@ class MomoState(NamedTuple):
 
 class MomoAdamState(NamedTuple):
   """As `MomoState`, plus `exp_avg_sq` (Adam's second moment)."""
+
   exp_avg: Any
   exp_avg_sq: Any
   barf: jax.Array
@@ -56,8 +67,9 @@ def _step(state, barf, gamma, iprod, norm, alpha, wd, lower_bound, adapt, bc1=1.
   lb = state.lb
   if adapt:
     cap = k * (barf - gamma) + iprod
-    lb = jnp.where(cap < k * bc1 * state.lb, jnp.maximum(cap / (2 * bc1 * k), lower_bound),
-                   state.lb)
+    lb = jnp.where(
+      cap < k * bc1 * state.lb, jnp.maximum(cap / (2 * bc1 * k), lower_bound), state.lb
+    )
   t1 = jnp.maximum(k * (barf - bc1 * lb - gamma) + iprod, 0.0) / norm
   t1 = jnp.where(norm <= jnp.finfo(float).eps, 0.0, t1)
   tau = jnp.minimum(alpha / bc1, t1)
@@ -87,19 +99,33 @@ class Momo(GradientTransformation):
   def init(self, params):
     dt = tree_dtype(params, "lowest")
     zero = jnp.zeros([], dt)
-    return MomoState(zeros_like(params), zero, zero, jnp.asarray(self.lower_bound, dt),
-                     zero_count())
+    return MomoState(
+      zeros_like(params), zero, zero, jnp.asarray(self.lower_bound, dt), zero_count()
+    )
 
   def update(self, updates, state, params=None, *, value=None, **extra_args):
     del extra_args
     require_params("momo", params, updates)
     b = jnp.where(state.count == 0, 0.0, self.beta)
     barf, gamma = _scalars(state, params, updates, value, b)
-    d = map_leaves(lambda m, g: (cast(hyper(b, g.dtype) * m + (1 - hyper(b, g.dtype)) * g,
-                                      m.dtype),), state.exp_avg, updates, n_out=1)[0]
+    d = map_leaves(
+      lambda m, g: (cast(hyper(b, g.dtype) * m + (1 - hyper(b, g.dtype)) * g, m.dtype),),
+      state.exp_avg,
+      updates,
+      n_out=1,
+    )[0]
     alpha = evaluate(self.learning_rate, state.count)
-    tau, lb = _step(state, barf, gamma, tree_vdot(d, params), tree_norm(d, squared=True),
-                    alpha, self.weight_decay, self.lower_bound, self.adapt_lower_bound)
+    tau, lb = _step(
+      state,
+      barf,
+      gamma,
+      tree_vdot(d, params),
+      tree_norm(d, squared=True),
+      alpha,
+      self.weight_decay,
+      self.lower_bound,
+      self.adapt_lower_bound,
+    )
     shrink = alpha * self.weight_decay / (1 + alpha * self.weight_decay)
     u = jax.tree.map(lambda m, p: -shrink * p - tau * m, d, params)
     return u, MomoState(d, barf, gamma, lb, safe_increment(state.count))
@@ -129,8 +155,14 @@ class MomoAdam(GradientTransformation):
   def init(self, params):
     dt = tree_dtype(params, "lowest")
     zero = jnp.zeros([], dt)
-    return MomoAdamState(zeros_like(params), zeros_like(params, real=True), zero, zero,
-                         jnp.asarray(self.lower_bound, dt), zero_count())
+    return MomoAdamState(
+      zeros_like(params),
+      zeros_like(params, real=True),
+      zero,
+      zero,
+      jnp.asarray(self.lower_bound, dt),
+      zero_count(),
+    )
 
   def update(self, updates, state, params=None, *, value=None, **extra_args):
     del extra_args
@@ -149,23 +181,43 @@ class MomoAdam(GradientTransformation):
 
     d, v, d_weighted = map_leaves(leaf, updates, state.exp_avg, state.exp_avg_sq, n_out=3)
     alpha = evaluate(self.learning_rate, state.count)
-    tau, lb = _step(state, barf, gamma, tree_vdot(d, params), tree_vdot(d, d_weighted), alpha,
-                    self.weight_decay, self.lower_bound, self.adapt_lower_bound,
-                    bias_correction(self.b1, count))
+    tau, lb = _step(
+      state,
+      barf,
+      gamma,
+      tree_vdot(d, params),
+      tree_vdot(d, d_weighted),
+      alpha,
+      self.weight_decay,
+      self.lower_bound,
+      self.adapt_lower_bound,
+      bias_correction(self.b1, count),
+    )
     shrink = alpha * self.weight_decay / (1 + alpha * self.weight_decay)
     u = jax.tree.map(lambda dw, p: -shrink * p - tau * dw, d_weighted, params)
     return u, MomoAdamState(d, v, barf, gamma, lb, count)
 
 
-def _momo(learning_rate: Any = 1.0, beta: Any = 0.9, lower_bound: Any = 0.0,
-          weight_decay: Any = 0.0, adapt_lower_bound: bool = False) -> Momo:
+def _momo(
+  learning_rate: Any = 1.0,
+  beta: Any = 0.9,
+  lower_bound: Any = 0.0,
+  weight_decay: Any = 0.0,
+  adapt_lower_bound: bool = False,
+) -> Momo:
   """MoMo (see `Momo`)."""
   return Momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound)
 
 
-def _momo_adam(learning_rate: Any = 1e-2, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
-               lower_bound: Any = 0.0, weight_decay: Any = 0.0,
-               adapt_lower_bound: bool = False) -> MomoAdam:
+def _momo_adam(
+  learning_rate: Any = 1e-2,
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  lower_bound: Any = 0.0,
+  weight_decay: Any = 0.0,
+  adapt_lower_bound: bool = False,
+) -> MomoAdam:
   """MoMo-Adam (see `MomoAdam`)."""
   return MomoAdam(learning_rate, b1, b2, eps, lower_bound, weight_decay, adapt_lower_bound)
 

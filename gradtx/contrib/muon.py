@@ -16,28 +16,50 @@ from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation, StatelessTransformation
 from gradtx.numerics.newton_schulz import PRECONDITIONINGS, newton_schulz
-from gradtx.numerics.ops import (cast, complement, compute_dtype, hyper, map_leaves, pick_dtype,
-                                 safe_increment, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  cast,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.optimizers.standard import adamw
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 from gradtx.tree_utils import masks as _masks
 
-__all__ = ["MuonDimensionNumbers", "MuonState", "ScaleByMuon", "scale_by_muon", "ScaleByShape",
-           "muon", "NS_COEFFS_PRESETS"]
+__all__ = [
+  "MuonDimensionNumbers",
+  "MuonState",
+  "ScaleByMuon",
+  "scale_by_muon",
+  "ScaleByShape",
+  "muon",
+  "NS_COEFFS_PRESETS",
+]
 
 # Keller Jordan's quintic (modded-nanogpt, torch.optim.Muon); Dion's five-step schedule (Optax).
 _DEFAULT_NS_COEFFS = (3.4445, -4.7750, 2.0315)
 NS_COEFFS_PRESETS = {
-    "standard": _DEFAULT_NS_COEFFS,
-    "dion": ((4.0848, -6.8946, 2.9270), (3.9505, -6.3029, 2.6377), (3.7418, -5.5913, 2.3037),
-             (2.8769, -3.1427, 1.2046), (2.8366, -3.0525, 1.2012)),
+  "standard": _DEFAULT_NS_COEFFS,
+  "dion": (
+    (4.0848, -6.8946, 2.9270),
+    (3.9505, -6.3029, 2.6377),
+    (3.7418, -5.5913, 2.3037),
+    (2.8769, -3.1427, 1.2046),
+    (2.8366, -3.0525, 1.2012),
+  ),
 }
 
 
 class MuonState(NamedTuple):
   """`count`: steps done; `mu`: the momentum, shaped like the params; `ns_coeffs`: the
   Newton-Schulz coefficients, `(3,)` or `(steps, 3)`."""
+
   count: jax.Array
   mu: Any
   ns_coeffs: jax.Array
@@ -52,11 +74,15 @@ def _specs(weight_dimension_numbers: Any) -> SpecTree | None:
 def _check_coeffs(owner: str, ns_coeffs: Any, ns_steps: int) -> None:
   shape = jnp.shape(jnp.asarray(ns_coeffs)) if not isinstance(ns_coeffs, str) else None
   if shape is None or len(shape) not in (1, 2) or shape[-1] != 3:
-    raise ValueError(f"{owner}: ns_coeffs={ns_coeffs!r} is invalid; expected 3 numbers, a "
-                     f"sequence of triples or one of {sorted(NS_COEFFS_PRESETS)}.")
+    raise ValueError(
+      f"{owner}: ns_coeffs={ns_coeffs!r} is invalid; expected 3 numbers, a "
+      f"sequence of triples or one of {sorted(NS_COEFFS_PRESETS)}."
+    )
   if len(shape) == 2 and shape[0] > ns_steps:
-    raise ValueError(f"{owner}: ns_coeffs holds {shape[0]} steps of coefficients but "
-                     f"ns_steps={ns_steps}; expected at most ns_steps rows.")
+    raise ValueError(
+      f"{owner}: ns_coeffs holds {shape[0]} steps of coefficients but "
+      f"ns_steps={ns_steps}; expected at most ns_steps rows."
+    )
 
 
 class ScaleByMuon(GradientTransformation):
@@ -95,13 +121,18 @@ class ScaleByMuon(GradientTransformation):
     _checks.non_negative(owner, "eps", self.eps)
     _check_coeffs(owner, self.ns_coeffs, self.ns_steps)
     if self.preconditioning not in PRECONDITIONINGS:
-      raise ValueError(f"{owner}: preconditioning={self.preconditioning!r} is invalid; "
-                       f"expected one of {PRECONDITIONINGS}.")
+      raise ValueError(
+        f"{owner}: preconditioning={self.preconditioning!r} is invalid; "
+        f"expected one of {PRECONDITIONINGS}."
+      )
     object.__setattr__(self, "weight_dimension_numbers", _specs(self.weight_dimension_numbers))
 
   def init(self, params):
-    return MuonState(zero_count(), zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)),
-                     jnp.asarray(self.ns_coeffs))
+    return MuonState(
+      zero_count(),
+      zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)),
+      jnp.asarray(self.ns_coeffs),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -140,7 +171,7 @@ class ScaleByMuon(GradientTransformation):
       start = 0
       for i in idx:
         size = mats[i].shape[0]
-        part = result if len(idx) == 1 else result[start:start + size]
+        part = result if len(idx) == 1 else result[start : start + size]
         ortho[i] = views[i].from_matrix(part)
         start += size
     return ortho
@@ -169,28 +200,49 @@ class ScaleByShape(StatelessTransformation):
       if self.consistent_rms is None:
         factor = hyper(max(1.0, view.fan_out / view.fan_in) ** 0.5, cdt)
       else:
-        factor = hyper(self.consistent_rms, cdt) * hyper(max(view.fan_in, view.fan_out) ** 0.5,
-                                                          cdt)
+        factor = hyper(self.consistent_rms, cdt) * hyper(max(view.fan_in, view.fan_out) ** 0.5, cdt)
       out.append(cast(factor * g.astype(cdt), g.dtype))
     return treedef.unflatten(out), state
 
 
-def scale_by_muon(ns_coeffs: Any = _DEFAULT_NS_COEFFS, ns_steps: int = 5, beta: Any = 0.95,
-                  eps: Any = 1e-7, mu_dtype: Any = None, *, nesterov: bool = True,
-                  adaptive: bool = False, preconditioning: str = "frobenius",
-                  weight_dimension_numbers: Any = None, batch_same_shape: bool = True,
-                  state_dtype: Any = None) -> ScaleByMuon:
+def scale_by_muon(
+  ns_coeffs: Any = _DEFAULT_NS_COEFFS,
+  ns_steps: int = 5,
+  beta: Any = 0.95,
+  eps: Any = 1e-7,
+  mu_dtype: Any = None,
+  *,
+  nesterov: bool = True,
+  adaptive: bool = False,
+  preconditioning: str = "frobenius",
+  weight_dimension_numbers: Any = None,
+  batch_same_shape: bool = True,
+  state_dtype: Any = None,
+) -> ScaleByMuon:
   """Muon's orthogonalized momentum (see `ScaleByMuon`); Optax's signature."""
   if isinstance(ns_coeffs, str):
     ns_coeffs = _preset(ns_coeffs)
-  return ScaleByMuon(ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov, adaptive,
-                     preconditioning, weight_dimension_numbers, batch_same_shape, state_dtype)
+  return ScaleByMuon(
+    ns_coeffs,
+    ns_steps,
+    beta,
+    eps,
+    mu_dtype,
+    nesterov,
+    adaptive,
+    preconditioning,
+    weight_dimension_numbers,
+    batch_same_shape,
+    state_dtype,
+  )
 
 
 def _preset(name: str) -> Any:
   if name not in NS_COEFFS_PRESETS:
-    raise ValueError(f"muon: ns_coeffs={name!r} is invalid; expected numbers or one of "
-                     f"{sorted(NS_COEFFS_PRESETS)}.")
+    raise ValueError(
+      f"muon: ns_coeffs={name!r} is invalid; expected numbers or one of "
+      f"{sorted(NS_COEFFS_PRESETS)}."
+    )
   return NS_COEFFS_PRESETS[name]
 
 
@@ -208,8 +260,11 @@ class _MuonLabels:
       specs = [MuonDimensionNumbers() if getattr(x, "ndim", 0) == 2 else None for x in leaves]
     else:
       specs = self.specs.resolve(params)
-    adam = (treedef.flatten_up_to(_masks.resolve(self.adam_mask, params))
-            if self.adam_mask is not None else [False] * len(leaves))
+    adam = (
+      treedef.flatten_up_to(_masks.resolve(self.adam_mask, params))
+      if self.adam_mask is not None
+      else [False] * len(leaves)
+    )
     labels = ["muon" if s is not None and not a else "adam" for s, a in zip(specs, adam)]
     return treedef.unflatten(labels)
 
@@ -223,14 +278,31 @@ class _MuonLabels:
     return hash(self._key())
 
 
-def _muon(learning_rate: Any, ns_coeffs: Any = _DEFAULT_NS_COEFFS, ns_steps: int = 5,
-          beta: Any = 0.95, eps: Any = 1e-7, weight_decay: Any = 0.0,
-          weight_decay_mask: Any = None, mu_dtype: Any = None, *, nesterov: bool = True,
-          adaptive: bool = False, preconditioning: str = "frobenius", adam_b1: Any = 0.9,
-          adam_b2: Any = 0.999, adam_eps_root: Any = 0.0, adam_weight_decay: Any = 0.0,
-          adam_learning_rate: Any = None, muon_weight_dimension_numbers: Any = None,
-          consistent_rms: Any = None, adam_eps: Any = 1e-8, adam_mask: Any = None,
-          batch_same_shape: bool = True, state_dtype: Any = None) -> GradientTransformation:
+def _muon(
+  learning_rate: Any,
+  ns_coeffs: Any = _DEFAULT_NS_COEFFS,
+  ns_steps: int = 5,
+  beta: Any = 0.95,
+  eps: Any = 1e-7,
+  weight_decay: Any = 0.0,
+  weight_decay_mask: Any = None,
+  mu_dtype: Any = None,
+  *,
+  nesterov: bool = True,
+  adaptive: bool = False,
+  preconditioning: str = "frobenius",
+  adam_b1: Any = 0.9,
+  adam_b2: Any = 0.999,
+  adam_eps_root: Any = 0.0,
+  adam_weight_decay: Any = 0.0,
+  adam_learning_rate: Any = None,
+  muon_weight_dimension_numbers: Any = None,
+  consistent_rms: Any = None,
+  adam_eps: Any = 1e-8,
+  adam_mask: Any = None,
+  batch_same_shape: bool = True,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """Muon on the matrix leaves, AdamW on the rest (Optax's `muon`; see `ScaleByMuon`).
 
   Matrix leaves: `w <- w - lr (s NS(d_t) + weight_decay w)` with `s` Muon's shape factor
@@ -250,18 +322,37 @@ def _muon(learning_rate: Any, ns_coeffs: Any = _DEFAULT_NS_COEFFS, ns_steps: int
     ns_coeffs = _preset(ns_coeffs)
   specs = _specs(muon_weight_dimension_numbers)
   muon_tx = chain(
-      scale_by_muon(ns_coeffs, ns_steps, beta, eps, mu_dtype, nesterov=nesterov,
-                    adaptive=adaptive, preconditioning=preconditioning,
-                    weight_dimension_numbers=specs, batch_same_shape=batch_same_shape,
-                    state_dtype=state_dtype),
-      ScaleByShape(specs, consistent_rms),
-      add_decayed_weights(weight_decay, weight_decay_mask),
-      scale_by_learning_rate(learning_rate))
-  adam_tx = adamw(learning_rate if adam_learning_rate is None else adam_learning_rate,
-                  adam_b1, adam_b2, adam_eps, adam_eps_root, mu_dtype,
-                  weight_decay=adam_weight_decay, nesterov=nesterov, state_dtype=state_dtype)
+    scale_by_muon(
+      ns_coeffs,
+      ns_steps,
+      beta,
+      eps,
+      mu_dtype,
+      nesterov=nesterov,
+      adaptive=adaptive,
+      preconditioning=preconditioning,
+      weight_dimension_numbers=specs,
+      batch_same_shape=batch_same_shape,
+      state_dtype=state_dtype,
+    ),
+    ScaleByShape(specs, consistent_rms),
+    add_decayed_weights(weight_decay, weight_decay_mask),
+    scale_by_learning_rate(learning_rate),
+  )
+  adam_tx = adamw(
+    learning_rate if adam_learning_rate is None else adam_learning_rate,
+    adam_b1,
+    adam_b2,
+    adam_eps,
+    adam_eps_root,
+    mu_dtype,
+    weight_decay=adam_weight_decay,
+    nesterov=nesterov,
+    state_dtype=state_dtype,
+  )
   return partition({"muon": muon_tx, "adam": adam_tx}, _MuonLabels(specs, adam_mask))
 
 
-muon = named_optimizer(_muon, static_args=("ns_steps", "muon_weight_dimension_numbers",
-                                           "adam_mask", "preconditioning"))
+muon = named_optimizer(
+  _muon, static_args=("ns_steps", "muon_weight_dimension_numbers", "adam_mask", "preconditioning")
+)

@@ -4,7 +4,8 @@ resolution and the reshapes to and from `(batch, fan_in, fan_out)`."""
 from __future__ import annotations
 
 import math
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 import jax
 from jax.tree_util import keystr
@@ -26,14 +27,18 @@ class MuonDimensionNumbers(NamedTuple):
     (or `(0, 2)` to orthogonalize each head on its own);
   * mixture of experts `(experts, in, out)`: `MuonDimensionNumbers(1, 2)`.
   """
+
   reduction_axis: Sequence[int] | int = 0
   output_axis: Sequence[int] | int = 1
 
 
 def is_spec(x: Any) -> bool:
   """None, a `MuonDimensionNumbers`, or any NamedTuple with its two fields (Optax's)."""
-  return x is None or isinstance(x, MuonDimensionNumbers) or (
-      isinstance(x, tuple) and getattr(x, "_fields", None) == MuonDimensionNumbers._fields)
+  return (
+    x is None
+    or isinstance(x, MuonDimensionNumbers)
+    or (isinstance(x, tuple) and getattr(x, "_fields", None) == MuonDimensionNumbers._fields)
+  )
 
 
 class SpecTree:
@@ -72,17 +77,21 @@ class SpecTree:
     try:
       return [spec for spec, _ in _pairs(specs, updates)]
     except ValueError as error:
-      raise ValueError("muon: the weight dimension numbers do not match the params' tree "
-                       "(expected a tree of MuonDimensionNumbers or None shaped like the params "
-                       f"or a prefix of them): {error}") from None
+      raise ValueError(
+        "muon: the weight dimension numbers do not match the params' tree "
+        "(expected a tree of MuonDimensionNumbers or None shaped like the params "
+        f"or a prefix of them): {error}"
+      ) from None
 
 
 def _pairs(specs: Any, updates: Any) -> list:
   """(spec, update) per position of `updates`, a spec covering its subtree."""
   pairs = []
+
   def visit(spec, sub):
     for leaf in jax.tree.leaves(sub, is_leaf=lambda x: x is None):
       pairs.append((spec, leaf))
+
   jax.tree.map(visit, specs, updates, is_leaf=is_spec)
   return pairs
 
@@ -90,21 +99,25 @@ def _pairs(specs: Any, updates: Any) -> list:
 def _hashable(spec: MuonDimensionNumbers) -> MuonDimensionNumbers:
   def tup(axes):
     return axes if isinstance(axes, int) else tuple(axes)
+
   return MuonDimensionNumbers(tup(spec.reduction_axis), tup(spec.output_axis))
 
 
 def _axes(axes: Sequence[int] | int, ndim: int, what: str, where: str) -> tuple[int, ...]:
   axes = (axes,) if isinstance(axes, int) else tuple(axes)
   if not axes:
-    raise ValueError(f"muon: {where}: {what} is empty; each of reduction_axis and output_axis "
-                     "needs at least one axis.")
+    raise ValueError(
+      f"muon: {where}: {what} is empty; each of reduction_axis and output_axis "
+      "needs at least one axis."
+    )
   out = []
   for ax in axes:
     if not isinstance(ax, int) or isinstance(ax, bool):
       raise ValueError(f"muon: {where}: {what} holds {ax!r}; axes are ints.")
     if not -ndim <= ax < ndim:
-      raise ValueError(f"muon: {where}: {what} holds axis {ax}, out of range for a leaf of "
-                       f"rank {ndim}.")
+      raise ValueError(
+        f"muon: {where}: {what} holds axis {ax}, out of range for a leaf of rank {ndim}."
+      )
     out.append(ax % ndim)
   if len(set(out)) != len(out):
     raise ValueError(f"muon: {where}: {what}={axes} repeats an axis.")
@@ -114,6 +127,7 @@ def _axes(axes: Sequence[int] | int, ndim: int, what: str, where: str) -> tuple[
 class MatrixView(NamedTuple):
   """A leaf seen as a batch of `fan_in x fan_out` matrices: `to_matrix(x)` has shape
   `(batch, fan_in, fan_out)`; `from_matrix` is its inverse."""
+
   perm: tuple[int, ...]
   inv_perm: tuple[int, ...]
   permuted_shape: tuple[int, ...]
@@ -132,36 +146,43 @@ def matrix_view(shape: tuple[int, ...], spec: MuonDimensionNumbers, where: str) 
   """The view of a leaf of `shape` under `spec`; a clear error for an impossible spec."""
   ndim = len(shape)
   if ndim < 2:
-    raise ValueError(f"muon: {where} has shape {shape}; Muon orthogonalizes leaves of rank >= 2 "
-                     "(muon() sends 0-d and 1-D leaves to AdamW; give the leaf a None spec).")
+    raise ValueError(
+      f"muon: {where} has shape {shape}; Muon orthogonalizes leaves of rank >= 2 "
+      "(muon() sends 0-d and 1-D leaves to AdamW; give the leaf a None spec)."
+    )
   red = _axes(spec.reduction_axis, ndim, "reduction_axis", where)
   out = _axes(spec.output_axis, ndim, "output_axis", where)
   if set(red) & set(out):
-    raise ValueError(f"muon: {where}: reduction_axis={spec.reduction_axis} and output_axis="
-                     f"{spec.output_axis} share an axis (shape {shape}).")
+    raise ValueError(
+      f"muon: {where}: reduction_axis={spec.reduction_axis} and output_axis="
+      f"{spec.output_axis} share an axis (shape {shape})."
+    )
   batch = tuple(ax for ax in range(ndim) if ax not in red and ax not in out)
   perm = batch + red + out
   inv_perm = tuple(sorted(range(ndim), key=lambda i: perm[i]))
   size = lambda axes: math.prod(shape[ax] for ax in axes)
-  return MatrixView(perm, inv_perm, tuple(shape[ax] for ax in perm), size(batch), size(red),
-                    size(out))
+  return MatrixView(
+    perm, inv_perm, tuple(shape[ax] for ax in perm), size(batch), size(red), size(out)
+  )
 
 
 def matrix_views(updates: Any, specs: SpecTree | None, owner: str = "muon") -> list:
   """`(leaf, view)` for each non-None leaf of `updates`; `specs=None`: every leaf is a
   plain `(in, out)` matrix. A leaf without a spec is an error naming its path."""
   paths_leaves = jax.tree_util.tree_flatten_with_path(updates, is_leaf=lambda x: x is None)[0]
-  per_leaf = ([MuonDimensionNumbers()] * len(paths_leaves) if specs is None
-              else specs.resolve(updates))
+  per_leaf = (
+    [MuonDimensionNumbers()] * len(paths_leaves) if specs is None else specs.resolve(updates)
+  )
   out = []
   for (path, leaf), spec in zip(paths_leaves, per_leaf):
     if leaf is None:
       continue
     where = f"leaf {keystr(path) or '<root>'}"
     if spec is None:
-      raise ValueError(f"{owner}: {where} (shape {tuple(leaf.shape)}) has no "
-                       "MuonDimensionNumbers; scale_by_muon orthogonalizes every leaf it is "
-                       "given (muon() routes leaves with a None spec to AdamW).")
+      raise ValueError(
+        f"{owner}: {where} (shape {tuple(leaf.shape)}) has no "
+        "MuonDimensionNumbers; scale_by_muon orthogonalizes every leaf it is "
+        "given (muon() routes leaves with a None spec to AdamW)."
+      )
     out.append((leaf, matrix_view(tuple(leaf.shape), spec, where)))
   return out
-

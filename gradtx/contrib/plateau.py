@@ -20,6 +20,7 @@ __all__ = ["ReduceLROnPlateauState", "ReduceOnPlateau", "reduce_on_plateau"]
 class ReduceLROnPlateauState(NamedTuple):
   """Optax's fields: `scale` (multiplies the updates), `best_value`, `plateau_count`,
   `cooldown_count`, `count` (values accumulated), `avg_value` (their mean)."""
+
   scale: jax.Array
   best_value: jax.Array
   plateau_count: jax.Array
@@ -66,18 +67,22 @@ class ReduceOnPlateau(GradientTransformation):
     low = tree_dtype(params, "lowest") if jax.tree.leaves(params) else jnp.result_type(float)
     high = tree_dtype(params, "highest") if jax.tree.leaves(params) else low
     zero = jnp.zeros([], jnp.int32)
-    return ReduceLROnPlateauState(jnp.asarray(1.0, low), jnp.asarray(jnp.inf, high), zero, zero,
-                                  zero, jnp.asarray(0.0, high))
+    return ReduceLROnPlateauState(
+      jnp.asarray(1.0, low), jnp.asarray(jnp.inf, high), zero, zero, zero, jnp.asarray(0.0, high)
+    )
 
   def update(self, updates, state, params=None, *, value=None, **extra_args):
     del params, extra_args
     if value is None:
-      raise TypeError("reduce_on_plateau.update needs the monitored value: call "
-                      "update(updates, state, params, value=loss).")
+      raise TypeError(
+        "reduce_on_plateau.update needs the monitored value: call "
+        "update(updates, state, params, value=loss)."
+      )
     state = ReduceLROnPlateauState(*state)  # also accepts Optax's state of the same fields
     count = safe_increment(state.count)
-    avg = ((state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
-           ).astype(state.avg_value.dtype)
+    avg = (
+      (state.count * state.avg_value + jnp.asarray(value, state.avg_value.dtype)) / count
+    ).astype(state.avg_value.dtype)
     ready = count == jnp.asarray(self.accumulation_size, jnp.int32)
     best = state.best_value
     threshold = jnp.where(jnp.isfinite(best), best - self.rtol * jnp.abs(best) - self.atol, best)
@@ -87,18 +92,30 @@ class ReduceOnPlateau(GradientTransformation):
     reduce = ~cooling & (plateau == jnp.asarray(self.patience, jnp.int32))
     scale = jnp.where(reduce, jnp.maximum(state.scale * self.factor, self.min_scale), state.scale)
     new = ReduceLROnPlateauState(
-        scale.astype(state.scale.dtype), jnp.where(improved, avg, best).astype(best.dtype),
-        jnp.where(cooling | reduce, 0, plateau).astype(jnp.int32),
-        jnp.where(cooling, state.cooldown_count - 1,
-                  jnp.where(reduce, jnp.asarray(self.cooldown, jnp.int32), 0)).astype(jnp.int32),
-        jnp.zeros([], jnp.int32), jnp.zeros([], avg.dtype))
+      scale.astype(state.scale.dtype),
+      jnp.where(improved, avg, best).astype(best.dtype),
+      jnp.where(cooling | reduce, 0, plateau).astype(jnp.int32),
+      jnp.where(
+        cooling,
+        state.cooldown_count - 1,
+        jnp.where(reduce, jnp.asarray(self.cooldown, jnp.int32), 0),
+      ).astype(jnp.int32),
+      jnp.zeros([], jnp.int32),
+      jnp.zeros([], avg.dtype),
+    )
     waiting = state._replace(count=count, avg_value=avg)
     new_state = jax.tree.map(lambda a, b: jnp.where(ready, a, b), new, waiting)
     return scale_leaves(updates, new_state.scale), new_state
 
 
-def reduce_on_plateau(factor: Any = 0.1, patience: Any = 10, rtol: Any = 1e-4, atol: Any = 0.0,
-                      cooldown: Any = 0, accumulation_size: Any = 1,
-                      min_scale: Any = 0.0) -> ReduceOnPlateau:
+def reduce_on_plateau(
+  factor: Any = 0.1,
+  patience: Any = 10,
+  rtol: Any = 1e-4,
+  atol: Any = 0.0,
+  cooldown: Any = 0,
+  accumulation_size: Any = 1,
+  min_scale: Any = 0.0,
+) -> ReduceOnPlateau:
   """Scales updates down by `factor` when `value` plateaus (see `ReduceOnPlateau`)."""
   return ReduceOnPlateau(factor, patience, rtol, atol, cooldown, accumulation_size, min_scale)

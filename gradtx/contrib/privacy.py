@@ -16,8 +16,12 @@ from gradtx.primitives.clipping.per_example import per_example_global_norm_clip
 from gradtx.primitives.moments.momentum import trace
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 
-__all__ = ["DifferentiallyPrivateAggregateState", "DifferentiallyPrivateAggregate",
-           "differentially_private_aggregate", "dpsgd"]
+__all__ = [
+  "DifferentiallyPrivateAggregateState",
+  "DifferentiallyPrivateAggregate",
+  "differentially_private_aggregate",
+  "dpsgd",
+]
 
 
 def _as_key(key: Any) -> jax.Array:
@@ -31,6 +35,7 @@ def _as_key(key: Any) -> jax.Array:
 
 class DifferentiallyPrivateAggregateState(NamedTuple):
   """`rng_key`: the key of the next step."""
+
   rng_key: jax.Array
 
 
@@ -46,8 +51,9 @@ class DifferentiallyPrivateAggregate(GradientTransformation):
 
   def __post_init__(self):
     _checks.positive("differentially_private_aggregate", "l2_norm_clip", self.l2_norm_clip)
-    _checks.non_negative("differentially_private_aggregate", "noise_multiplier",
-                         self.noise_multiplier)
+    _checks.non_negative(
+      "differentially_private_aggregate", "noise_multiplier", self.noise_multiplier
+    )
 
   def init(self, params):
     del params
@@ -70,9 +76,9 @@ class DifferentiallyPrivateAggregate(GradientTransformation):
     return treedef.unflatten(out), DifferentiallyPrivateAggregateState(next_key)
 
 
-def differentially_private_aggregate(l2_norm_clip: Any, noise_multiplier: Any,
-                                     key: Any = None, *, seed: int | None = None
-                                     ) -> DifferentiallyPrivateAggregate:
+def differentially_private_aggregate(
+  l2_norm_clip: Any, noise_multiplier: Any, key: Any = None, *, seed: int | None = None
+) -> DifferentiallyPrivateAggregate:
   """DP-SGD's aggregation (see `DifferentiallyPrivateAggregate`); `key` a PRNG key or an
   integer seed (`seed=` is Optax's deprecated spelling)."""
   if seed is not None:
@@ -80,17 +86,26 @@ def differentially_private_aggregate(l2_norm_clip: Any, noise_multiplier: Any,
       raise ValueError("differentially_private_aggregate: give only one of seed and key.")
     key = seed
   if key is None:
-    warnings.warn("differentially_private_aggregate: no key given; using key 0.")
+    warnings.warn("differentially_private_aggregate: no key given; using key 0.", stacklevel=2)
     key = 0
   return DifferentiallyPrivateAggregate(l2_norm_clip, noise_multiplier, key)
 
 
-def _dpsgd(learning_rate: Any, l2_norm_clip: Any, noise_multiplier: Any, seed: int,
-           momentum: Any = None, nesterov: bool = False) -> GradientTransformation:
+def _dpsgd(
+  learning_rate: Any,
+  l2_norm_clip: Any,
+  noise_multiplier: Any,
+  seed: int,
+  momentum: Any = None,
+  nesterov: bool = False,
+) -> GradientTransformation:
   """DP-SGD: the private aggregate, optional momentum (`trace`), `-learning_rate`."""
   stages = () if momentum is None else (trace(momentum, nesterov),)
-  return chain(differentially_private_aggregate(l2_norm_clip, noise_multiplier, seed),
-               *stages, scale_by_learning_rate(learning_rate))
+  return chain(
+    differentially_private_aggregate(l2_norm_clip, noise_multiplier, seed),
+    *stages,
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 dpsgd = named_optimizer(_dpsgd, static_args=("seed",))

@@ -11,8 +11,18 @@ from gradtx.contrib.dadapt import check_dadapt, dadapt_scalars, gradient_with_l2
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, cast, hyper, map_leaves, real_dtype, safe_div,
-                                 safe_increment, scalar_dtype, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  cast,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_div,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import evaluate
 
@@ -26,6 +36,7 @@ def _copy(params):
 
 class ProdigyState(NamedTuple):
   """Optax's fields, plus `estim_lr_max` (the reference's `d_max`, for `growth_rate`)."""
+
   exp_avg: Any
   exp_avg_sq: Any
   grad_sum: Any
@@ -68,8 +79,9 @@ class Prodigy(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    check_dadapt("prodigy", self.betas, self.eps, self.estim_lr0, self.weight_decay,
-                 self.growth_rate)
+    check_dadapt(
+      "prodigy", self.betas, self.eps, self.estim_lr0, self.weight_decay, self.growth_rate
+    )
     if self.beta3 is not None:
       _checks.decay_rate("prodigy", "beta3", self.beta3)
     _checks.positive("prodigy", "estim_lr_coef", self.estim_lr_coef)
@@ -77,9 +89,16 @@ class Prodigy(GradientTransformation):
   def init(self, params):
     sdt = scalar_dtype()
     zeros = lambda: zeros_like(params, self.state_dtype)
-    return ProdigyState(zeros(), zeros_like(params, self.state_dtype, real=True), zeros(),
-                        _copy(params), jnp.asarray(self.estim_lr0, sdt),
-                        jnp.zeros([], sdt), zero_count(), jnp.asarray(self.estim_lr0, sdt))
+    return ProdigyState(
+      zeros(),
+      zeros_like(params, self.state_dtype, real=True),
+      zeros(),
+      _copy(params),
+      jnp.asarray(self.estim_lr0, sdt),
+      jnp.zeros([], sdt),
+      zero_count(),
+      jnp.asarray(self.estim_lr0, sdt),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -87,8 +106,9 @@ class Prodigy(GradientTransformation):
     b1, b2 = self.betas
     b3 = jnp.sqrt(jnp.asarray(b2, scalar_dtype())) if self.beta3 is None else self.beta3
     d, d0 = state.estim_lr, jnp.asarray(self.estim_lr0, scalar_dtype())
-    dlr = dadapt_scalars(d, evaluate(self.learning_rate, state.count), b1, b2, state.count,
-                         self.use_bias_correction)
+    dlr = dadapt_scalars(
+      d, evaluate(self.learning_rate, state.count), b1, b2, state.count, self.use_bias_correction
+    )
     s_scale = (d / d0) * (d if self.safeguard_warmup else dlr)
     wd = None if self.decouple else self.weight_decay
 
@@ -97,15 +117,28 @@ class Prodigy(GradientTransformation):
       num = jnp.sum((gc.conj() * (p0.astype(cdt) - p.astype(cdt))).real)
       dc = hyper(d, cdt)
       m_new = hyper(b1, cdt) * m.astype(cdt) + dc * (1 - hyper(b1, cdt)) * gc
-      v_new = (hyper(b2, cdt) * v.astype(real_dtype(cdt))
-               + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(gc))
+      v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(
+        gc
+      )
       s_new = hyper(b3, cdt) * s.astype(cdt) + hyper(s_scale, cdt) * gc
-      return (cast(m_new, m.dtype), cast(v_new, v.dtype), cast(s_new, s.dtype), num,
-              jnp.sum(jnp.abs(s_new)))
+      return (
+        cast(m_new, m.dtype),
+        cast(v_new, v.dtype),
+        cast(s_new, s.dtype),
+        num,
+        jnp.sum(jnp.abs(s_new)),
+      )
 
-    mu, nu, grad_sum, nums, l1s = map_leaves(moments, updates, params, state.params0,
-                                             state.exp_avg, state.exp_avg_sq, state.grad_sum,
-                                             n_out=5)
+    mu, nu, grad_sum, nums, l1s = map_leaves(
+      moments,
+      updates,
+      params,
+      state.params0,
+      state.exp_avg,
+      state.exp_avg_sq,
+      state.grad_sum,
+      n_out=5,
+    )
     numerator = b3 * state.numerator_weighted + (d / d0) * dlr * tree_sum(nums)
     denominator = tree_sum(l1s)
     skip = denominator == 0
@@ -129,17 +162,45 @@ class Prodigy(GradientTransformation):
     (new_updates,) = map_leaves(step, updates, params, mu, nu, n_out=1)
     keep = lambda old, new: jnp.where(skip, old, new)
     return new_updates, ProdigyState(
-        mu, nu, grad_sum, state.params0, d_new, keep(state.numerator_weighted, numerator),
-        keep(state.count, safe_increment(state.count)), d_max)
+      mu,
+      nu,
+      grad_sum,
+      state.params0,
+      d_new,
+      keep(state.numerator_weighted, numerator),
+      keep(state.count, safe_increment(state.count)),
+      d_max,
+    )
 
 
-def prodigy(learning_rate: Any = 1.0, betas: Any = (0.9, 0.999), beta3: Any = None,
-            eps: Any = 1e-8, estim_lr0: Any = 1e-6, estim_lr_coef: Any = 1.0,
-            weight_decay: Any = 0.0, safeguard_warmup: bool = False, *,
-            use_bias_correction: bool = False, decouple: bool = True,
-            growth_rate: Any = float("inf"), state_dtype: Any = None) -> Prodigy:
+def prodigy(
+  learning_rate: Any = 1.0,
+  betas: Any = (0.9, 0.999),
+  beta3: Any = None,
+  eps: Any = 1e-8,
+  estim_lr0: Any = 1e-6,
+  estim_lr_coef: Any = 1.0,
+  weight_decay: Any = 0.0,
+  safeguard_warmup: bool = False,
+  *,
+  use_bias_correction: bool = False,
+  decouple: bool = True,
+  growth_rate: Any = float("inf"),
+  state_dtype: Any = None,
+) -> Prodigy:
   """Prodigy, learning-rate-free AdamW (see `Prodigy`); Optax's signature plus the
   reference's `use_bias_correction`, `decouple` and `growth_rate`."""
-  return Prodigy(learning_rate, tuple(betas), beta3, eps, estim_lr0, estim_lr_coef,
-                 weight_decay, safeguard_warmup, use_bias_correction, decouple, growth_rate,
-                 state_dtype)
+  return Prodigy(
+    learning_rate,
+    tuple(betas),
+    beta3,
+    eps,
+    estim_lr0,
+    estim_lr_coef,
+    weight_decay,
+    safeguard_warmup,
+    use_bias_correction,
+    decouple,
+    growth_rate,
+    state_dtype,
+  )

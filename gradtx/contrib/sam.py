@@ -3,7 +3,8 @@ gradient normalization its adversarial step uses."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -29,8 +30,7 @@ class Normalize(StatelessTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
     norm = global_norm(updates)
-    return jax.tree.map(lambda g: safe_div(g, hyper(norm, g.dtype).astype(g.dtype)),
-                        updates), state
+    return jax.tree.map(lambda g: safe_div(g, hyper(norm, g.dtype).astype(g.dtype)), updates), state
 
 
 def normalize() -> Normalize:
@@ -41,6 +41,7 @@ def normalize() -> Normalize:
 class SAMState(NamedTuple):
   """Optax's fields: `steps_since_sync`, `opt_state` (outer), `adv_state` (adversarial),
   `cache` (the outer parameters; None in opaque mode)."""
+
   steps_since_sync: jax.Array
   opt_state: Any
   adv_state: Any
@@ -76,14 +77,15 @@ class SAM(GradientTransformation):
     _checks.positive_integer("sam", "sync_period", self.sync_period)
 
   def init(self, params):
-    return SAMState(jnp.zeros([], jnp.int32), self.optimizer.init(params),
-                    self.adv_optimizer.init(params),
-                    # a copy: a state leaf aliasing a param would break buffer donation
-                    None if self.opaque_mode else jax.tree.map(
-                        lambda p: jnp.array(p, copy=True), params))
+    return SAMState(
+      jnp.zeros([], jnp.int32),
+      self.optimizer.init(params),
+      self.adv_optimizer.init(params),
+      # a copy: a state leaf aliasing a param would break buffer donation
+      None if self.opaque_mode else jax.tree.map(lambda p: jnp.array(p, copy=True), params),
+    )
 
-  def update(self, updates, state, params=None, *, grad_fn: Callable | None = None,
-             **extra_args):
+  def update(self, updates, state, params=None, *, grad_fn: Callable | None = None, **extra_args):
     del extra_args
     if self.opaque_mode:
       return self._opaque(updates, state, params, grad_fn)
@@ -98,13 +100,18 @@ class SAM(GradientTransformation):
     else:
       adv_state = _pick(last, state.adv_state, adv_state)
     return _pick(last, opt_updates, adv_updates), SAMState(
-        (state.steps_since_sync + 1) % self.sync_period, _pick(last, opt_state, state.opt_state),
-        adv_state, _pick(first, params, state.cache))
+      (state.steps_since_sync + 1) % self.sync_period,
+      _pick(last, opt_state, state.opt_state),
+      adv_state,
+      _pick(first, params, state.cache),
+    )
 
   def _opaque(self, updates, state, params, grad_fn):
     if grad_fn is None:
-      raise ValueError("sam: opaque_mode=True needs update(..., grad_fn=grad_fn), "
-                       "grad_fn(params, i) the gradient at adversarial step i.")
+      raise ValueError(
+        "sam: opaque_mode=True needs update(..., grad_fn=grad_fn), "
+        "grad_fn(params, i) the gradient at adversarial step i."
+      )
     adv_params, adv_updates, adv_state = params, updates, state.adv_state
     for i in range(self.sync_period - 1):
       adv_updates, adv_state = self.adv_optimizer.update(adv_updates, adv_state, adv_params)
@@ -118,7 +125,13 @@ class SAM(GradientTransformation):
     return new_updates, SAMState(jnp.zeros([], jnp.int32), opt_state, adv_state, None)
 
 
-def sam(optimizer: Any, adv_optimizer: Any, sync_period: int = 2, reset_state: bool = True,
-        opaque_mode: bool = False, batch_axis_name: str | None = None) -> SAM:
+def sam(
+  optimizer: Any,
+  adv_optimizer: Any,
+  sync_period: int = 2,
+  reset_state: bool = True,
+  opaque_mode: bool = False,
+  batch_axis_name: str | None = None,
+) -> SAM:
   """Sharpness-Aware Minimization around `optimizer` (see `SAM`); Optax's signature."""
   return SAM(optimizer, adv_optimizer, sync_period, reset_state, opaque_mode, batch_axis_name)

@@ -13,21 +13,36 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (compute_dtype, hyper, map_leaves, safe_div, safe_increment,
-                                 scalar_dtype, state_dtype as _state_dtype)
+from gradtx.numerics.ops import (
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_div,
+  safe_increment,
+  scalar_dtype,
+)
+from gradtx.numerics.ops import state_dtype as _state_dtype
 from gradtx.primitives.adaptive.rmsprop import scale_by_rms
 from gradtx.primitives.decay.weight_decay import add_decayed_weights, require_params
 from gradtx.primitives.scaling.scaling import evaluate, scale_by_learning_rate
 from gradtx.schedules.base import Schedule, as_float
 
-__all__ = ["ScheduleFreeState", "ScheduleFree", "schedule_free", "schedule_free_adamw",
-           "schedule_free_sgd", "schedule_free_eval_params", "ScheduleFreeWarmup"]
+__all__ = [
+  "ScheduleFreeState",
+  "ScheduleFree",
+  "schedule_free",
+  "schedule_free_adamw",
+  "schedule_free_sgd",
+  "schedule_free_eval_params",
+  "ScheduleFreeWarmup",
+]
 
 
 class ScheduleFreeState(NamedTuple):
   """Optax's fields: `b1`; `weight_sum` (sum of the averaging weights); `step_count`
   (1 before the first step); `max_lr` (largest learning rate so far);
   `base_optimizer_state`; `z` (the base optimizer's iterate, shaped like the params)."""
+
   b1: jax.Array
   weight_sum: jax.Array
   step_count: jax.Array
@@ -78,11 +93,17 @@ class ScheduleFree(GradientTransformation):
 
   def init(self, params):
     sdt = scalar_dtype()
-    z = jax.tree.map(lambda p: jnp.array(p, dtype=_state_dtype(jnp.result_type(p),
-                                                                self.state_dtype)), params)
-    return ScheduleFreeState(jnp.asarray(self.b1, sdt), jnp.zeros([], sdt),
-                             jnp.ones([], jnp.int32), jnp.zeros([], sdt),
-                             self.base_optimizer.init(params), z)
+    z = jax.tree.map(
+      lambda p: jnp.array(p, dtype=_state_dtype(jnp.result_type(p), self.state_dtype)), params
+    )
+    return ScheduleFreeState(
+      jnp.asarray(self.b1, sdt),
+      jnp.zeros([], sdt),
+      jnp.ones([], jnp.int32),
+      jnp.zeros([], sdt),
+      self.base_optimizer.init(params),
+      z,
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     require_params("schedule_free", params, updates)
@@ -90,11 +111,13 @@ class ScheduleFree(GradientTransformation):
     lr = evaluate(self.learning_rate, k)
     max_lr = jnp.maximum(state.max_lr, lr)
     weight = as_float(state.step_count) ** as_float(self.r) * max_lr ** as_float(
-        self.weight_lr_power)
+      self.weight_lr_power
+    )
     weight_sum = state.weight_sum + weight
     ck = safe_div(weight, weight_sum)  # 0 while every weight is 0 (the reference's 1/0 guard)
-    base_updates, base_state = self.base_optimizer.update(updates, state.base_optimizer_state,
-                                                          params, **extra_args)
+    base_updates, base_state = self.base_optimizer.update(
+      updates, state.base_optimizer_state, params, **extra_args
+    )
 
     def leaf(d, y, z):
       cdt = compute_dtype(jnp.result_type(y, d))
@@ -107,13 +130,20 @@ class ScheduleFree(GradientTransformation):
       return u.astype(d.dtype), z_new.astype(z.dtype)
 
     new_updates, z = map_leaves(leaf, base_updates, params, state.z, n_out=2)
-    return new_updates, ScheduleFreeState(state.b1, weight_sum, safe_increment(state.step_count),
-                                          max_lr, base_state, z)
+    return new_updates, ScheduleFreeState(
+      state.b1, weight_sum, safe_increment(state.step_count), max_lr, base_state, z
+    )
 
 
-def schedule_free(base_optimizer: Any, learning_rate: Any, b1: Any = 0.9,
-                  weight_lr_power: Any = 2.0, state_dtype: Any = None, *,
-                  r: Any = 0.0) -> ScheduleFree:
+def schedule_free(
+  base_optimizer: Any,
+  learning_rate: Any,
+  b1: Any = 0.9,
+  weight_lr_power: Any = 2.0,
+  state_dtype: Any = None,
+  *,
+  r: Any = 0.0,
+) -> ScheduleFree:
   """Makes `base_optimizer` (momentum off, its learning rate `learning_rate`)
   schedule-free; see `ScheduleFree`."""
   return ScheduleFree(base_optimizer, learning_rate, b1, weight_lr_power, state_dtype, r)
@@ -126,29 +156,47 @@ def _warmup(learning_rate: Any, warmup_steps: int | None) -> Any:
   return ScheduleFreeWarmup(learning_rate, warmup_steps)
 
 
-def _schedule_free_adamw(learning_rate: Any = 0.0025, warmup_steps: int | None = None,
-                         b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8,
-                         weight_decay: Any = 0.0, weight_lr_power: Any = 2.0,
-                         state_dtype: Any = None, *, r: Any = 0.0) -> GradientTransformation:
+def _schedule_free_adamw(
+  learning_rate: Any = 0.0025,
+  warmup_steps: int | None = None,
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  weight_decay: Any = 0.0,
+  weight_lr_power: Any = 2.0,
+  state_dtype: Any = None,
+  *,
+  r: Any = 0.0,
+) -> GradientTransformation:
   """`schedulefree.AdamWScheduleFree`: the base update is
   `d_t = -lr_t (g_t / (sqrt(v_t / (1 - b2^t)) + eps) + weight_decay y_t)`,
   `v_t = b2 v_{t-1} + (1 - b2) g_t^2`, with the linear warm-up
   `lr_t = lr min(1, t / warmup_steps)` (`t` = 1 on the first step). Defaults as the
   reference and Optax: `lr=0.0025`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, no weight decay."""
   lr = _warmup(learning_rate, warmup_steps)
-  base = chain(scale_by_rms(b2, eps, 0.0, False, True, state_dtype=state_dtype),
-               add_decayed_weights(weight_decay), scale_by_learning_rate(lr))
+  base = chain(
+    scale_by_rms(b2, eps, 0.0, False, True, state_dtype=state_dtype),
+    add_decayed_weights(weight_decay),
+    scale_by_learning_rate(lr),
+  )
   return ScheduleFree(base, lr, b1, weight_lr_power, state_dtype, r)
 
 
-def _schedule_free_sgd(learning_rate: Any = 1.0, warmup_steps: int | None = None,
-                       b1: Any = 0.9, weight_decay: Any = None, weight_lr_power: Any = 2.0,
-                       state_dtype: Any = None, *, r: Any = 0.0) -> GradientTransformation:
+def _schedule_free_sgd(
+  learning_rate: Any = 1.0,
+  warmup_steps: int | None = None,
+  b1: Any = 0.9,
+  weight_decay: Any = None,
+  weight_lr_power: Any = 2.0,
+  state_dtype: Any = None,
+  *,
+  r: Any = 0.0,
+) -> GradientTransformation:
   """`schedulefree.SGDScheduleFree`: the base update is
   `d_t = -lr_t (g_t + weight_decay y_t)`, warm-up as `schedule_free_adamw`. Defaults as
   the reference and Optax: `lr=1`, `b1=0.9` (its `momentum`), no weight decay."""
   lr = _warmup(learning_rate, warmup_steps)
-  stages = (() if weight_decay is None else (add_decayed_weights(weight_decay),))
+  stages = () if weight_decay is None else (add_decayed_weights(weight_decay),)
   base = chain(*stages, scale_by_learning_rate(lr))
   return ScheduleFree(base, lr, b1, weight_lr_power, state_dtype, r)
 
@@ -160,16 +208,19 @@ schedule_free_sgd = named_optimizer(_schedule_free_sgd, static_args=("warmup_ste
 def _is_sf_state(s: Any) -> bool:
   """Ours, or any NamedTuple with its fields (Optax's `ScheduleFreeState`)."""
   return isinstance(s, ScheduleFreeState) or (
-      isinstance(s, tuple) and set(ScheduleFreeState._fields) <= set(getattr(s, "_fields", ())))
+    isinstance(s, tuple) and set(ScheduleFreeState._fields) <= set(getattr(s, "_fields", ()))
+  )
 
 
 def _find_state(state: Any) -> ScheduleFreeState:
   found = [s for s in jax.tree.leaves(state, is_leaf=_is_sf_state) if _is_sf_state(s)]
   if len(found) != 1:
     what = "no ScheduleFreeState" if not found else f"{len(found)} ScheduleFreeStates"
-    raise ValueError(f"schedule_free_eval_params: the state holds {what} (got a "
-                     f"{type(state).__name__}); pass the state of schedule_free, "
-                     "schedule_free_adamw or schedule_free_sgd (or of a chain holding one).")
+    raise ValueError(
+      f"schedule_free_eval_params: the state holds {what} (got a "
+      f"{type(state).__name__}); pass the state of schedule_free, "
+      "schedule_free_adamw or schedule_free_sgd (or of a chain holding one)."
+    )
   return found[0]
 
 
@@ -182,5 +233,7 @@ def schedule_free_eval_params(state: Any, params: Any) -> Any:
   def leaf(y, z):
     cdt = compute_dtype(jnp.result_type(y))
     return ((y.astype(cdt) - (1 - b1.astype(cdt)) * z.astype(cdt)) / b1.astype(cdt)).astype(
-        jnp.result_type(y))
+      jnp.result_type(y)
+    )
+
   return jax.tree.map(leaf, params, sf.z)

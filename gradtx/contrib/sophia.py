@@ -12,24 +12,42 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, cast, compute_dtype, hyper, map_leaves,
-                                 pick_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  bias_correction,
+  cast,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import add_decayed_weights, require_params
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 from gradtx.tree_utils.dtypes import tree_dtype
 
-__all__ = ["HutchinsonState", "SophiaState", "HutchinsonEstimator", "ScaleBySophia",
-           "hutchinson_estimator_diag_hessian", "scale_by_sophia", "sophia"]
+__all__ = [
+  "HutchinsonState",
+  "SophiaState",
+  "HutchinsonEstimator",
+  "ScaleBySophia",
+  "hutchinson_estimator_diag_hessian",
+  "scale_by_sophia",
+  "sophia",
+]
 
 
 class HutchinsonState(NamedTuple):
   """`key`: the key of the next draw."""
+
   key: jax.Array
 
 
 class SophiaState(NamedTuple):
   """Optax's fields: `count`, `mu` (momentum), `nu` (EMA of the Hessian diagonal),
   `hessian_fn_state`."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -46,8 +64,7 @@ class HutchinsonEstimator(GradientTransformation):
 
   def init(self, params):
     del params
-    return HutchinsonState(jax.random.PRNGKey(0) if self.random_seed is None
-                           else self.random_seed)
+    return HutchinsonState(jax.random.PRNGKey(0) if self.random_seed is None else self.random_seed)
 
   def update(self, updates, state, params=None, obj_fn=None, **extra_args):
     del updates, extra_args
@@ -58,8 +75,9 @@ class HutchinsonEstimator(GradientTransformation):
     leaves, treedef = jax.tree.flatten(params)
     keys = jax.random.split(sub, len(leaves))
     dt = tree_dtype(params, "lowest")
-    signs = treedef.unflatten([jax.random.rademacher(k, p.shape, jnp.float32).astype(dt)
-                               for k, p in zip(keys, leaves)])
+    signs = treedef.unflatten(
+      [jax.random.rademacher(k, p.shape, jnp.float32).astype(dt) for k, p in zip(keys, leaves)]
+    )
     hvp = jax.jvp(jax.grad(obj_fn), (params,), (signs,))[1]
     return jax.tree.map(jnp.multiply, hvp, signs), HutchinsonState(key)
 
@@ -97,12 +115,19 @@ class ScaleBySophia(GradientTransformation):
       _checks.positive("scale_by_sophia", "clip_threshold", self.clip_threshold)
 
   def _hessian(self) -> Any:
-    return (hutchinson_estimator_diag_hessian() if self.hessian_diagonal_fn is None
-            else self.hessian_diagonal_fn)
+    return (
+      hutchinson_estimator_diag_hessian()
+      if self.hessian_diagonal_fn is None
+      else self.hessian_diagonal_fn
+    )
 
   def init(self, params):
-    return SophiaState(zero_count(), zeros_like(params, pick_dtype(self.mu_dtype)),
-                       zeros_like(params), self._hessian().init(params))
+    return SophiaState(
+      zero_count(),
+      zeros_like(params, pick_dtype(self.mu_dtype)),
+      zeros_like(params),
+      self._hessian().init(params),
+    )
 
   def update(self, updates, state, params=None, **hess_fn_kwargs):
     require_params("scale_by_sophia", params, updates)
@@ -114,8 +139,9 @@ class ScaleBySophia(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       b1 = hyper(self.b1, cdt)
       m_new = b1 * m.astype(cdt) + (1 - b1) * g.astype(cdt)
-      u = (m_new / hyper(c1, cdt)) / jnp.maximum(hyper(self.gamma, cdt) * h.astype(cdt),
-                                                  hyper(self.eps, cdt))
+      u = (m_new / hyper(c1, cdt)) / jnp.maximum(
+        hyper(self.gamma, cdt) * h.astype(cdt), hyper(self.eps, cdt)
+      )
       if clip is not None:
         u = jnp.clip(u, -hyper(clip, cdt), hyper(clip, cdt))
       return cast(u, g.dtype), cast(m_new, m.dtype)
@@ -124,9 +150,11 @@ class ScaleBySophia(GradientTransformation):
     if self.verbose and clip is not None:
       inside = sum(jnp.sum(jnp.abs(x) < clip) for x in jax.tree.leaves(u))
       size = sum(x.size for x in jax.tree.leaves(u))
-      jax.lax.cond(count % self.print_win_rate_every_n_steps == 0,
-                   lambda: jax.debug.print("Sophia optimizer win rate: {}", inside / size),
-                   lambda: None)
+      jax.lax.cond(
+        count % self.print_win_rate_every_n_steps == 0,
+        lambda: jax.debug.print("Sophia optimizer win rate: {}", inside / size),
+        lambda: None,
+      )
     hess = self._hessian()
 
     def refresh(hs, nu):
@@ -134,34 +162,78 @@ class ScaleBySophia(GradientTransformation):
       nu = jax.tree.map(lambda n, d: (self.b2 * n + (1 - self.b2) * d).astype(n.dtype), nu, diag)
       return hs, nu
 
-    hs, nu = jax.lax.cond(state.count % self.update_interval == 0, refresh, lambda h, n: (h, n),
-                          state.hessian_fn_state, state.nu)
+    hs, nu = jax.lax.cond(
+      state.count % self.update_interval == 0,
+      refresh,
+      lambda h, n: (h, n),
+      state.hessian_fn_state,
+      state.nu,
+    )
     return u, SophiaState(count, mu, nu, hs)
 
 
-def scale_by_sophia(b1: Any = 0.965, b2: Any = 0.99, eps: Any = 1e-8, gamma: Any = 0.01,
-                    clip_threshold: Any = 1.0, update_interval: Any = 10,
-                    hessian_diagonal_fn: Any = None, mu_dtype: Any = None,
-                    verbose: bool = False, print_win_rate_every_n_steps: Any = 0
-                    ) -> ScaleBySophia:
+def scale_by_sophia(
+  b1: Any = 0.965,
+  b2: Any = 0.99,
+  eps: Any = 1e-8,
+  gamma: Any = 0.01,
+  clip_threshold: Any = 1.0,
+  update_interval: Any = 10,
+  hessian_diagonal_fn: Any = None,
+  mu_dtype: Any = None,
+  verbose: bool = False,
+  print_win_rate_every_n_steps: Any = 0,
+) -> ScaleBySophia:
   """Sophia's scaling (see `ScaleBySophia`); the default Hessian estimator is
   `hutchinson_estimator_diag_hessian()`."""
-  return ScaleBySophia(b1, b2, eps, gamma, clip_threshold, update_interval, hessian_diagonal_fn,
-                       mu_dtype, verbose, print_win_rate_every_n_steps)
+  return ScaleBySophia(
+    b1,
+    b2,
+    eps,
+    gamma,
+    clip_threshold,
+    update_interval,
+    hessian_diagonal_fn,
+    mu_dtype,
+    verbose,
+    print_win_rate_every_n_steps,
+  )
 
 
-def _sophia(learning_rate: Any, b1: Any = 0.965, b2: Any = 0.99, eps: Any = 1e-8,
-            weight_decay: Any = 1e-4, weight_decay_mask: Any = None, gamma: Any = 0.01,
-            clip_threshold: Any = 1.0, update_interval: Any = 10,
-            hessian_diagonal_fn: Any = None, mu_dtype: Any = None, verbose: bool = False,
-            print_win_rate_every_n_steps: Any = 0) -> GradientTransformation:
+def _sophia(
+  learning_rate: Any,
+  b1: Any = 0.965,
+  b2: Any = 0.99,
+  eps: Any = 1e-8,
+  weight_decay: Any = 1e-4,
+  weight_decay_mask: Any = None,
+  gamma: Any = 0.01,
+  clip_threshold: Any = 1.0,
+  update_interval: Any = 10,
+  hessian_diagonal_fn: Any = None,
+  mu_dtype: Any = None,
+  verbose: bool = False,
+  print_win_rate_every_n_steps: Any = 0,
+) -> GradientTransformation:
   """Sophia: `u = -lr_t (scale_by_sophia(g) + weight_decay x)` (Optax's chain)."""
-  return chain(scale_by_sophia(b1, b2, eps, gamma, clip_threshold, update_interval,
-                               hessian_diagonal_fn, mu_dtype, verbose,
-                               print_win_rate_every_n_steps),
-               add_decayed_weights(weight_decay, weight_decay_mask),
-               scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_sophia(
+      b1,
+      b2,
+      eps,
+      gamma,
+      clip_threshold,
+      update_interval,
+      hessian_diagonal_fn,
+      mu_dtype,
+      verbose,
+      print_win_rate_every_n_steps,
+    ),
+    add_decayed_weights(weight_decay, weight_decay_mask),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
-sophia = named_optimizer(_sophia, static_args=("update_interval", "clip_threshold",
-                                               "print_win_rate_every_n_steps"))
+sophia = named_optimizer(
+  _sophia, static_args=("update_interval", "clip_threshold", "print_win_rate_every_n_steps")
+)

@@ -8,7 +8,8 @@ factory, the argument as the caller spelled it, and the value given.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import numpy as np
@@ -24,15 +25,15 @@ def concrete(value: Any) -> np.ndarray | None:
     return None
 
 
-def check(owner: str, name: str, value: Any, ok: Callable[[np.ndarray], Any],
-          expected: str) -> None:
+def check(
+  owner: str, name: str, value: Any, ok: Callable[[np.ndarray], Any], expected: str
+) -> None:
   """Raises ValueError naming `owner(name=value)` if a concrete value fails `ok`."""
   arr = concrete(value)
   if arr is None or arr.dtype == object:
     return
   if arr.dtype.kind in "US":
-    raise TypeError(f"{owner}: {name}={value!r} is invalid; expected a real number "
-                    f"({expected}).")
+    raise TypeError(f"{owner}: {name}={value!r} is invalid; expected a real number ({expected}).")
   if not bool(np.all(ok(arr))):
     raise ValueError(f"{owner}: {name}={value!r} is invalid; expected {expected}.")
 
@@ -69,5 +70,6 @@ def greater(owner: str, name: str, value: Any, other_name: str, other: Any) -> N
   if a is None or b is None or a.dtype == object or b.dtype == object:
     return
   if not bool(np.all(a > b)):
-    raise ValueError(f"{owner}: {name}={value!r} is invalid; expected a value > "
-                     f"{other_name}={other!r}.")
+    raise ValueError(
+      f"{owner}: {name}={value!r} is invalid; expected a value > {other_name}={other!r}."
+    )

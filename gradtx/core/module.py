@@ -45,10 +45,10 @@ class Module:
     dataclasses.dataclass(frozen=True, eq=False, repr=True)(cls)
     fields = dataclasses.fields(cls)
     cls._static_names = tuple(f.name for f in fields if f.metadata.get("static"))
-    cls._dynamic_names = tuple(
-        f.name for f in fields if not f.metadata.get("static"))
+    cls._dynamic_names = tuple(f.name for f in fields if not f.metadata.get("static"))
     jax.tree_util.register_pytree_with_keys(
-        cls, cls._flatten_with_keys, cls._unflatten, cls._flatten)
+      cls, cls._flatten_with_keys, cls._unflatten, cls._flatten
+    )
 
   # -- pytree protocol -------------------------------------------------------
 
@@ -95,7 +95,7 @@ class Module:
   def __hash__(self) -> int:
     return hash(self._key())
 
-  def replace(self, **changes: Any) -> "Module":
+  def replace(self, **changes: Any) -> Module:
     """Returns a copy with some fields changed (runs validation again)."""
     return dataclasses.replace(self, **changes)
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -37,8 +38,7 @@ class Frozen:
   def __eq__(self, other: object) -> bool:
     if not isinstance(other, Frozen) or self.items.keys() != other.items.keys():
       return False
-    return all(a is b or _safe_eq(a, b) for a, b in
-               zip(self.items.values(), other.items.values()))
+    return all(a is b or _safe_eq(a, b) for a, b in zip(self.items.values(), other.items.values()))
 
   def __hash__(self) -> int:
     return hash(tuple(sorted(self.items)))
@@ -105,8 +105,7 @@ class NamedOptimizer(GradientTransformation):
 
   def arguments(self) -> dict:
     """The arguments, by the factory's names."""
-    return {**self.numeric, **self.schedules, **self.schedule_fns.items,
-            **self.static_kwargs.items}
+    return {**self.numeric, **self.schedules, **self.schedule_fns.items, **self.static_kwargs.items}
 
   def transformation(self) -> GradientTransformation:
     """The chain these arguments build."""
@@ -123,8 +122,9 @@ class NamedOptimizer(GradientTransformation):
     return f"{self.build.__name__.lstrip('_')}({args})"
 
 
-def named_optimizer(build: Callable[..., GradientTransformation],
-                    static_args: tuple[str, ...] = ()) -> Callable[..., NamedOptimizer]:
+def named_optimizer(
+  build: Callable[..., GradientTransformation], static_args: tuple[str, ...] = ()
+) -> Callable[..., NamedOptimizer]:
   """Turns a chain builder `_name(...)` into the public factory `name(...)`;
   `static_args` are numbers that decide shapes or structure (never traced)."""
   signature = inspect.signature(build)

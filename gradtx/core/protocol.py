@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import functools
 import inspect
-from typing import Any, Callable, Iterator, NamedTuple, Protocol, Union
+from collections.abc import Callable, Iterator
+from typing import Any, NamedTuple, Protocol
 
 import jax
 
@@ -20,28 +21,28 @@ from gradtx.core.module import Module, static
 from gradtx.core.validate import named_errors
 
 __all__ = [
-    "ConditionFn",
-    "EmptyState",
-    "FromFunctions",
-    "GradientTransformation",
-    "GradientTransformationExtraArgs",
-    "MaskOrFn",
-    "MaskedNode",
-    "ScalarOrSchedule",
-    "ShouldSkipUpdateFunction",
-    "TransformInitFn",
-    "TransformUpdateExtraArgsFn",
-    "TransformUpdateFn",
-    "as_transformation",
-    "init_empty_state",
-    "with_extra_args_support",
-    "Params",
-    "Updates",
-    "OptState",
-    "StatelessTransformation",
-    "identity",
-    "stateless",
-    "stateless_with_tree_map",
+  "ConditionFn",
+  "EmptyState",
+  "FromFunctions",
+  "GradientTransformation",
+  "GradientTransformationExtraArgs",
+  "MaskOrFn",
+  "MaskedNode",
+  "ScalarOrSchedule",
+  "ShouldSkipUpdateFunction",
+  "TransformInitFn",
+  "TransformUpdateExtraArgsFn",
+  "TransformUpdateFn",
+  "as_transformation",
+  "init_empty_state",
+  "with_extra_args_support",
+  "Params",
+  "Updates",
+  "OptState",
+  "StatelessTransformation",
+  "identity",
+  "stateless",
+  "stateless_with_tree_map",
 ]
 
 Params = Any
@@ -50,9 +51,9 @@ OptState = Any
 
 
 Schedule = Callable[[Any], Any]
-ScalarOrSchedule = Union[float, jax.Array, Schedule]
+ScalarOrSchedule = float | jax.Array | Schedule
 """A number or a schedule `step -> value` (a learning rate, a weight decay)."""
-MaskOrFn = Union[Any, Callable[[Params], Any], None]
+MaskOrFn = Any | Callable[[Params], Any] | None
 """A tree (or prefix tree) of bools, a function `params -> such a tree`, or None (all leaves)."""
 
 
@@ -74,16 +75,15 @@ def init_empty_state(params: Params) -> EmptyState:
 class TransformInitFn(Protocol):
   """`init(params) -> state`."""
 
-  def __call__(self, params: Params) -> OptState:
-    ...
+  def __call__(self, params: Params) -> OptState: ...
 
 
 class TransformUpdateFn(Protocol):
   """`update(updates, state, params=None) -> (updates, state)`."""
 
-  def __call__(self, updates: Updates, state: OptState,
-               params: Params | None = None) -> tuple[Updates, OptState]:
-    ...
+  def __call__(
+    self, updates: Updates, state: OptState, params: Params | None = None
+  ) -> tuple[Updates, OptState]: ...
 
 
 class TransformUpdateExtraArgsFn(Protocol):
@@ -91,17 +91,16 @@ class TransformUpdateExtraArgsFn(Protocol):
   transformation that needs an extra argument takes it keyword-only (`*, loss`)
   and ignores the others."""
 
-  def __call__(self, updates: Updates, state: OptState, params: Params | None = None,
-               **extra_args: Any) -> tuple[Updates, OptState]:
-    ...
+  def __call__(
+    self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+  ) -> tuple[Updates, OptState]: ...
 
 
 class ConditionFn(Protocol):
   """`fn(step, **extra_args) -> bool scalar`: whether `conditionally_transform` /
   `conditionally_mask` run the inner transformation at this step (0 first)."""
 
-  def __call__(self, step: jax.Array, **extra_args: Any) -> jax.Array:
-    ...
+  def __call__(self, step: jax.Array, **extra_args: Any) -> jax.Array: ...
 
 
 class ShouldSkipUpdateFunction(Protocol):
@@ -109,9 +108,9 @@ class ShouldSkipUpdateFunction(Protocol):
   drops a mini-step when `should_skip` (a bool scalar) is True and stores
   `skip_state` (any tree, e.g. diagnostics) in `MultiStepsState.skip_state`."""
 
-  def __call__(self, updates: Updates, gradient_step: jax.Array,
-               params: Params | None) -> tuple[jax.Array, Any]:
-    ...
+  def __call__(
+    self, updates: Updates, gradient_step: jax.Array, params: Params | None
+  ) -> tuple[jax.Array, Any]: ...
 
 
 class GradientTransformation(Module):
@@ -127,7 +126,7 @@ class GradientTransformation(Module):
   one from a pair of functions (`FromFunctions`).
   """
 
-  def __new__(cls, *args: Any, **kwargs: Any) -> "GradientTransformation":
+  def __new__(cls, *args: Any, **kwargs: Any) -> GradientTransformation:
     if cls is GradientTransformation and (args or kwargs):
       return object.__new__(FromFunctions)  # Python then runs FromFunctions.__init__
     return object.__new__(cls)
@@ -141,8 +140,9 @@ class GradientTransformation(Module):
   def init(self, params: Params) -> OptState:
     raise NotImplementedError
 
-  def update(self, updates: Updates, state: OptState, params: Params | None = None,
-             **extra_args: Any) -> tuple[Updates, OptState]:
+  def update(
+    self, updates: Updates, state: OptState, params: Params | None = None, **extra_args: Any
+  ) -> tuple[Updates, OptState]:
     raise NotImplementedError
 
   def __iter__(self) -> Iterator[Callable]:
@@ -172,12 +172,20 @@ class FromFunctions(GradientTransformation):
   init_fn: Callable = static()
   update_fn: Callable = static()
 
-  def __init__(self, init_fn: Callable | None = None, update_fn: Callable | None = None, *,
-               init: Callable | None = None, update: Callable | None = None) -> None:
+  def __init__(
+    self,
+    init_fn: Callable | None = None,
+    update_fn: Callable | None = None,
+    *,
+    init: Callable | None = None,
+    update: Callable | None = None,
+  ) -> None:
     init_fn, update_fn = init_fn or init, update_fn or update
     if not callable(init_fn) or not callable(update_fn):
-      raise TypeError("GradientTransformation(init, update): both must be functions, got "
-                      f"init={init_fn!r}, update={update_fn!r}.")
+      raise TypeError(
+        "GradientTransformation(init, update): both must be functions, got "
+        f"init={init_fn!r}, update={update_fn!r}."
+      )
     object.__setattr__(self, "init_fn", init_fn)
     object.__setattr__(self, "update_fn", update_fn)
 
@@ -198,8 +206,11 @@ def _signature_names(fn: Callable) -> frozenset | None:
     return frozenset()
   if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters):
     return None
-  named = [p for p in parameters if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD,
-                                               inspect.Parameter.KEYWORD_ONLY)]
+  named = [
+    p
+    for p in parameters
+    if p.kind in (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+  ]
   positional = [p for p in named if p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD]
   return frozenset(p.name for p in named if p not in positional[:3])
 
@@ -222,8 +233,9 @@ def as_transformation(tx: Any) -> GradientTransformation:
   try:
     init_fn, update_fn = tx
   except (TypeError, ValueError):
-    raise TypeError(f"expected a GradientTransformation or an (init, update) pair, got "
-                    f"{tx!r}.") from None
+    raise TypeError(
+      f"expected a GradientTransformation or an (init, update) pair, got {tx!r}."
+    ) from None
   return FromFunctions(init_fn, update_fn)
 
 
@@ -271,8 +283,10 @@ def stateless(fn: Callable[[Updates, Params | None], Updates]) -> Stateless:
 
 def stateless_with_tree_map(fn: Callable[[jax.Array, jax.Array | None], jax.Array]) -> Stateless:
   """Wraps a per-leaf `fn(g, p) -> u` as a stateless transformation."""
+
   def tree_fn(updates, params):
     if params is None:
       return jax.tree.map(lambda g: fn(g, None), updates)
     return jax.tree.map(fn, updates, params)
+
   return Stateless(tree_fn)

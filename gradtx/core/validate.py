@@ -8,15 +8,18 @@ expected. `GradientTransformation.update` prefixes the transformation's name.
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.tree_util import keystr
 
-_HINT = ("If the tree holds non-array leaves (functions, strings, Equinox "
-         "modules' static parts), filter it first, e.g. eqx.filter(tree, eqx.is_array).")
+_HINT = (
+  "If the tree holds non-array leaves (functions, strings, Equinox "
+  "modules' static parts), filter it first, e.g. eqx.filter(tree, eqx.is_array)."
+)
 
 
 class TreeMismatchError(ValueError):
@@ -60,18 +63,18 @@ def check_arrays(tree: Any, what: str, *, inexact: bool = False) -> None:
   """Every leaf of `tree` is an array (floating or complex if `inexact`)."""
   for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
     dtype = _dtype_of(leaf)
-    if dtype is None or dtype == object:
+    if dtype is None or dtype == np.dtype(object):
       raise LeafTypeError(f"{what} leaf {_path(path)} is {_describe(leaf)}, not an array. {_HINT}")
     if inexact and not _is_inexact(dtype):
       raise LeafTypeError(
-          f"{what} leaf {_path(path)} has dtype {getattr(dtype, 'name', dtype)}; gradtx optimizes "
-          "floating-point or complex arrays. Leave integer and boolean leaves out of the "
-          "optimized tree (e.g. eqx.filter(tree, eqx.is_inexact_array)) or exclude them "
-          "with gradtx.masked / gradtx.freeze.")
+        f"{what} leaf {_path(path)} has dtype {getattr(dtype, 'name', dtype)}; gradtx optimizes "
+        "floating-point or complex arrays. Leave integer and boolean leaves out of the "
+        "optimized tree (e.g. eqx.filter(tree, eqx.is_inexact_array)) or exclude them "
+        "with gradtx.masked / gradtx.freeze."
+      )
 
 
-def check_same_structure(what_a: str, a: Any, what_b: str, b: Any, *,
-                         shapes: bool = True) -> None:
+def check_same_structure(what_a: str, a: Any, what_b: str, b: Any, *, shapes: bool = True) -> None:
   """`a` and `b` have the same tree structure (and leaf shapes, if `shapes`), and no
   leaf is floating point on one side but integer or boolean on the other; else
   name the first differing path and what each side has."""
@@ -83,35 +86,42 @@ def check_same_structure(what_a: str, a: Any, what_b: str, b: Any, *,
     for i, (pa, pb) in enumerate(zip(paths_a, paths_b)):
       if pa != pb:
         raise TreeMismatchError(
-            f"{what_a} and {what_b} have different tree structures: leaf #{i} is {pa} in "
-            f"{what_a} but {pb} in {what_b}.")
+          f"{what_a} and {what_b} have different tree structures: leaf #{i} is {pa} in "
+          f"{what_a} but {pb} in {what_b}."
+        )
     if len(paths_a) != len(paths_b):
       longer, name = (paths_a, what_a) if len(paths_a) > len(paths_b) else (paths_b, what_b)
       raise TreeMismatchError(
-          f"{what_a} has {len(paths_a)} leaves and {what_b} has {len(paths_b)}: "
-          f"{name} has the extra leaf {longer[min(len(paths_a), len(paths_b))]}.")
+        f"{what_a} has {len(paths_a)} leaves and {what_b} has {len(paths_b)}: "
+        f"{name} has the extra leaf {longer[min(len(paths_a), len(paths_b))]}."
+      )
     raise TreeMismatchError(
-        f"{what_a} and {what_b} have the same leaf paths but different node types:\n"
-        f"  {what_a}: {def_a}\n  {what_b}: {def_b}")
+      f"{what_a} and {what_b} have the same leaf paths but different node types:\n"
+      f"  {what_a}: {def_a}\n  {what_b}: {def_b}"
+    )
   for (path, x), (_, y) in zip(leaves_a, leaves_b):
     dx, dy = _dtype_of(x), _dtype_of(y)
     if (dx is None) != (dy is None):
       raise LeafTypeError(
-          f"leaf {_path(path)} is {_describe(x)} in {what_a} but {_describe(y)} in {what_b}; "
-          f"both must be arrays. {_HINT}")
+        f"leaf {_path(path)} is {_describe(x)} in {what_a} but {_describe(y)} in {what_b}; "
+        f"both must be arrays. {_HINT}"
+      )
     if shapes and np.shape(x) != np.shape(y):
       raise TreeMismatchError(
-          f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
-          f"{what_b}; shapes must match (no broadcasting).")
+        f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
+        f"{what_b}; shapes must match (no broadcasting)."
+      )
     if dx is not None and dy is not None and _is_inexact(dx) != _is_inexact(dy):
       raise TreeMismatchError(
-          f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
-          f"{what_b}; dtypes must both be floating point (or complex): an integer or "
-          "boolean leaf cannot be combined with a floating-point one.")
+        f"leaf {_path(path)} has {_describe(x)} in {what_a} but {_describe(y)} in "
+        f"{what_b}; dtypes must both be floating point (or complex): an integer or "
+        "boolean leaf cannot be combined with a floating-point one."
+      )
 
 
 def named_errors(method: Callable, owner: str) -> Callable:
   """Wraps `init`/`update` so their tree errors start with `owner` (innermost only)."""
+
   @functools.wraps(method)
   def wrapper(*args, **kwargs):
     try:
@@ -122,4 +132,5 @@ def named_errors(method: Callable, owner: str) -> Callable:
       named = type(error)(f"{owner}.{method.__name__}: {error}")
       named.owner = owner
       raise named from None
+
   return wrapper

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -46,20 +47,28 @@ class AccumulationType(enum.Enum):
 
 def _zeros(spec: Any, floating: bool = False) -> jax.Array:
   if floating and not jnp.issubdtype(spec.dtype, jnp.floating):
-    raise ValueError(f"MEAN and RUNNING_MEAN accumulators need floating-point results; got "
-                     f"dtype {spec.dtype}.")
+    raise ValueError(
+      f"MEAN and RUNNING_MEAN accumulators need floating-point results; got dtype {spec.dtype}."
+    )
   return jnp.zeros(spec.shape, spec.dtype)
 
 
 def _sum() -> Accumulator:
-  return Accumulator(init=_zeros, update=lambda c, x, i: c + x, finalize=lambda c: c,
-                     aggregate=lambda xs: jnp.sum(xs, axis=0))
+  return Accumulator(
+    init=_zeros,
+    update=lambda c, x, i: c + x,
+    finalize=lambda c: c,
+    aggregate=lambda xs: jnp.sum(xs, axis=0),
+  )
 
 
 def _mean(num_microbatches: int) -> Accumulator:
-  return Accumulator(init=lambda s: _zeros(s, floating=True), update=lambda c, x, i: c + x,
-                     finalize=lambda c: c / num_microbatches,
-                     aggregate=lambda xs: jnp.mean(xs, axis=0))
+  return Accumulator(
+    init=lambda s: _zeros(s, floating=True),
+    update=lambda c, x, i: c + x,
+    finalize=lambda c: c / num_microbatches,
+    aggregate=lambda xs: jnp.mean(xs, axis=0),
+  )
 
 
 def _running_mean_update(carry: jax.Array, value: jax.Array, index: Any) -> jax.Array:
@@ -69,8 +78,12 @@ def _running_mean_update(carry: jax.Array, value: jax.Array, index: Any) -> jax.
 
 
 def _running_mean() -> Accumulator:
-  return Accumulator(init=lambda s: _zeros(s, floating=True), update=_running_mean_update,
-                     finalize=lambda c: c, aggregate=lambda xs: jnp.mean(xs, axis=0))
+  return Accumulator(
+    init=lambda s: _zeros(s, floating=True),
+    update=_running_mean_update,
+    finalize=lambda c: c,
+    aggregate=lambda xs: jnp.mean(xs, axis=0),
+  )
 
 
 def _concat(num_microbatches: int) -> Accumulator:
@@ -78,20 +91,21 @@ def _concat(num_microbatches: int) -> Accumulator:
   column-major order: microbatch `i` holds batch rows `i, i + n, i + 2n, ...` (see
   `reshape_batch_axis`), so the merge restores the batch order."""
   return Accumulator(
-      init=lambda s: jnp.zeros((num_microbatches, *s.shape), s.dtype),
-      update=lambda c, x, i: c.at[i].set(x),
-      finalize=lambda c: c.reshape(-1, *c.shape[2:], order="F"),
-      aggregate=lambda xs: xs)
+    init=lambda s: jnp.zeros((num_microbatches, *s.shape), s.dtype),
+    update=lambda c, x, i: c.at[i].set(x),
+    finalize=lambda c: c.reshape(-1, *c.shape[2:], order="F"),
+    aggregate=lambda xs: xs,
+  )
 
 
 def _leafwise(acc: Any) -> Accumulator:
   """An accumulator of arrays applied to every leaf of a result tree."""
   return Accumulator(
-      init=lambda specs: jax.tree.map(acc.init, specs),
-      update=lambda carry, value, i: jax.tree.map(lambda c, x: acc.update(c, x, i), carry,
-                                                  value),
-      finalize=lambda carry: jax.tree.map(acc.finalize, carry),
-      aggregate=lambda values: jax.tree.map(acc.aggregate, values))
+    init=lambda specs: jax.tree.map(acc.init, specs),
+    update=lambda carry, value, i: jax.tree.map(lambda c, x: acc.update(c, x, i), carry, value),
+    finalize=lambda carry: jax.tree.map(acc.finalize, carry),
+    aggregate=lambda values: jax.tree.map(acc.aggregate, values),
+  )
 
 
 def _is_accumulator(x: Any) -> bool:
@@ -102,10 +116,12 @@ def _is_accumulator(x: Any) -> bool:
 def _builtin(kind: Any, num_microbatches: int | None) -> Accumulator:
   if isinstance(kind, enum.Enum) and type(kind).__name__ == "AccumulationType":
     kind = AccumulationType[kind.name]  # Optax's enum members are accepted too
-  if kind in (AccumulationType.MEAN, AccumulationType.CONCAT):
-    if num_microbatches is None or num_microbatches <= 0:
-      raise ValueError(f"{kind.name} accumulation needs num_microbatches > 0; got "
-                       f"{num_microbatches}.")
+  if kind in (AccumulationType.MEAN, AccumulationType.CONCAT) and (
+    num_microbatches is None or num_microbatches <= 0
+  ):
+    raise ValueError(
+      f"{kind.name} accumulation needs num_microbatches > 0; got {num_microbatches}."
+    )
   if kind is AccumulationType.SUM:
     return _leafwise(_sum())
   if kind is AccumulationType.MEAN:
@@ -114,20 +130,26 @@ def _builtin(kind: Any, num_microbatches: int | None) -> Accumulator:
     return _leafwise(_running_mean())
   if kind is AccumulationType.CONCAT:
     return _leafwise(_concat(num_microbatches))
-  raise ValueError(f"Unknown accumulator {kind!r}; expected an Accumulator, an "
-                   "AccumulationType, or a tree of them.")
+  raise ValueError(
+    f"Unknown accumulator {kind!r}; expected an Accumulator, an "
+    "AccumulationType, or a tree of them."
+  )
 
 
 def canonicalize(tree: Any, num_microbatches: int | None) -> Accumulator:
   """One `Accumulator` from an `Accumulator`, an `AccumulationType`, or a tree of them that
   is a prefix of the result tree (each applies to its subtree)."""
-  accs = jax.tree.map(lambda a: a if _is_accumulator(a) else _builtin(a, num_microbatches),
-                      tree, is_leaf=_is_accumulator)
-  each = lambda method: (lambda *trees: jax.tree.map(method, accs, *trees,
-                                                     is_leaf=_is_accumulator))
+  accs = jax.tree.map(
+    lambda a: a if _is_accumulator(a) else _builtin(a, num_microbatches),
+    tree,
+    is_leaf=_is_accumulator,
+  )
+  each = lambda method: lambda *trees: jax.tree.map(method, accs, *trees, is_leaf=_is_accumulator)
   return Accumulator(
-      init=each(lambda a, v: a.init(v)),
-      update=lambda carry, value, i: jax.tree.map(lambda a, c, v: a.update(c, v, i), accs,
-                                                  carry, value, is_leaf=_is_accumulator),
-      finalize=each(lambda a, c: a.finalize(c)),
-      aggregate=each(lambda a, v: a.aggregate(v)))
+    init=each(lambda a, v: a.init(v)),
+    update=lambda carry, value, i: jax.tree.map(
+      lambda a, c, v: a.update(c, v, i), accs, carry, value, is_leaf=_is_accumulator
+    ),
+    finalize=each(lambda a, c: a.finalize(c)),
+    aggregate=each(lambda a, v: a.aggregate(v)),
+  )

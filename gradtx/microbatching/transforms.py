@@ -5,7 +5,8 @@ peak memory is that of one microbatch."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -32,9 +33,11 @@ def reshape_batch_axis(tree: Any, microbatch_size: int, axis: int = 0) -> Any:
   microbatch_size)` in column-major order: microbatch `i` holds rows `i, i + n, i + 2n,
   ...` (`n = B // microbatch_size`), so a sharding of the batch axis carries over to the
   `microbatch_size` axis."""
+
   def leaf(x):
     x = jnp.asarray(x)
-    return x.reshape((*x.shape[:axis], -1, microbatch_size, *x.shape[axis + 1:]), order="F")
+    return x.reshape((*x.shape[:axis], -1, microbatch_size, *x.shape[axis + 1 :]), order="F")
+
   return jax.tree.map(leaf, tree)
 
 
@@ -49,26 +52,36 @@ def _batch_size(batch: list[tuple[str, Any, int]], microbatch_size: int) -> int:
     for path, x in jax.tree_util.tree_leaves_with_path(tree):
       shape = jnp.shape(x)
       if not -len(shape) <= axis < len(shape):
-        raise ValueError(f"microbatch: {name} leaf {keystr(path) or '<root>'} has shape "
-                         f"{shape}, with no batch axis {axis}.")
+        raise ValueError(
+          f"microbatch: {name} leaf {keystr(path) or '<root>'} has shape "
+          f"{shape}, with no batch axis {axis}."
+        )
       sizes.append((f"{name}{keystr(path)}", shape[axis]))
   if not sizes:
     raise ValueError("microbatch: no batch arguments (argnums / argnames) were given.")
   if len({s for _, s in sizes}) > 1:
     listed = ", ".join(f"{n}: {s}" for n, s in sizes)
-    raise ValueError(f"microbatch: batch arguments must have equal-size batch axes; "
-                     f"found {listed}.")
+    raise ValueError(
+      f"microbatch: batch arguments must have equal-size batch axes; found {listed}."
+    )
   size = sizes[0][1]
   if size % microbatch_size:
-    raise ValueError(f"microbatch: batch_size={size} must be divisible by "
-                     f"microbatch_size={microbatch_size}.")
+    raise ValueError(
+      f"microbatch: batch_size={size} must be divisible by microbatch_size={microbatch_size}."
+    )
   return size
 
 
-def microbatch(fun: Function, argnums: int | Sequence[int], microbatch_size: int | None,
-               accumulator: Any = AccumulationType.SUM, *, argnames: str | Sequence[str] = (),
-               in_axes: int | Sequence[int] = 0,
-               num_real_microbatches: int | jax.Array | None = None) -> Function:
+def microbatch(
+  fun: Function,
+  argnums: int | Sequence[int],
+  microbatch_size: int | None,
+  accumulator: Any = AccumulationType.SUM,
+  *,
+  argnames: str | Sequence[str] = (),
+  in_axes: int | Sequence[int] = 0,
+  num_real_microbatches: int | jax.Array | None = None,
+) -> Function:
   """`fun` evaluated microbatch by microbatch and combined by `accumulator`.
 
   The arguments `argnums` (positions) and `argnames` (keywords) have a batch
@@ -91,12 +104,15 @@ def microbatch(fun: Function, argnums: int | Sequence[int], microbatch_size: int
   if len(axes) == 1 and len(argnums) + len(argnames) != 1:
     axes = axes * (len(argnums) + len(argnames))
   if len(axes) != len(argnums) + len(argnames):
-    raise ValueError(f"microbatch: in_axes={in_axes!r} must give one axis per batch "
-                     f"argument (argnums={argnums}, argnames={argnames}).")
+    raise ValueError(
+      f"microbatch: in_axes={in_axes!r} must give one axis per batch "
+      f"argument (argnums={argnums}, argnames={argnames})."
+    )
 
   def microbatched(*args, **kwargs):
     slots = [(i, f"argument {i}", args[i]) for i in argnums] + [
-        (n, f"keyword argument {n!r}", kwargs[n]) for n in argnames]
+      (n, f"keyword argument {n!r}", kwargs[n]) for n in argnames
+    ]
     batch = [(label, tree, ax) for (_, label, tree), ax in zip(slots, axes)]
     num = _batch_size(batch, microbatch_size) // microbatch_size
     split = [reshape_batch_axis(tree, microbatch_size, ax) for _, tree, ax in batch]
@@ -120,11 +136,16 @@ def microbatch(fun: Function, argnums: int | Sequence[int], microbatch_size: int
   return microbatched
 
 
-def micro_vmap(fun: Function, in_axes: int | Sequence[int | None] = 0, out_axes: Any = 0, *,
-               microbatch_size: int | None = None,
-               vmap_fn: Callable[..., Function] = jax.vmap,
-               accumulator: Any = AccumulationType.CONCAT,
-               num_real_microbatches: int | jax.Array | None = None) -> Function:
+def micro_vmap(
+  fun: Function,
+  in_axes: int | Sequence[int | None] = 0,
+  out_axes: Any = 0,
+  *,
+  microbatch_size: int | None = None,
+  vmap_fn: Callable[..., Function] = jax.vmap,
+  accumulator: Any = AccumulationType.CONCAT,
+  num_real_microbatches: int | jax.Array | None = None,
+) -> Function:
   """`jax.vmap(fun, in_axes)` evaluated `microbatch_size` examples at a time.
 
   The default CONCAT returns what `jax.vmap` returns; SUM / MEAN (or a tree
@@ -142,20 +163,31 @@ def micro_vmap(fun: Function, in_axes: int | Sequence[int | None] = 0, out_axes:
     return canonicalize(accumulator, per_microbatch).aggregate(out)
 
   mapped = [i for i, ax in enumerate(axes) if ax is not None]
-  looped = microbatch(vmapped_then_reduced, argnums=tuple(mapped), argnames="kwargs",
-                      microbatch_size=microbatch_size, accumulator=accumulator,
-                      in_axes=tuple(axes[i] for i in mapped) + (0,),
-                      num_real_microbatches=num_real_microbatches)
+  looped = microbatch(
+    vmapped_then_reduced,
+    argnums=tuple(mapped),
+    argnames="kwargs",
+    microbatch_size=microbatch_size,
+    accumulator=accumulator,
+    in_axes=tuple(axes[i] for i in mapped) + (0,),
+    num_real_microbatches=num_real_microbatches,
+  )
   return lambda *args, **kwargs: looped(*args, kwargs=kwargs)
 
 
-def micro_grad(fun: Function, has_aux: bool = False, argnums: int | Sequence[int] = 0, *,
-               batch_argnums: int | Sequence[int] = 1, keep_batch_dim: bool = True,
-               microbatch_size: int | None = None,
-               accumulator: Any = AccumulationType.SUM,
-               transform_fn: Callable[[Any], Any] = lambda x: x,
-               metrics_fn: Callable[[Any], Any] = lambda x: None,
-               num_real_microbatches: int | jax.Array | None = None) -> Function:
+def micro_grad(
+  fun: Function,
+  has_aux: bool = False,
+  argnums: int | Sequence[int] = 0,
+  *,
+  batch_argnums: int | Sequence[int] = 1,
+  keep_batch_dim: bool = True,
+  microbatch_size: int | None = None,
+  accumulator: Any = AccumulationType.SUM,
+  transform_fn: Callable[[Any], Any] = lambda x: x,
+  metrics_fn: Callable[[Any], Any] = lambda x: None,
+  num_real_microbatches: int | jax.Array | None = None,
+) -> Function:
   """Per-example gradients, transformed and accumulated over the batch.
 
   For each example `b` of the `batch_argnums` arguments, `g_b = grad fun(...)`
@@ -174,10 +206,13 @@ def micro_grad(fun: Function, has_aux: bool = False, argnums: int | Sequence[int
     return transform_fn(grad), IndividualOutputs(value, metrics_fn(grad), aux)
 
   in_axes = tuple(0 if i in batch_argnums else None for i in range(max(batch_argnums) + 1))
-  run = micro_vmap(per_example, in_axes=in_axes,
-                   accumulator=(accumulator, AccumulationType.CONCAT),
-                   microbatch_size=microbatch_size,
-                   num_real_microbatches=num_real_microbatches)
+  run = micro_vmap(
+    per_example,
+    in_axes=in_axes,
+    accumulator=(accumulator, AccumulationType.CONCAT),
+    microbatch_size=microbatch_size,
+    num_real_microbatches=num_real_microbatches,
+  )
   if not keep_batch_dim:
     return run
 
@@ -186,4 +221,5 @@ def micro_grad(fun: Function, has_aux: bool = False, argnums: int | Sequence[int
     for i in batch_argnums:
       args[i] = jax.tree.map(lambda x: jnp.expand_dims(x, 1), args[i])
     return run(*args, **kwargs)
+
   return with_example_axis

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp
@@ -43,7 +43,8 @@ class MultiNormalDiagFromLogScale:
     return [self._mean, self._log_scale]
 
 
-def multi_normal(loc: jax.typing.ArrayLike,
-                 log_scale: jax.typing.ArrayLike) -> MultiNormalDiagFromLogScale:
+def multi_normal(
+  loc: jax.typing.ArrayLike, log_scale: jax.typing.ArrayLike
+) -> MultiNormalDiagFromLogScale:
   """The diagonal Gaussian with mean `loc` and standard deviation `exp(log_scale)`."""
   return MultiNormalDiagFromLogScale(loc=loc, log_scale=log_scale)

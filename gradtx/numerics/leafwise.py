@@ -10,7 +10,8 @@ counterparts are skipped (Optax's convention for masked-out state).
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax
 import numpy as np
@@ -28,8 +29,9 @@ def _leaf_paths(tree: Any, none_leaf: bool) -> list[str]:
   return [keystr(p) or "<root>" for p, _ in pairs]
 
 
-def flatten_like(names: Sequence[str], trees: Sequence[Any], *, none_leaf: bool = False,
-                 shapes: bool = True) -> tuple[Any, list[list[Any]]]:
+def flatten_like(
+  names: Sequence[str], trees: Sequence[Any], *, none_leaf: bool = False, shapes: bool = True
+) -> tuple[Any, list[list[Any]]]:
   """`(treedef, [leaves of each tree])`, all flattened up to the first tree's structure."""
   first = trees[0]
   leaves, treedef = jax.tree.flatten(first, is_leaf=_is_none if none_leaf else None)
@@ -40,7 +42,8 @@ def flatten_like(names: Sequence[str], trees: Sequence[Any], *, none_leaf: bool 
     except (ValueError, TypeError) as error:
       check_same_structure(names[0], first, name, tree, shapes=False)
       raise TreeMismatchError(
-          f"{name} does not have the tree structure of {names[0]}: {error}") from None
+        f"{name} does not have the tree structure of {names[0]}: {error}"
+      ) from None
   if shapes:
     for i, row in enumerate(zip(*columns)):
       if row[0] is None and none_leaf:
@@ -50,13 +53,20 @@ def flatten_like(names: Sequence[str], trees: Sequence[Any], *, none_leaf: bool 
         if leaf is not None and np.shape(leaf) != shape:
           path = _leaf_paths(first, none_leaf)[i]
           raise TreeMismatchError(
-              f"leaf {path} has shape {shape} in {names[0]} but {np.shape(leaf)} in {name}; "
-              "shapes must match (no broadcasting).")
+            f"leaf {path} has shape {shape} in {names[0]} but {np.shape(leaf)} in {name}; "
+            "shapes must match (no broadcasting)."
+          )
   return treedef, columns
 
 
-def tree_map_like(fn: Callable[..., Any], names: Sequence[str], trees: Sequence[Any], *,
-                  none_leaf: bool = False, shapes: bool = True) -> Any:
+def tree_map_like(
+  fn: Callable[..., Any],
+  names: Sequence[str],
+  trees: Sequence[Any],
+  *,
+  none_leaf: bool = False,
+  shapes: bool = True,
+) -> Any:
   """`fn` leaf by leaf over trees of one structure (and leaf shapes, if `shapes`).
 
   With `none_leaf`, a `None` leaf of the first tree stays `None`.

@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -19,11 +20,15 @@ def _unit(tree: Any) -> Any:
   return tree_scale(1.0 / tree_norm(tree), tree)
 
 
-def power_iteration(matrix: jax.typing.ArrayLike | Callable[[Any], Any], *, v0: Any = None,
-                    num_iters: jax.typing.ArrayLike = 100,
-                    error_tolerance: jax.typing.ArrayLike = 1e-6,
-                    precision: lax.Precision = lax.Precision.HIGHEST,
-                    key: jax.Array | None = None) -> tuple[jax.Array, Any]:
+def power_iteration(
+  matrix: jax.typing.ArrayLike | Callable[[Any], Any],
+  *,
+  v0: Any = None,
+  num_iters: jax.typing.ArrayLike = 100,
+  error_tolerance: jax.typing.ArrayLike = 1e-6,
+  precision: lax.Precision = lax.Precision.HIGHEST,
+  key: jax.Array | None = None,
+) -> tuple[jax.Array, Any]:
   """Dominant eigenvalue and unit eigenvector `(lambda, v)` of a diagonalizable operator.
 
   `matrix` is a square array or a function `v -> A v` on trees (then `v0`, a
@@ -63,12 +68,14 @@ def power_iteration(matrix: jax.typing.ArrayLike | Callable[[Any], Any], *, v0: 
   return lam, _unit(av)
 
 
-def matrix_inverse_pth_root(matrix: jax.typing.ArrayLike, p: int,
-                            num_iters: jax.typing.ArrayLike = 100,
-                            ridge_epsilon: jax.typing.ArrayLike = 1e-6,
-                            error_tolerance: jax.typing.ArrayLike = 1e-6,
-                            precision: lax.Precision = lax.Precision.HIGHEST
-                            ) -> tuple[jax.Array, jax.Array]:
+def matrix_inverse_pth_root(
+  matrix: jax.typing.ArrayLike,
+  p: int,
+  num_iters: jax.typing.ArrayLike = 100,
+  ridge_epsilon: jax.typing.ArrayLike = 1e-6,
+  error_tolerance: jax.typing.ArrayLike = 1e-6,
+  precision: lax.Precision = lax.Precision.HIGHEST,
+) -> tuple[jax.Array, jax.Array]:
   """`(A + eps * lambda_max * I)^(-1/p)` of a symmetric PSD matrix, and the final error
   `max |M - I|`, by the coupled Newton iteration (Higham, Functions of Matrices, eq. 7.18):
 
@@ -82,8 +89,7 @@ def matrix_inverse_pth_root(matrix: jax.typing.ArrayLike, p: int,
   """
   matrix = jnp.asarray(matrix)
   if matrix.ndim != 2 or matrix.shape[0] != matrix.shape[1]:
-    raise ValueError(f"matrix_inverse_pth_root: matrix must be square; got shape "
-                     f"{matrix.shape}.")
+    raise ValueError(f"matrix_inverse_pth_root: matrix must be square; got shape {matrix.shape}.")
   dtype = jnp.promote_types(matrix.dtype, jnp.float32)
   a = matrix.astype(dtype)
   n = a.shape[0]
@@ -116,7 +122,8 @@ def matrix_inverse_pth_root(matrix: jax.typing.ArrayLike, p: int,
   h0 = eye * jnp.power(z, 1.0 / p)
   error0 = jnp.max(jnp.abs(m0 - eye))
   _, m, h, h_prev, _, improving = lax.while_loop(
-      not_done, iterate, (0, m0, h0, h0, error0, jnp.asarray(True)))
+    not_done, iterate, (0, m0, h0, h0, error0, jnp.asarray(True))
+  )
   result = jnp.where(improving, h, h_prev)
   return result.astype(matrix.dtype), jnp.max(jnp.abs(m - eye))
 
@@ -147,8 +154,13 @@ def _spectral_bound(q: jax.Array) -> jax.Array:
   return jnp.minimum(frobenius, jnp.linalg.norm(q, 1))
 
 
-def nnls(A: jax.Array, b: jax.Array, iters: int, unroll: int | bool = 1,  # pylint: disable=invalid-name
-         L: jax.typing.ArrayLike | None = None) -> jax.Array:  # pylint: disable=invalid-name
+def nnls(
+  A: jax.Array,
+  b: jax.Array,
+  iters: int,
+  unroll: int | bool = 1,  # pylint: disable=invalid-name
+  L: jax.typing.ArrayLike | None = None,
+) -> jax.Array:  # pylint: disable=invalid-name
   """`argmin_{x >= 0} ||A x - b||_2` by Polyak's (2015) fast projected gradient:
 
       x_{k+1} = max(0, y_k - (Q y_k - q) / L),  Q = A^T A,  q = A^T b
@@ -162,8 +174,9 @@ def nnls(A: jax.Array, b: jax.Array, iters: int, unroll: int | bool = 1,  # pyli
   if A.ndim != 2:
     raise ValueError(f"nnls: A must be a matrix; got shape {A.shape}.")
   if b.ndim not in (1, 2) or b.shape[0] != A.shape[0]:
-    raise ValueError(f"nnls: b must have shape ({A.shape[0]},) or ({A.shape[0]}, K); got "
-                     f"{b.shape}.")
+    raise ValueError(
+      f"nnls: b must have shape ({A.shape[0]},) or ({A.shape[0]}, K); got {b.shape}."
+    )
   q_mat = A.mT @ A
   q_vec = A.mT @ b
   lip = _spectral_bound(q_mat) if L is None else jnp.asarray(L)
@@ -171,7 +184,7 @@ def nnls(A: jax.Array, b: jax.Array, iters: int, unroll: int | bool = 1,  # pyli
 
   def step(carry, _):
     x, y, c = carry
-    c_next = (1 + jnp.sqrt(1 + 4 * c ** 2)) / 2
+    c_next = (1 + jnp.sqrt(1 + 4 * c**2)) / 2
     x_next = jnp.maximum(y - (q_mat @ y - q_vec) / lip, 0)
     y_next = x_next + (c - 1) / c_next * (x_next - x)
     return (x_next, y_next, c_next), None

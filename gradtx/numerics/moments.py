@@ -12,8 +12,12 @@ import jax.numpy as jnp
 from gradtx.numerics import ops
 from gradtx.numerics.leafwise import tree_map_like
 
-__all__ = ["update_moment", "update_infinity_moment", "update_moment_per_elem_norm",
-           "bias_correction"]
+__all__ = [
+  "update_moment",
+  "update_infinity_moment",
+  "update_moment_per_elem_norm",
+  "bias_correction",
+]
 
 _NAMES = ("updates", "moments")
 
@@ -23,20 +27,25 @@ def update_moment(updates: Any, moments: Any, decay: Any, order: Any) -> Any:
 
   A `None` update leaf (masked out) gives `None`. Trees must match leaf for leaf.
   """
-  return tree_map_like(lambda g, m: (1 - decay) * (g ** order) + decay * m, _NAMES,
-                       (updates, moments), none_leaf=True)
+  return tree_map_like(
+    lambda g, m: (1 - decay) * (g**order) + decay * m, _NAMES, (updates, moments), none_leaf=True
+  )
 
 
 def update_infinity_moment(updates: Any, moments: Any, decay: Any, eps: Any) -> Any:
   """`m <- max(|g| + eps, decay * m)`, leafwise (Adamax's infinity norm)."""
-  return tree_map_like(lambda g, m: jnp.maximum(jnp.abs(g) + eps, decay * m), _NAMES,
-                       (updates, moments), none_leaf=True)
+  return tree_map_like(
+    lambda g, m: jnp.maximum(jnp.abs(g) + eps, decay * m),
+    _NAMES,
+    (updates, moments),
+    none_leaf=True,
+  )
 
 
 def _elem_norm_power(g: jax.Array, order: Any) -> jax.Array:
   """`|g|^order`; for real `g` it is `g^order` (as in Optax, so odd orders keep the sign)."""
   if jnp.isrealobj(g):
-    return g ** order
+    return g**order
   half = order / 2
   if isinstance(half, float) and half.is_integer():
     half = int(half)  # an integer power lowers to multiplications
@@ -46,8 +55,12 @@ def _elem_norm_power(g: jax.Array, order: Any) -> jax.Array:
 def update_moment_per_elem_norm(updates: Any, moments: Any, decay: Any, order: Any) -> Any:
   """`m <- (1 - decay) * |g|^order + decay * m`, leafwise; `|g|` is the modulus for
   complex `g`, so the moment is real."""
-  return tree_map_like(lambda g, m: (1 - decay) * _elem_norm_power(jnp.asarray(g), order)
-                       + decay * m, _NAMES, (updates, moments), none_leaf=True)
+  return tree_map_like(
+    lambda g, m: (1 - decay) * _elem_norm_power(jnp.asarray(g), order) + decay * m,
+    _NAMES,
+    (updates, moments),
+    none_leaf=True,
+  )
 
 
 def bias_correction(moment: Any, decay: Any, count: Any) -> Any:

@@ -44,8 +44,9 @@ def _first_step(x: jax.Array, c: jax.Array, eps: jax.Array, preconditioning: str
   return _step(x, a, c)
 
 
-def newton_schulz(x: jax.Array, coeffs: Any, eps: Any = 1e-7,
-                  preconditioning: str = "frobenius") -> jax.Array:
+def newton_schulz(
+  x: jax.Array, coeffs: Any, eps: Any = 1e-7, preconditioning: str = "frobenius"
+) -> jax.Array:
   """Orthogonalizes each matrix of `x` (shape `(..., m, n)`) by Newton-Schulz.
 
   `coeffs` has shape `(steps, 3)`: row `k` holds `(a, b, c)` of iteration `k`,
@@ -57,8 +58,10 @@ def newton_schulz(x: jax.Array, coeffs: Any, eps: Any = 1e-7,
   folded into the first iteration, as Optax). Arithmetic in `x.dtype`.
   """
   if preconditioning not in PRECONDITIONINGS:
-    raise ValueError(f"newton_schulz: preconditioning={preconditioning!r} is invalid; "
-                     f"expected one of {PRECONDITIONINGS}.")
+    raise ValueError(
+      f"newton_schulz: preconditioning={preconditioning!r} is invalid; "
+      f"expected one of {PRECONDITIONINGS}."
+    )
   coeffs = jnp.asarray(coeffs)
   if coeffs.ndim != 2 or coeffs.shape[-1] != 3 or coeffs.shape[0] < 1:
     raise ValueError(f"newton_schulz: coeffs has shape {coeffs.shape}; expected (steps, 3).")

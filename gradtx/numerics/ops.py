@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -56,8 +57,7 @@ def shard_like(p: Any, x: Array) -> Array:
   `shard_alike` ties it to `p`'s sharding, so state built inside a jitted
   `init` follows the params without the user writing `out_shardings`.
   """
-  if (_shard_alike is not None and isinstance(p, jax.core.Tracer)
-      and jnp.shape(p) == jnp.shape(x)):
+  if _shard_alike is not None and isinstance(p, jax.core.Tracer) and jnp.shape(p) == jnp.shape(x):
     return _shard_alike(p, x)[1]
   return x
 
@@ -71,13 +71,18 @@ def zeros_like(tree: Any, dtype: Any | None = None, real: bool = False) -> Any:
 def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = False) -> Any:
   """Like `zeros_like` but filled with `value`."""
   check_arrays(tree, "params", inexact=True)
+
   def leaf(p):
     dt = state_dtype(jnp.result_type(p), dtype)
     if _storage.is_quantized_dtype(dt):  # 8-bit block-wise state (`numerics/quantization.py`)
       q = _storage.quantized_zeros(p, value, real)
-      return shard_like(p, q) if isinstance(q, jax.Array) else dataclasses.replace(
-          q, codes=shard_like(p, q.codes))
+      return (
+        shard_like(p, q)
+        if isinstance(q, jax.Array)
+        else dataclasses.replace(q, codes=shard_like(p, q.codes))
+      )
     return shard_like(p, jnp.full_like(p, value, dtype=real_dtype(dt) if real else dt))
+
   return jax.tree.map(leaf, tree)
 
 
@@ -98,8 +103,11 @@ def bias_correction(decay: Any, count: Array) -> Array:
   `complement(decay)` at t = 1 and keeps full relative precision for small
   t; `1 - decay^t` in float32 loses about 1e-5 to cancellation for 0.999.
   """
-  log_decay = math.log(decay) if isinstance(decay, (int, float)) and decay > 0 else jnp.log(
-      jnp.asarray(decay, scalar_dtype()))
+  log_decay = (
+    math.log(decay)
+    if isinstance(decay, (int, float)) and decay > 0
+    else jnp.log(jnp.asarray(decay, scalar_dtype()))
+  )
   t = count.astype(scalar_dtype())
   return -jnp.expm1(t * jnp.asarray(log_decay, scalar_dtype()))
 
@@ -116,8 +124,9 @@ def abs_sq(g: Array) -> Array:
   return g * g
 
 
-def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int,
-               shapes: bool = True) -> tuple:
+def map_leaves(
+  fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int, shapes: bool = True
+) -> tuple:
   """Applies `fn` leafwise over trees shaped like `tree`; unzips its outputs.
 
   `fn` returns a tuple of `n_out` arrays per leaf; the result is a tuple of
@@ -126,8 +135,11 @@ def map_leaves(fn: Callable[..., tuple], tree: Any, *rest: Any, n_out: int,
   """
   for i, r in enumerate(rest):
     # a state node standing for one array (8-bit `QuantizedArray`) is checked as that array
-    r = jax.tree.map(lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if is_quantized(x) else x,
-                     r, is_leaf=is_quantized)
+    r = jax.tree.map(
+      lambda x: jax.ShapeDtypeStruct(x.shape, x.dtype) if is_quantized(x) else x,
+      r,
+      is_leaf=is_quantized,
+    )
     check_same_structure("the updates", tree, f"state tree #{i + 1}", r, shapes=shapes)
   leaves, treedef = jax.tree.flatten(tree)
   leaves = [jnp.asarray(x) for x in leaves]  # Python numbers act as 0-d arrays

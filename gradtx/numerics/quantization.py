@@ -34,9 +34,19 @@ import numpy as np
 
 from gradtx.core.validate import LeafTypeError
 
-__all__ = ["QuantizedArray", "dynamic_map", "quantize", "dequantize", "encode", "decode",
-           "block_geometry", "check_quantizable", "is_quantized", "BLOCK_SIZE",
-           "MIN_QUANTIZED_SIZE"]
+__all__ = [
+  "QuantizedArray",
+  "dynamic_map",
+  "quantize",
+  "dequantize",
+  "encode",
+  "decode",
+  "block_geometry",
+  "check_quantizable",
+  "is_quantized",
+  "BLOCK_SIZE",
+  "MIN_QUANTIZED_SIZE",
+]
 
 BLOCK_SIZE = 2048
 MIN_QUANTIZED_SIZE = 4096
@@ -48,7 +58,7 @@ def dynamic_map(signed: bool) -> np.ndarray:
   """The 256 sorted float32 values of the dynamic quantization map (see module doc)."""
   values = [0.0, 1.0]
   for i in range(_DECADES):  # decade 10^(i - 6): 2^i values per sign (2^(i+1) unsigned)
-    count = 2 ** i if signed else 2 ** (i + 1)
+    count = 2**i if signed else 2 ** (i + 1)
     edges = np.linspace(0.1, 1.0, count + 1)
     mids = (edges[:-1] + edges[1:]) / 2 * 10.0 ** (i - (_DECADES - 1))
     values += list(mids) + (list(-mids) if signed else [])
@@ -99,10 +109,11 @@ class QuantizedArray:
 
   def astype(self, dtype: Any):
     raise LeafTypeError(
-        "this transformation does not support 8-bit quantized state (state_dtype=int8); "
-        "it is supported by scale_by_adam (adam, adamw, nadam, nadamw, lamb), "
-        "scale_by_amsgrad, scale_by_adamax, trace (sgd, lars), scale_by_rms / "
-        "scale_by_stddev (rmsprop) and scale_by_rss (adagrad).")
+      "this transformation does not support 8-bit quantized state (state_dtype=int8); "
+      "it is supported by scale_by_adam (adam, adamw, nadam, nadamw, lamb), "
+      "scale_by_amsgrad, scale_by_adamax, trace (sgd, lars), scale_by_rms / "
+      "scale_by_stddev (rmsprop) and scale_by_rss (adagrad)."
+    )
 
 
 def is_quantized(x: Any) -> bool:
@@ -133,8 +144,8 @@ def _per_element(absmax: jax.Array, shape: tuple, block: tuple) -> jax.Array:
   rows, cols = block
   mshape = _as_matrix_shape(shape)
   a = absmax.reshape(mshape[:-2] + (-1, absmax.shape[-1]))
-  a = jnp.repeat(jnp.repeat(a, rows, axis=-2)[..., :mshape[-2], :], cols, axis=-1)
-  return a[..., :mshape[-1]].reshape(shape)
+  a = jnp.repeat(jnp.repeat(a, rows, axis=-2)[..., : mshape[-2], :], cols, axis=-1)
+  return a[..., : mshape[-1]].reshape(shape)
 
 
 def quantize(x: jax.Array, signed: bool, block: tuple | None = None) -> QuantizedArray:
@@ -149,8 +160,7 @@ def quantize(x: jax.Array, signed: bool, block: tuple | None = None) -> Quantize
 
 def _decade_power(a: jax.Array) -> tuple:
   """`(d, 10^(d-6))`: the decade `10^(d-7) <= a < 10^(d-6)` of the map holding `a` (0..6)."""
-  d = sum((a >= jnp.float32(10.0 ** (j - _DECADES))).astype(jnp.int32)
-          for j in range(1, _DECADES))
+  d = sum((a >= jnp.float32(10.0 ** (j - _DECADES))).astype(jnp.int32) for j in range(1, _DECADES))
   power = jnp.float32(10.0 ** -(_DECADES - 1))
   for j in range(1, _DECADES):
     power = jnp.where(d >= j, jnp.float32(10.0 ** (j - _DECADES + 1)), power)
@@ -190,12 +200,12 @@ def decode(codes: jax.Array, signed: bool) -> jax.Array:
   float32 rounding."""
   k = jnp.asarray(codes).astype(jnp.int32)
   if signed:  # 0..126 negative, 127 zero, 128..254 positive, 255 one
-    i = jnp.where(k >= 128, k - 128, 126 - k) + 1   # in [1, 128): decade d holds 2^d values
-    d = sum((i >= 2 ** j).astype(jnp.int32) for j in range(1, _DECADES))
+    i = jnp.where(k >= 128, k - 128, 126 - k) + 1  # in [1, 128): decade d holds 2^d values
+    d = sum((i >= 2**j).astype(jnp.int32) for j in range(1, _DECADES))
     n = jnp.left_shift(1, d)
   else:  # 0 zero, 1..254 positive, 255 one
-    i = k + 1                                         # in [2, 256): decade d holds 2^(d+1)
-    d = sum((i >= 2 ** j).astype(jnp.int32) for j in range(2, _DECADES + 1))
+    i = k + 1  # in [2, 256): decade d holds 2^(d+1)
+    d = sum((i >= 2**j).astype(jnp.int32) for j in range(2, _DECADES + 1))
     n = jnp.left_shift(2, d)
   frac = 0.1 + 0.9 * ((i - n).astype(jnp.float32) + 0.5) / n.astype(jnp.float32)
   power = jnp.float32(10.0 ** -(_DECADES - 1))
@@ -216,5 +226,7 @@ def dequantize(q: QuantizedArray) -> jax.Array:
 def check_quantizable(p: Any, what: str = "params") -> None:
   """8-bit state needs real floating-point params."""
   if jnp.issubdtype(jnp.result_type(p), jnp.complexfloating):
-    raise ValueError(f"state_dtype=int8 (8-bit quantized state) needs real params; {what} "
-                     f"has dtype {jnp.result_type(p)}: use state_dtype=None or a float dtype.")
+    raise ValueError(
+      f"state_dtype=int8 (8-bit quantized state) needs real params; {what} "
+      f"has dtype {jnp.result_type(p)}: use state_dtype=None or a float dtype."
+    )

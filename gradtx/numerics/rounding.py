@@ -97,7 +97,7 @@ def stochastic_round(x: jax.Array, dtype: Any, bits: jax.Array) -> jax.Array:
   gap = other.astype(x.dtype) - back
   # probability of taking `other`: the distance from `nearest` in units of the gap
   p = jnp.where(gap != 0, (x - back) / jnp.where(gap != 0, gap, 1), 0)
-  u = (bits >> 8).astype(x.dtype) * jnp.asarray(2.0 ** -24, x.dtype)
+  u = (bits >> 8).astype(x.dtype) * jnp.asarray(2.0**-24, x.dtype)
   out = jnp.where(u < p, other, nearest)
   return jnp.where(jnp.isfinite(x) & jnp.isfinite(other.astype(x.dtype)), out, nearest)
 

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-
 import jax
 import jax.numpy as jnp
 
@@ -12,16 +11,19 @@ from gradtx.numerics.ops import abs_sq
 __all__ = ["safe_norm", "safe_root_mean_squares", "safe_increment", "safe_int32_increment"]
 
 
-def safe_norm(x: jax.typing.ArrayLike, min_norm: jax.typing.ArrayLike,
-              ord: int | float | str | None = None,  # pylint: disable=redefined-builtin
-              axis: None | tuple[int, ...] | int = None, keepdims: bool = False) -> jax.Array:
+def safe_norm(
+  x: jax.typing.ArrayLike,
+  min_norm: jax.typing.ArrayLike,
+  ord: int | float | str | None = None,  # pylint: disable=redefined-builtin
+  axis: tuple[int, ...] | int | None = None,
+  keepdims: bool = False,
+) -> jax.Array:
   """`max(||x||, min_norm)` (`jnp.linalg.norm` with `ord`, `axis`), with gradient 0, not
   NaN, where the norm is at most `min_norm` (e.g. at `x = 0`)."""
   x = jnp.asarray(x)
   norm = jnp.linalg.norm(x, ord=ord, axis=axis, keepdims=True)
   below = norm <= min_norm
-  safe = jnp.linalg.norm(jnp.where(below, jnp.ones_like(x), x), ord=ord, axis=axis,
-                         keepdims=True)
+  safe = jnp.linalg.norm(jnp.where(below, jnp.ones_like(x), x), ord=ord, axis=axis, keepdims=True)
   out = jnp.where(below, min_norm, safe)
   return out if keepdims else jnp.squeeze(out, axis=axis)
 
@@ -46,8 +48,9 @@ def safe_increment(count: jax.typing.ArrayLike) -> jax.Array:
   elif jnp.issubdtype(dtype, jnp.floating):
     largest = jnp.finfo(dtype).max
   else:
-    raise ValueError(f"safe_increment: count has dtype {dtype}; expected an integer or "
-                     "floating-point counter.")
+    raise ValueError(
+      f"safe_increment: count has dtype {dtype}; expected an integer or floating-point counter."
+    )
   largest = jnp.asarray(largest, dtype)
   return jnp.where(count < largest, count + jnp.asarray(1, dtype), largest)
 

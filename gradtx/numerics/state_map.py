@@ -3,7 +3,8 @@ state (e.g. to build sharding specs for the state from the params' specs)."""
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -30,9 +31,15 @@ def _is_marker(x: Any) -> bool:
   return isinstance(x, _ParamsMarker)
 
 
-def tree_map_params(initable: Any, f: Callable[..., Any], state: OptState, /, *rest: Any,
-                    transform_non_params: Callable[..., Any] | None = None,
-                    is_leaf: Callable[[Params], bool] | None = None) -> OptState:
+def tree_map_params(
+  initable: Any,
+  f: Callable[..., Any],
+  state: OptState,
+  /,
+  *rest: Any,
+  transform_non_params: Callable[..., Any] | None = None,
+  is_leaf: Callable[[Params], bool] | None = None,
+) -> OptState:
   """`state` with `f(leaf, *rest_leaves)` applied to every tree in it shaped like the params.
 
   `initable` is a transformation (anything with `init`) or an `init` function;
@@ -46,8 +53,9 @@ def tree_map_params(initable: Any, f: Callable[..., Any], state: OptState, /, *r
   """
   init = initable.init if hasattr(initable, "init") else initable
   if not callable(init):
-    raise TypeError(f"tree_map_params: initable={initable!r} is neither a transformation "
-                    "nor an init function.")
+    raise TypeError(
+      f"tree_map_params: initable={initable!r} is neither a transformation nor an init function."
+    )
   template = init(_ParamsMarker())
 
   def stop(x):

@@ -21,12 +21,23 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.numerics.quantization import (MIN_QUANTIZED_SIZE, QuantizedArray, check_quantizable,
-                                          dequantize, is_quantized, quantize)
+from gradtx.numerics.quantization import (
+  MIN_QUANTIZED_SIZE,
+  check_quantizable,
+  dequantize,
+  is_quantized,
+  quantize,
+)
 from gradtx.numerics.rounding import element_bits, stochastic_round
 
-__all__ = ["load", "store", "is_low_precision", "is_quantized_dtype", "check_state_dtype",
-           "quantized_zeros"]
+__all__ = [
+  "load",
+  "store",
+  "is_low_precision",
+  "is_quantized_dtype",
+  "check_state_dtype",
+  "quantized_zeros",
+]
 
 
 def is_low_precision(dtype: Any) -> bool:
@@ -50,8 +61,10 @@ def check_state_dtype(owner: str, value: Any, name: str = "state_dtype") -> None
     raise TypeError(f"{owner}: {name}={value!r} is invalid; expected a dtype.") from None
   if is_quantized_dtype(dtype) or jnp.issubdtype(dtype, jnp.inexact):
     return
-  raise ValueError(f"{owner}: {name}={value!r} is invalid; expected a floating-point or "
-                   "complex dtype, or jnp.int8 for 8-bit block-wise quantized state.")
+  raise ValueError(
+    f"{owner}: {name}={value!r} is invalid; expected a floating-point or "
+    "complex dtype, or jnp.int8 for 8-bit block-wise quantized state."
+  )
 
 
 def quantized_zeros(p: Any, value: Any, real: bool) -> Any:
@@ -82,7 +95,10 @@ def store(value: jax.Array, like: Any, *entropy: Any) -> Any:
   dtype = like.dtype
   if value.dtype == dtype:
     return value
-  if is_low_precision(dtype) and jnp.dtype(value.dtype).itemsize > jnp.dtype(dtype).itemsize \
-      and not jnp.iscomplexobj(value):
+  if (
+    is_low_precision(dtype)
+    and jnp.dtype(value.dtype).itemsize > jnp.dtype(dtype).itemsize
+    and not jnp.iscomplexobj(value)
+  ):
     return stochastic_round(value, dtype, element_bits(value.shape, value, *entropy))
   return value.astype(dtype)

@@ -8,10 +8,10 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
+from gradtx.core.protocol import Params, Updates
+from gradtx.core.validate import check_arrays, check_same_structure
 from gradtx.numerics.leafwise import tree_map_like
 from gradtx.numerics.ops import cast
-from gradtx.core.validate import check_arrays, check_same_structure
-from gradtx.core.protocol import Params, Updates
 
 __all__ = ["apply_updates", "incremental_update", "periodic_update"]
 
@@ -27,8 +27,12 @@ def apply_updates(params: Params, updates: Updates) -> Params:
     check_same_structure("params", params, "updates", updates)
   check_arrays(updates, "updates")
   # A `None` param (or a `None` params tree) is a leaf that stays `None`.
-  return tree_map_like(lambda p, u: cast(jnp.asarray(p + u), jnp.result_type(p)),
-                       ("params", "updates"), (params, updates), none_leaf=True)
+  return tree_map_like(
+    lambda p, u: cast(jnp.asarray(p + u), jnp.result_type(p)),
+    ("params", "updates"),
+    (params, updates),
+    none_leaf=True,
+  )
 
 
 def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any) -> Params:
@@ -37,18 +41,21 @@ def incremental_update(new_tensors: Params, old_tensors: Params, step_size: Any)
   `None` leaves of `new_tensors` stay `None`. Reference: Polyak & Juditsky
   (1992), as in Optax.
   """
-  return tree_map_like(lambda new, old: step_size * new + (1.0 - step_size) * old,
-                       ("new_tensors", "old_tensors"), (new_tensors, old_tensors),
-                       none_leaf=True)
+  return tree_map_like(
+    lambda new, old: step_size * new + (1.0 - step_size) * old,
+    ("new_tensors", "old_tensors"),
+    (new_tensors, old_tensors),
+    none_leaf=True,
+  )
 
 
-def periodic_update(new_tensors: Params, old_tensors: Params, steps: Any,
-                    update_period: Any) -> Params:
+def periodic_update(
+  new_tensors: Params, old_tensors: Params, steps: Any, update_period: Any
+) -> Params:
   """`new_tensors` when `steps % update_period == 0`, else `old_tensors` (a target
   network refreshed every `update_period` steps; Mnih et al. 2015, Grill et al. 2020).
 
   Works with traced `steps` (a `lax.cond`); both trees must have one structure.
   """
   check_same_structure("new_tensors", new_tensors, "old_tensors", old_tensors)
-  return jax.lax.cond(jnp.mod(steps, update_period) == 0, lambda: new_tensors,
-                      lambda: old_tensors)
+  return jax.lax.cond(jnp.mod(steps, update_period) == 0, lambda: new_tensors, lambda: old_tensors)

@@ -1,12 +1,67 @@
-"""Floor 6, named optimizers: short chains of the primitives with Optax's names and defaults.
-"""
+"""Floor 6, named optimizers: short chains of the primitives with Optax's names and defaults."""
 
-from gradtx.optimizers.standard import (sgd, adagrad, rmsprop, adam, adamw, nadam, nadamw, amsgrad, adamax, radam, adabelief, adadelta, lion, lamb, lars, adafactor)
+from gradtx.optimizers.standard import (
+  sgd,
+  adagrad,
+  rmsprop,
+  adam,
+  adamw,
+  nadam,
+  nadamw,
+  amsgrad,
+  adamax,
+  radam,
+  adabelief,
+  adadelta,
+  lion,
+  lamb,
+  lars,
+  adafactor,
+)
 
-from gradtx.optimizers.sign import (sign_sgd, signum, rprop)
-from gradtx.optimizers.optimistic import (optimistic_gradient_descent, optimistic_adam, optimistic_adam_v2)
-from gradtx.optimizers.adaptive_extra import (yogi, sm3, novograd, adan, adamaxw, fromage, noisy_sgd)
-from gradtx.optimizers.matrix import (shampoo, soap)
-from gradtx.optimizers.modern import (mars, laprop, kron)
+from gradtx.optimizers.sign import sign_sgd, signum, rprop
+from gradtx.optimizers.optimistic import (
+  optimistic_gradient_descent,
+  optimistic_adam,
+  optimistic_adam_v2,
+)
+from gradtx.optimizers.adaptive_extra import yogi, sm3, novograd, adan, adamaxw, fromage, noisy_sgd
+from gradtx.optimizers.matrix import shampoo, soap
+from gradtx.optimizers.modern import mars, laprop, kron
 
-__all__ = ['sgd', 'adagrad', 'rmsprop', 'adam', 'adamw', 'nadam', 'nadamw', 'amsgrad', 'adamax', 'radam', 'adabelief', 'adadelta', 'lion', 'lamb', 'lars', 'adafactor', 'sign_sgd', 'signum', 'rprop', 'optimistic_gradient_descent', 'optimistic_adam', 'optimistic_adam_v2', 'yogi', 'sm3', 'novograd', 'adan', 'adamaxw', 'fromage', 'noisy_sgd', 'shampoo', 'soap', 'mars', 'laprop', 'kron']
+__all__ = [
+  'sgd',
+  'adagrad',
+  'rmsprop',
+  'adam',
+  'adamw',
+  'nadam',
+  'nadamw',
+  'amsgrad',
+  'adamax',
+  'radam',
+  'adabelief',
+  'adadelta',
+  'lion',
+  'lamb',
+  'lars',
+  'adafactor',
+  'sign_sgd',
+  'signum',
+  'rprop',
+  'optimistic_gradient_descent',
+  'optimistic_adam',
+  'optimistic_adam_v2',
+  'yogi',
+  'sm3',
+  'novograd',
+  'adan',
+  'adamaxw',
+  'fromage',
+  'noisy_sgd',
+  'shampoo',
+  'soap',
+  'mars',
+  'laprop',
+  'kron',
+]

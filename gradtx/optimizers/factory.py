@@ -11,7 +11,8 @@ float16); float32 and wider params pass through untouched, with no buffer.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from gradtx.combinators.combine import chain
 from gradtx.core.named import NamedOptimizer, named_optimizer
@@ -45,8 +46,9 @@ class _Compensated:
     return hash(self.build)
 
 
-def optimizer(build: Callable[..., GradientTransformation],
-              static_args: tuple[str, ...] = ()) -> Callable[..., NamedOptimizer]:
+def optimizer(
+  build: Callable[..., GradientTransformation], static_args: tuple[str, ...] = ()
+) -> Callable[..., NamedOptimizer]:
   """The public factory of the chain builder `build` (`_adam` -> `adam`): arguments
   kept by name (`gradtx.core.named`), a final low-precision-param compensation stage."""
   return named_optimizer(_Compensated(build), static_args)

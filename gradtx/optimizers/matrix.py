@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from gradtx.combinators.combine import chain
-from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
+from gradtx.optimizers.factory import optimizer
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.moments.momentum import trace
 from gradtx.primitives.preconditioning.shampoo import scale_by_shampoo
@@ -17,13 +17,25 @@ from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 __all__ = ["shampoo", "soap"]
 
 
-def _shampoo(learning_rate: Any, b1: Any = 0.9, beta2: Any = 0.999, weight_decay: Any = 0.0,
-             matrix_eps: Any = 1e-6, graft_eps: Any = 1e-8, mask: Any = None, *,
-             graft_type: str = "adam", precondition_frequency: int = 10,
-             start_preconditioning_step: int = 5, block_size: int = 1024,
-             max_preconditioner_dim: int = 10000, root_method: str = "eigh",
-             exponent_override: int = 0, nesterov: bool = True,
-             state_dtype: Any = None) -> GradientTransformation:
+def _shampoo(
+  learning_rate: Any,
+  b1: Any = 0.9,
+  beta2: Any = 0.999,
+  weight_decay: Any = 0.0,
+  matrix_eps: Any = 1e-6,
+  graft_eps: Any = 1e-8,
+  mask: Any = None,
+  *,
+  graft_type: str = "adam",
+  precondition_frequency: int = 10,
+  start_preconditioning_step: int = 5,
+  block_size: int = 1024,
+  max_preconditioner_dim: int = 10000,
+  root_method: str = "eigh",
+  exponent_override: int = 0,
+  nesterov: bool = True,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """Shampoo (Anil et al. 2020, google-research/distributed_shampoo): the grafted Kronecker
   direction `u = P_L G P_R ||A|| / ||P_L G P_R||` (`scale_by_shampoo`), plus `wd * w`, then
   heavy-ball momentum `m = b1 m + u` (Nesterov by default, as the reference) and
@@ -31,36 +43,73 @@ def _shampoo(learning_rate: Any, b1: Any = 0.9, beta2: Any = 0.999, weight_decay
   `weight_decay=0`, `start_preconditioning_step=5`, `nesterov=True`;
   `precondition_frequency=10` (the reference recomputes every step; Shi et al. use 100)."""
   return chain(
-      scale_by_shampoo(beta2, matrix_eps, graft_eps, graft_type=graft_type,
-                       precondition_frequency=precondition_frequency,
-                       start_preconditioning_step=start_preconditioning_step,
-                       block_size=block_size, max_preconditioner_dim=max_preconditioner_dim,
-                       root_method=root_method, exponent_override=exponent_override,
-                       state_dtype=state_dtype),
-      add_decayed_weights(weight_decay, mask),
-      trace(b1, nesterov, state_dtype=state_dtype),
-      scale_by_learning_rate(learning_rate))
+    scale_by_shampoo(
+      beta2,
+      matrix_eps,
+      graft_eps,
+      graft_type=graft_type,
+      precondition_frequency=precondition_frequency,
+      start_preconditioning_step=start_preconditioning_step,
+      block_size=block_size,
+      max_preconditioner_dim=max_preconditioner_dim,
+      root_method=root_method,
+      exponent_override=exponent_override,
+      state_dtype=state_dtype,
+    ),
+    add_decayed_weights(weight_decay, mask),
+    trace(b1, nesterov, state_dtype=state_dtype),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
-def _soap(learning_rate: Any = 3e-3, b1: Any = 0.95, b2: Any = 0.95, shampoo_beta: Any = -1.0,
-          eps: Any = 1e-8, weight_decay: Any = 0.01, precondition_frequency: int = 10,
-          max_precond_dim: int = 10000, merge_dims: bool = False, precondition_1d: bool = False,
-          normalize_grads: bool = False, correct_bias: bool = True, *,
-          state_dtype: Any = None) -> GradientTransformation:
+def _soap(
+  learning_rate: Any = 3e-3,
+  b1: Any = 0.95,
+  b2: Any = 0.95,
+  shampoo_beta: Any = -1.0,
+  eps: Any = 1e-8,
+  weight_decay: Any = 0.01,
+  precondition_frequency: int = 10,
+  max_precond_dim: int = 10000,
+  merge_dims: bool = False,
+  precondition_1d: bool = False,
+  normalize_grads: bool = False,
+  correct_bias: bool = True,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """SOAP (Vyas et al. 2024; reference nikhilvyas/SOAP): `w <- w - lr u` with SOAP's direction
   `u` (`scale_by_soap`), then the stepped weights decayed, `w <- w (1 - lr wd)`, in the
   reference's order; the first call only builds the eigenbasis (no step, no decay). Defaults
   are the reference's: `lr=3e-3`, `betas=(0.95, 0.95)`, `shampoo_beta=-1` (= `b2`),
   `eps=1e-8`, `weight_decay=0.01`, `precondition_frequency=10`, `max_precond_dim=10000`."""
   return chain(
-      scale_by_soap(b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim,
-                    merge_dims, precondition_1d, normalize_grads, correct_bias,
-                    state_dtype=state_dtype),
-      scale_by_learning_rate(learning_rate),
-      add_stepped_weight_decay(learning_rate, weight_decay, skip_steps=1))
+    scale_by_soap(
+      b1,
+      b2,
+      shampoo_beta,
+      eps,
+      precondition_frequency,
+      max_precond_dim,
+      merge_dims,
+      precondition_1d,
+      normalize_grads,
+      correct_bias,
+      state_dtype=state_dtype,
+    ),
+    scale_by_learning_rate(learning_rate),
+    add_stepped_weight_decay(learning_rate, weight_decay, skip_steps=1),
+  )
 
 
-shampoo = optimizer(_shampoo, static_args=(
-    "precondition_frequency", "start_preconditioning_step", "block_size",
-    "max_preconditioner_dim", "exponent_override"))
+shampoo = optimizer(
+  _shampoo,
+  static_args=(
+    "precondition_frequency",
+    "start_preconditioning_step",
+    "block_size",
+    "max_preconditioner_dim",
+    "exponent_override",
+  ),
+)
 soap = optimizer(_soap, static_args=("precondition_frequency", "max_precond_dim"))

@@ -8,8 +8,8 @@ import jax
 
 from gradtx.combinators.combine import chain
 from gradtx.combinators.groups import masked
-from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
+from gradtx.optimizers.factory import optimizer
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.moments.laprop import scale_by_laprop
 from gradtx.primitives.moments.mars import scale_by_mars
@@ -25,10 +25,21 @@ def _mars_leaves(optimize_1d: bool, want: bool):
   return lambda params: jax.tree.map(lambda p: (optimize_1d or p.ndim == 2) == want, params)
 
 
-def _mars(learning_rate: Any = 3e-3, b1: Any = 0.95, b2: Any = 0.99, eps: Any = 1e-8,
-          weight_decay: Any = 0.0, gamma: Any = 0.025, optimize_1d: bool = False,
-          lr_1d: Any = 3e-3, b1_1d: Any = 0.9, b2_1d: Any = 0.95, weight_decay_1d: Any = 0.1, *,
-          state_dtype: Any = None) -> GradientTransformation:
+def _mars(
+  learning_rate: Any = 3e-3,
+  b1: Any = 0.95,
+  b2: Any = 0.99,
+  eps: Any = 1e-8,
+  weight_decay: Any = 0.0,
+  gamma: Any = 0.025,
+  optimize_1d: bool = False,
+  lr_1d: Any = 3e-3,
+  b1_1d: Any = 0.9,
+  b2_1d: Any = 0.95,
+  weight_decay_1d: Any = 0.1,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """MARS-AdamW (Yuan et al. 2024; reference AGI-Arena/MARS `mars.py`): on 2-D leaves
   `w <- w - lr (u + wd w)` with MARS's direction `u` (`scale_by_mars`); on the other leaves
   (unless `optimize_1d`) AdamW with `(b1_1d, b2_1d)`: `w <- w - lr_1d (u + wd_1d w)`.
@@ -36,44 +47,79 @@ def _mars(learning_rate: Any = 3e-3, b1: Any = 0.95, b2: Any = 0.99, eps: Any = 
   `weight_decay=0`, `gamma=0.025`, `lr_1d=3e-3`, `betas_1d=(0.9, 0.95)`,
   `weight_decay_1d=0.1`."""
   return chain(
-      scale_by_mars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype=state_dtype),
-      masked(chain(add_decayed_weights(weight_decay), scale_by_learning_rate(learning_rate)),
-             _mars_leaves(optimize_1d, True)),
-      masked(chain(add_decayed_weights(weight_decay_1d), scale_by_learning_rate(lr_1d)),
-             _mars_leaves(optimize_1d, False)))
+    scale_by_mars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype=state_dtype),
+    masked(
+      chain(add_decayed_weights(weight_decay), scale_by_learning_rate(learning_rate)),
+      _mars_leaves(optimize_1d, True),
+    ),
+    masked(
+      chain(add_decayed_weights(weight_decay_1d), scale_by_learning_rate(lr_1d)),
+      _mars_leaves(optimize_1d, False),
+    ),
+  )
 
 
-def _laprop(learning_rate: Any = 4e-4, b1: Any = 0.8, b2: Any = 0.99, eps: Any = 1e-15,
-            weight_decay: Any = 0.0, *, state_dtype: Any = None) -> GradientTransformation:
+def _laprop(
+  learning_rate: Any = 4e-4,
+  b1: Any = 0.8,
+  b2: Any = 0.99,
+  eps: Any = 1e-15,
+  weight_decay: Any = 0.0,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """LaProp (Ziyin et al. 2020; reference Z-T-WANG/LaProp-Optimizer): `w <- w - lr u` with
   LaProp's direction `u` (`scale_by_laprop`), then, as the reference, the stepped weights
   decay without the learning rate: `w <- w (1 - wd)`. Defaults are the reference's:
   `lr=4e-4`, `betas=(0.8, 0.99)`, `eps=1e-15`, `weight_decay=0`."""
-  return chain(scale_by_laprop(b1, b2, eps, state_dtype=state_dtype),
-               scale_by_learning_rate(learning_rate),
-               add_stepped_weight_decay(1.0, weight_decay))
+  return chain(
+    scale_by_laprop(b1, b2, eps, state_dtype=state_dtype),
+    scale_by_learning_rate(learning_rate),
+    add_stepped_weight_decay(1.0, weight_decay),
+  )
 
 
-def _kron(learning_rate: Any = 1e-3, b1: Any = 0.9, weight_decay: Any = 0.0,
-          weight_decay_mask: Any = None,
-          preconditioner_update_probability: Any = kron_update_probability(),
-          max_size_triangular: int = 8192, min_ndim_triangular: int = 2,
-          memory_save_mode: str | None = None, momentum_into_precond_update: bool = True,
-          preconditioner_lr: Any = 0.1, preconditioner_init_scale: Any = 1.0,
-          mu_dtype: Any = None, precond_dtype: Any = None, *,
-          seed: int = 5318008, state_dtype: Any = None) -> GradientTransformation:
+def _kron(
+  learning_rate: Any = 1e-3,
+  b1: Any = 0.9,
+  weight_decay: Any = 0.0,
+  weight_decay_mask: Any = None,
+  preconditioner_update_probability: Any = kron_update_probability(),
+  max_size_triangular: int = 8192,
+  min_ndim_triangular: int = 2,
+  memory_save_mode: str | None = None,
+  momentum_into_precond_update: bool = True,
+  preconditioner_lr: Any = 0.1,
+  preconditioner_init_scale: Any = 1.0,
+  mu_dtype: Any = None,
+  precond_dtype: Any = None,
+  *,
+  seed: int = 5318008,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """PSGD-Kron (Xi-Lin Li; reference psgd_jax `kron.py`, kron-torch): `w <- w - lr (u + wd w)`
   with PSGD-Kron's direction `u` (`scale_by_kron`). Defaults are the reference's: `lr=1e-3`,
   `b1=0.9`, `weight_decay=0`, the update probability 1 for 500 steps then annealed to 0.03
   (`kron_update_probability`), `max_size_triangular=8192`, `min_ndim_triangular=2`,
   `preconditioner_lr=0.1`, `preconditioner_init_scale=1`."""
   return chain(
-      scale_by_kron(b1, preconditioner_update_probability, max_size_triangular,
-                    min_ndim_triangular, memory_save_mode, momentum_into_precond_update,
-                    preconditioner_lr, preconditioner_init_scale, mu_dtype, precond_dtype,
-                    seed=seed, state_dtype=state_dtype),
-      add_decayed_weights(weight_decay, weight_decay_mask),
-      scale_by_learning_rate(learning_rate))
+    scale_by_kron(
+      b1,
+      preconditioner_update_probability,
+      max_size_triangular,
+      min_ndim_triangular,
+      memory_save_mode,
+      momentum_into_precond_update,
+      preconditioner_lr,
+      preconditioner_init_scale,
+      mu_dtype,
+      precond_dtype,
+      seed=seed,
+      state_dtype=state_dtype,
+    ),
+    add_decayed_weights(weight_decay, weight_decay_mask),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 mars = optimizer(_mars, static_args=("optimize_1d",))

@@ -6,8 +6,8 @@ import warnings
 from typing import Any
 
 from gradtx.combinators.combine import chain
-from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
+from gradtx.optimizers.factory import optimizer
 from gradtx.primitives.moments.adam import scale_by_adam
 from gradtx.primitives.moments.optimistic import scale_by_optimistic_gradient
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
@@ -15,43 +15,71 @@ from gradtx.primitives.scaling.scaling import scale_by_learning_rate
 __all__ = ["optimistic_gradient_descent", "optimistic_adam", "optimistic_adam_v2"]
 
 
-def _optimistic_gradient_descent(learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0, *,
-                                 state_dtype: Any = None) -> GradientTransformation:
+def _optimistic_gradient_descent(
+  learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0, *, state_dtype: Any = None
+) -> GradientTransformation:
   """Optimistic gradient descent (Mokhtari et al., 2019):
   `w <- w - lr ((alpha + beta) g_t - beta g_{t-1})`. Optax's defaults."""
-  return chain(scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),
-               scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
-def _optimistic_adam(learning_rate: Any, optimism: Any = None, b1: Any = 0.9, b2: Any = 0.999,
-                     eps: Any = 1e-8, eps_root: Any = 0.0, mu_dtype: Any = None, *,
-                     nesterov: bool = True, state_dtype: Any = None) -> GradientTransformation:
+def _optimistic_adam(
+  learning_rate: Any,
+  optimism: Any = None,
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  mu_dtype: Any = None,
+  *,
+  nesterov: bool = True,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """Optimistic Adam (Daskalakis et al., 2018), Optax's deprecated form:
   `a_t` = Adam's direction (NAdam by default), `w <- w - ((lr + o) a_t - o a_{t-1})`,
   `optimism` `o` defaulting to `learning_rate`. A number only, no schedule."""
-  warnings.warn("`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
-                DeprecationWarning, stacklevel=3)
+  warnings.warn(
+    "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
+    DeprecationWarning,
+    stacklevel=3,
+  )
   if callable(learning_rate):
-    raise ValueError("optimistic_adam: learning_rate must be a number (this version does not "
-                     "take schedules; optimistic_adam_v2 does).")
-  return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                             state_dtype=state_dtype),
-               scale_by_optimistic_gradient(learning_rate,
-                                            learning_rate if optimism is None else optimism,
-                                            state_dtype=state_dtype),
-               scale_by_learning_rate(1.0))
+    raise ValueError(
+      "optimistic_adam: learning_rate must be a number (this version does not "
+      "take schedules; optimistic_adam_v2 does)."
+    )
+  return chain(
+    scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
+    scale_by_optimistic_gradient(
+      learning_rate, learning_rate if optimism is None else optimism, state_dtype=state_dtype
+    ),
+    scale_by_learning_rate(1.0),
+  )
 
 
-def _optimistic_adam_v2(learning_rate: Any, *, alpha: Any = 1.0, beta: Any = 1.0, b1: Any = 0.9,
-                        b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
-                        mu_dtype: Any = None, nesterov: bool = True,
-                        state_dtype: Any = None) -> GradientTransformation:
+def _optimistic_adam_v2(
+  learning_rate: Any,
+  *,
+  alpha: Any = 1.0,
+  beta: Any = 1.0,
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  mu_dtype: Any = None,
+  nesterov: bool = True,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """Optimistic Adam: Adam's direction `a_t` (NAdam by default), then
   `w <- w - lr ((alpha + beta) a_t - beta a_{t-1})`. Optax's defaults."""
-  return chain(scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov,
-                             state_dtype=state_dtype),
-               scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),
-               scale_by_learning_rate(learning_rate))
+  return chain(
+    scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
+    scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
 optimistic_gradient_descent = optimizer(_optimistic_gradient_descent)

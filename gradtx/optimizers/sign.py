@@ -6,9 +6,9 @@ from typing import Any
 
 from gradtx.combinators.combine import chain
 from gradtx.core import checks as _checks
-from gradtx.optimizers.factory import optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import pick_dtype
+from gradtx.optimizers.factory import optimizer
 from gradtx.primitives.adaptive.resilient import scale_by_rprop
 from gradtx.primitives.moments.momentum import ema
 from gradtx.primitives.moments.sign import scale_by_sign
@@ -22,25 +22,38 @@ def _sign_sgd(learning_rate: Any) -> GradientTransformation:
   return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
-def _signum(learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None, *,
-            state_dtype: Any = None) -> GradientTransformation:
+def _signum(
+  learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None, *, state_dtype: Any = None
+) -> GradientTransformation:
   """Signum (Bernstein et al., 2018): `m <- beta m + (1 - beta) g`, `w <- w - lr sign(m)`
   (no debiasing: it does not change the sign). Optax's default `beta=0.9`."""
   _checks.decay_rate("signum", "beta", beta)
-  return chain(ema(beta, debias=False, state_dtype=pick_dtype(state_dtype, accumulator_dtype)),
-               scale_by_sign(), scale_by_learning_rate(learning_rate))
+  return chain(
+    ema(beta, debias=False, state_dtype=pick_dtype(state_dtype, accumulator_dtype)),
+    scale_by_sign(),
+    scale_by_learning_rate(learning_rate),
+  )
 
 
-def _rprop(learning_rate: Any, eta_minus: Any = 0.5, eta_plus: Any = 1.2,
-           min_step_size: Any = 1e-6, max_step_size: Any = 50.0, *,
-           state_dtype: Any = None) -> GradientTransformation:
+def _rprop(
+  learning_rate: Any,
+  eta_minus: Any = 0.5,
+  eta_plus: Any = 1.2,
+  min_step_size: Any = 1e-6,
+  max_step_size: Any = 50.0,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """Rprop (Riedmiller & Braun, 1993; torch.optim.Rprop): `w <- w - Delta sign(g)` with
   per-coordinate steps `Delta` (initially `learning_rate`) grown by `eta_plus` while the
   gradient keeps its sign and shrunk by `eta_minus` (and the step skipped) when it
   flips (see `ScaleByRprop`)."""
-  return chain(scale_by_rprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size,
-                              state_dtype=state_dtype),
-               scale(-1.0))
+  return chain(
+    scale_by_rprop(
+      learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, state_dtype=state_dtype
+    ),
+    scale(-1.0),
+  )
 
 
 sign_sgd = optimizer(_sign_sgd)

@@ -3,14 +3,14 @@ moments and momentum, adaptive scaling, clipping, decay, noise, constraints. Eac
 sibling primitives.
 """
 
-from gradtx.primitives.scaling import *  # noqa: F401,F403
-from gradtx.primitives.moments import *  # noqa: F401,F403
-from gradtx.primitives.adaptive import *  # noqa: F401,F403
-from gradtx.primitives.clipping import *  # noqa: F401,F403
-from gradtx.primitives.decay import *  # noqa: F401,F403
-from gradtx.primitives.noise import *  # noqa: F401,F403
-from gradtx.primitives.constraints import *  # noqa: F401,F403
-from gradtx.primitives.preconditioning import *  # noqa: F401,F403
+from gradtx.primitives.scaling import *
+from gradtx.primitives.moments import *
+from gradtx.primitives.adaptive import *
+from gradtx.primitives.clipping import *
+from gradtx.primitives.decay import *
+from gradtx.primitives.noise import *
+from gradtx.primitives.constraints import *
+from gradtx.primitives.preconditioning import *
 from gradtx.primitives import scaling as _scaling
 from gradtx.primitives import moments as _moments
 from gradtx.primitives import adaptive as _adaptive
@@ -20,5 +20,13 @@ from gradtx.primitives import noise as _noise
 from gradtx.primitives import constraints as _constraints
 from gradtx.primitives import preconditioning as _preconditioning
 
-__all__ = [*_scaling.__all__, *_moments.__all__, *_adaptive.__all__, *_clipping.__all__, *_decay.__all__, *_noise.__all__,
-           *_constraints.__all__, *_preconditioning.__all__]
+__all__ = [
+  *_scaling.__all__,
+  *_moments.__all__,
+  *_adaptive.__all__,
+  *_clipping.__all__,
+  *_decay.__all__,
+  *_noise.__all__,
+  *_constraints.__all__,
+  *_preconditioning.__all__,
+]

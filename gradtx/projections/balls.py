@@ -13,8 +13,13 @@ from jax import flatten_util
 from gradtx.tree_utils.arithmetic import tree_mul, tree_scale
 from gradtx.tree_utils.reductions import tree_norm
 
-__all__ = ["projection_simplex", "projection_l1_sphere", "projection_l1_ball",
-           "projection_l2_sphere", "projection_l2_ball"]
+__all__ = [
+  "projection_simplex",
+  "projection_l1_sphere",
+  "projection_l1_ball",
+  "projection_l2_sphere",
+  "projection_l2_ball",
+]
 
 
 @jax.custom_jvp
@@ -60,8 +65,9 @@ def projection_l1_sphere(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
 def projection_l1_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
   """The projection onto `||p||_1 <= scale`: `x` inside the ball, else its projection onto
   the sphere."""
-  return jax.lax.cond(tree_norm(tree, ord=1) <= scale, lambda t: t,
-                      lambda t: projection_l1_sphere(t, scale), tree)
+  return jax.lax.cond(
+    tree_norm(tree, ord=1) <= scale, lambda t: t, lambda t: projection_l1_sphere(t, scale), tree
+  )
 
 
 def projection_l2_sphere(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
@@ -72,4 +78,4 @@ def projection_l2_sphere(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
 def projection_l2_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
   """The projection onto `||p||_2 <= scale`: `x * scale / max(||x||_2, scale)`."""
   sq_norm = tree_norm(tree, squared=True)
-  return tree_scale(scale / jnp.sqrt(jnp.maximum(sq_norm, scale ** 2)), tree)
+  return tree_scale(scale / jnp.sqrt(jnp.maximum(sq_norm, scale**2)), tree)

@@ -11,8 +11,12 @@ import jax.numpy as jnp
 
 from gradtx.numerics.leafwise import tree_map_like
 
-__all__ = ["projection_non_negative", "projection_box", "projection_hypercube",
-           "projection_linf_ball"]
+__all__ = [
+  "projection_non_negative",
+  "projection_box",
+  "projection_hypercube",
+  "projection_linf_ball",
+]
 
 
 def projection_non_negative(tree: Any) -> Any:
@@ -26,12 +30,15 @@ def projection_box(tree: Any, lower: Any, upper: Any) -> Any:
   `lower` and `upper` are scalars or trees of `tree`'s structure (a tree's
   leaves broadcast against the matching leaves, as `jnp.clip` does).
   """
+
   def as_tree(bound):
     if jax.tree_util.treedef_is_leaf(jax.tree.structure(bound)):
       return jax.tree.map(lambda _: bound, tree)
     return bound
-  return tree_map_like(jnp.clip, ("tree", "lower", "upper"), (tree, as_tree(lower),
-                                                              as_tree(upper)), shapes=False)
+
+  return tree_map_like(
+    jnp.clip, ("tree", "lower", "upper"), (tree, as_tree(lower), as_tree(upper)), shapes=False
+  )
 
 
 def projection_hypercube(tree: Any, scale: Any = 1) -> Any:

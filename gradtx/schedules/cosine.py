@@ -15,6 +15,7 @@ __all__ = ["cosine_decay_schedule"]
 
 class CosineDecay(Schedule):
   """`s = min(t, steps); value = init * ((1 - alpha) * (0.5 (1 + cos(pi s/steps)))^exponent + alpha)`."""
+
   init_value: Any
   decay_steps: Any
   alpha: Any = 0.0
@@ -31,8 +32,9 @@ class CosineDecay(Schedule):
     return as_float(self.init_value) * ((1.0 - alpha) * cosine ** as_float(self.exponent) + alpha)
 
 
-def cosine_decay_schedule(init_value: Any, decay_steps: Any, alpha: Any = 0.0,
-                          exponent: Any = 1.0) -> CosineDecay:
+def cosine_decay_schedule(
+  init_value: Any, decay_steps: Any, alpha: Any = 0.0, exponent: Any = 1.0
+) -> CosineDecay:
   """Cosine decay from `init_value` to `alpha * init_value` over `decay_steps`
   (> 0, as in Optax), then constant."""
   return CosineDecay(init_value, decay_steps, alpha, exponent)

@@ -19,6 +19,7 @@ class ExponentialDecay(Schedule):
   `value = init * rate^p` for t' > 0 (else init), bounded by `end_value`
   (below if `rate < 1`, above otherwise); the constant `init` if `steps <= 0`
   or `rate == 0` (Optax's rule)."""
+
   init_value: Any
   transition_steps: Any
   decay_rate: Any
@@ -32,13 +33,16 @@ class ExponentialDecay(Schedule):
     not_nan("exponential_decay", "transition_begin", self.transition_begin)
 
   def __call__(self, count):
-    steps, rate, init = (as_float(self.transition_steps), as_float(self.decay_rate),
-                         as_float(self.init_value))
+    steps, rate, init = (
+      as_float(self.transition_steps),
+      as_float(self.decay_rate),
+      as_float(self.init_value),
+    )
     t = as_float(count) - jnp.maximum(as_float(self.transition_begin), 0.0)
     p = t / jnp.where(steps > 0, steps, 1.0)
     if self.staircase:
       p = jnp.floor(p)
-    value = jnp.where(t <= 0, init, init * rate ** p)
+    value = jnp.where(t <= 0, init, init * rate**p)
     if self.end_value is not None:
       end = as_float(self.end_value)
       value = jnp.where(rate < 1, jnp.maximum(value, end), jnp.minimum(value, end))
@@ -47,6 +51,7 @@ class ExponentialDecay(Schedule):
 
 class InverseTimeDecay(Schedule):
   """`value = init / (1 + rate * t / steps)` (t / steps floored if staircase)."""
+
   init_value: Any
   decay_rate: Any
   decay_steps: Any = 1
@@ -65,6 +70,7 @@ class InverseTimeDecay(Schedule):
 
 class InverseSqrtDecay(Schedule):
   """`value = init * k / sqrt(t + offset)` (offset 1: the first step uses t = 1)."""
+
   init_value: Any
   k: Any = 1.0
   offset: Any = 1
@@ -73,13 +79,21 @@ class InverseSqrtDecay(Schedule):
     _checks.positive("inverse_sqrt_decay", "offset", self.offset)
 
   def __call__(self, count):
-    return as_float(self.init_value) * as_float(self.k) / jnp.sqrt(
-        as_float(count) + as_float(self.offset))
+    return (
+      as_float(self.init_value)
+      * as_float(self.k)
+      / jnp.sqrt(as_float(count) + as_float(self.offset))
+    )
 
 
-def exponential_decay(init_value: Any, transition_steps: Any, decay_rate: Any,
-                      transition_begin: Any = 0, staircase: bool = False,
-                      end_value: Any = None) -> ExponentialDecay:
+def exponential_decay(
+  init_value: Any,
+  transition_steps: Any,
+  decay_rate: Any,
+  transition_begin: Any = 0,
+  staircase: bool = False,
+  end_value: Any = None,
+) -> ExponentialDecay:
   """`init * decay_rate^((t - begin) / transition_steps)`, floored if `staircase`.
 
   The sources' `lr = 0.95^epoch * lr0` is `exponential_decay(lr0, 1, 0.95)`
@@ -90,14 +104,18 @@ def exponential_decay(init_value: Any, transition_steps: Any, decay_rate: Any,
   """
   warn_steps_and_begin("exponential_decay", transition_steps, transition_begin)
   if holds(decay_rate, lambda v: v == 0) and not holds(transition_steps, lambda v: v <= 0):
-    warn_argument("exponential_decay", "decay_rate == 0 gives a constant schedule with "
-                                       "value init_value (as in Optax).")
-  return ExponentialDecay(init_value, transition_steps, decay_rate, transition_begin,
-                          staircase, end_value)
+    warn_argument(
+      "exponential_decay",
+      "decay_rate == 0 gives a constant schedule with value init_value (as in Optax).",
+    )
+  return ExponentialDecay(
+    init_value, transition_steps, decay_rate, transition_begin, staircase, end_value
+  )
 
 
-def inverse_time_decay(init_value: Any, decay_rate: Any, decay_steps: Any = 1,
-                       staircase: bool = False) -> InverseTimeDecay:
+def inverse_time_decay(
+  init_value: Any, decay_rate: Any, decay_steps: Any = 1, staircase: bool = False
+) -> InverseTimeDecay:
   """`init / (1 + decay_rate * t / decay_steps)`.
 
   With init 0.2 and rate 1, t = 1, 2, 3, 4 gives 0.1, 0.0667, 0.05, 0.04.

@@ -14,7 +14,8 @@ import dataclasses
 import functools
 import inspect
 import warnings
-from typing import Any, Callable, Iterable, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -26,13 +27,19 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import compute_dtype, real_dtype, safe_increment, scalar_dtype, zero_count
 from gradtx.schedules.stateful import as_stateful
 
-__all__ = ["InjectHyperparams", "InjectHyperparamsState", "InjectStatefulHyperparamsState",
-           "inject_hyperparams", "inject_stateful_hyperparams"]
+__all__ = [
+  "InjectHyperparams",
+  "InjectHyperparamsState",
+  "InjectStatefulHyperparamsState",
+  "inject_hyperparams",
+  "inject_stateful_hyperparams",
+]
 
 
 class InjectHyperparamsState(NamedTuple):
   """Optax's earlier state of `inject_hyperparams` (kept for compatibility; the
   wrapper now returns `InjectStatefulHyperparamsState`, as Optax 0.2.8 does)."""
+
   count: jax.Array
   hyperparams: dict
   inner_state: Any
@@ -43,6 +50,7 @@ class InjectStatefulHyperparamsState(NamedTuple):
   initial values before the first); `hyperparams_states`: name -> state of each
   schedule (`WrappedScheduleState(count)` for a schedule of the step count);
   `inner_state`: the wrapped transformation's state."""
+
   count: jax.Array
   hyperparams: dict
   hyperparams_states: dict
@@ -111,21 +119,28 @@ class InjectHyperparams(GradientTransformation):
     values = {k: jnp.asarray(_as_dtype(v, dtype, True)) for k, v in self.numeric.items()}
     states = {k: f.init() for k, f in scheduled.items()}
     values.update({k: _as_dtype(f(states[k]), dtype, False) for k, f in scheduled.items()})
-    return InjectStatefulHyperparamsState(zero_count(), values, states,
-                                          self._inner(values).init(params))
+    return InjectStatefulHyperparamsState(
+      zero_count(), values, states, self._inner(values).init(params)
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     dtype, scheduled = self._dtype(updates if params is None else params), self._scheduled()
-    values = {k: _as_dtype(v, dtype, True) for k, v in state.hyperparams.items()
-              if k not in scheduled}
-    values.update({k: _as_dtype(f(state.hyperparams_states[k], **extra_args), dtype, False)
-                   for k, f in scheduled.items()})
-    states = {k: f.update(state.hyperparams_states[k], **extra_args)
-              for k, f in scheduled.items()}
-    updates, inner_state = _call_update(self._inner(values), updates, state.inner_state,
-                                        params, extra_args)
-    return updates, InjectStatefulHyperparamsState(safe_increment(state.count), values, states,
-                                                   inner_state)
+    values = {
+      k: _as_dtype(v, dtype, True) for k, v in state.hyperparams.items() if k not in scheduled
+    }
+    values.update(
+      {
+        k: _as_dtype(f(state.hyperparams_states[k], **extra_args), dtype, False)
+        for k, f in scheduled.items()
+      }
+    )
+    states = {k: f.update(state.hyperparams_states[k], **extra_args) for k, f in scheduled.items()}
+    updates, inner_state = _call_update(
+      self._inner(values), updates, state.inner_state, params, extra_args
+    )
+    return updates, InjectStatefulHyperparamsState(
+      safe_increment(state.count), values, states, inner_state
+    )
 
 
 def _stays_static(value: Any) -> bool:
@@ -136,9 +151,11 @@ def _stays_static(value: Any) -> bool:
   return isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
 
 
-def inject_hyperparams(inner_factory: Callable[..., Any],
-                       static_args: str | Iterable[str] = (),
-                       hyperparam_dtype: Any = None) -> Callable[..., InjectHyperparams]:
+def inject_hyperparams(
+  inner_factory: Callable[..., Any],
+  static_args: str | Iterable[str] = (),
+  hyperparam_dtype: Any = None,
+) -> Callable[..., InjectHyperparams]:
   """Wraps an optimizer factory so its numeric arguments live in the state.
 
   `inject_hyperparams(gradtx.adamw)(learning_rate=schedule, weight_decay=0.1)`
@@ -154,27 +171,34 @@ def inject_hyperparams(inner_factory: Callable[..., Any],
   signature = inspect.signature(inner_factory)
   unknown = sorted(set(static_args) - set(signature.parameters))
   if unknown:
-    raise ValueError(f"inject_hyperparams: static_args={static_args!r} names {unknown}, "
-                     f"which are not parameters of {getattr(inner_factory, '__name__', '')}"
-                     f"{signature}.")
+    raise ValueError(
+      f"inject_hyperparams: static_args={static_args!r} names {unknown}, "
+      f"which are not parameters of {getattr(inner_factory, '__name__', '')}"
+      f"{signature}."
+    )
 
   @functools.wraps(inner_factory)
   def build(*args: Any, **kwargs: Any) -> InjectHyperparams:
     bound = signature.bind(*args, **kwargs)
     bound.apply_defaults()
     kept = tuple(k for k, v in bound.arguments.items() if _stays_static(v))
-    return InjectHyperparams(inner_factory,
-                             *split_arguments(bound.arguments, static_args + kept),
-                             hyperparam_dtype)
+    return InjectHyperparams(
+      inner_factory, *split_arguments(bound.arguments, static_args + kept), hyperparam_dtype
+    )
 
   return build
 
 
-def inject_stateful_hyperparams(inner_factory: Callable[..., Any],
-                                static_args: str | Iterable[str] = (),
-                                hyperparam_dtype: Any = None) -> Callable[..., InjectHyperparams]:
+def inject_stateful_hyperparams(
+  inner_factory: Callable[..., Any],
+  static_args: str | Iterable[str] = (),
+  hyperparam_dtype: Any = None,
+) -> Callable[..., InjectHyperparams]:
   """Deprecated in Optax (0.1.9) in favour of `inject_hyperparams`, which accepts
   stateful schedules too; the same wrapper, with a `DeprecationWarning`."""
-  warnings.warn("inject_stateful_hyperparams is deprecated, use inject_hyperparams instead.",
-                DeprecationWarning, stacklevel=2)
+  warnings.warn(
+    "inject_stateful_hyperparams is deprecated, use inject_hyperparams instead.",
+    DeprecationWarning,
+    stacklevel=2,
+  )
   return inject_hyperparams(inner_factory, static_args, hyperparam_dtype)

@@ -4,7 +4,8 @@ schedules joined at boundaries, and schedules of the epoch."""
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -12,8 +13,12 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.schedules.base import Schedule, as_float
 
-__all__ = ["piecewise_constant_schedule", "piecewise_interpolate_schedule", "join_schedules",
-           "epoch_schedule"]
+__all__ = [
+  "piecewise_constant_schedule",
+  "piecewise_interpolate_schedule",
+  "join_schedules",
+  "epoch_schedule",
+]
 
 
 def _sorted_items(owner: str, boundaries_and_scales: dict | None) -> tuple[tuple, tuple]:
@@ -28,6 +33,7 @@ def _sorted_items(owner: str, boundaries_and_scales: dict | None) -> tuple[tuple
 
 class PiecewiseConstant(Schedule):
   """`value = init * prod(scale_i for boundary_i <= t)`."""
+
   init_value: Any
   boundaries: tuple = ()
   scales: tuple = ()
@@ -58,6 +64,7 @@ class PiecewiseInterpolate(Schedule):
   """`v_0 = init`, `v_i = v_{i-1} * scale_i`, `b_0 = 0`; on `[b_{i-1}, b_i)` the value goes
   from `v_{i-1}` to `v_i` (linearly, or as `v_i + (v_{i-1} - v_i) (1 + cos(pi pct)) / 2`)
   with `pct = (t - b_{i-1}) / max(b_i - b_{i-1}, 1)`; `v_n` from `b_n` on, 0 before step 0."""
+
   interpolate_type: str = static()
   init_value: Any = None
   boundaries: tuple = ()
@@ -65,8 +72,10 @@ class PiecewiseInterpolate(Schedule):
 
   def __post_init__(self):
     if self.interpolate_type not in _INTERPOLATE:
-      raise ValueError("piecewise_interpolate_schedule: interpolate_type="
-                       f"{self.interpolate_type!r} is invalid; expected 'linear' or 'cosine'.")
+      raise ValueError(
+        "piecewise_interpolate_schedule: interpolate_type="
+        f"{self.interpolate_type!r} is invalid; expected 'linear' or 'cosine'."
+      )
     if len(self.boundaries) != len(self.scales):
       raise ValueError("piecewise_interpolate_schedule: boundaries and scales differ in length.")
 
@@ -84,6 +93,7 @@ class PiecewiseInterpolate(Schedule):
 
 class Join(Schedule):
   """`schedules[i](t - boundaries[i-1])` on `[boundaries[i-1], boundaries[i])`."""
+
   schedules: tuple
   boundaries: tuple
 
@@ -94,13 +104,15 @@ class Join(Schedule):
   def __call__(self, count):
     value = as_float(self.schedules[0](count))
     for boundary, schedule in zip(self.boundaries, self.schedules[1:]):
-      value = jnp.where(as_float(count) < as_float(boundary), value,
-                        as_float(schedule(count - boundary)))
+      value = jnp.where(
+        as_float(count) < as_float(boundary), value, as_float(schedule(count - boundary))
+      )
     return value
 
 
 class EpochSchedule(Schedule):
   """`value(t) = schedule(first_epoch + floor(t / steps_per_epoch))`."""
+
   schedule: Callable
   steps_per_epoch: Any
   first_epoch: Any = 0
@@ -109,22 +121,22 @@ class EpochSchedule(Schedule):
     _checks.positive("epoch_schedule", "steps_per_epoch", self.steps_per_epoch)
 
   def __call__(self, count):
-    epoch = jnp.floor(as_float(count) / as_float(self.steps_per_epoch)) + as_float(
-        self.first_epoch)
+    epoch = jnp.floor(as_float(count) / as_float(self.steps_per_epoch)) + as_float(self.first_epoch)
     return self.schedule(epoch)
 
 
-def piecewise_constant_schedule(init_value: Any,
-                                boundaries_and_scales: dict | None = None) -> PiecewiseConstant:
+def piecewise_constant_schedule(
+  init_value: Any, boundaries_and_scales: dict | None = None
+) -> PiecewiseConstant:
   """Multiplies the value by `scale` from each `boundary` step on (manual drops);
   boundaries and scales must be >= 0."""
   boundaries, scales = _sorted_items("piecewise_constant_schedule", boundaries_and_scales)
   return PiecewiseConstant(init_value, boundaries, scales)
 
 
-def piecewise_interpolate_schedule(interpolate_type: str, init_value: Any,
-                                   boundaries_and_scales: dict | None = None
-                                   ) -> PiecewiseInterpolate:
+def piecewise_interpolate_schedule(
+  interpolate_type: str, init_value: Any, boundaries_and_scales: dict | None = None
+) -> PiecewiseInterpolate:
   """Interpolates (`'linear'` or `'cosine'`) between the accumulated values
   `init * prod(scale_j, j <= i)` reached at the sorted boundaries (Optax's rule);
   the value is 0 for a negative step count, as in Optax."""

@@ -16,14 +16,16 @@ def warn_steps_and_begin(owner: str, steps: Any, begin: Any) -> None:
   negative `transition_begin` (treated as 0), as one warning per call site and kind
   (the message does not depend on the value, so Python's filter shows it once)."""
   if holds(steps, lambda v: v <= 0):
-    warn_argument(owner, "transition_steps <= 0 gives a constant schedule with value "
-                         "init_value (as in Optax).")
+    warn_argument(
+      owner, "transition_steps <= 0 gives a constant schedule with value init_value (as in Optax)."
+    )
   if holds(begin, lambda v: v < 0):
     warn_argument(owner, "transition_begin < 0 is treated as 0 (as in Optax).")
 
 
 class Constant(Schedule):
   """`value(t) = value`."""
+
   value: Any
 
   def __call__(self, count):
@@ -33,6 +35,7 @@ class Constant(Schedule):
 class Polynomial(Schedule):
   """`s = clip(t - max(begin, 0), 0, steps)`;
   `value = (init - end) (1 - s/steps)^power + end`, or `init` if `steps <= 0`."""
+
   init_value: Any
   end_value: Any
   power: Any
@@ -50,7 +53,8 @@ class Polynomial(Schedule):
     s = jnp.clip(as_float(count) - begin, 0.0, safe_steps)
     frac = jnp.maximum(1.0 - s / safe_steps, 0.0)  # s / steps may round above 1: 0 ** power
     value = (init - as_float(self.end_value)) * frac ** as_float(self.power) + as_float(
-        self.end_value)
+      self.end_value
+    )
     return jnp.where(steps > 0, value, jnp.broadcast_to(init, jnp.shape(value)))
 
 
@@ -59,8 +63,9 @@ def constant_schedule(value: Any) -> Constant:
   return Constant(value)
 
 
-def linear_schedule(init_value: Any, end_value: Any, transition_steps: Any,
-                    transition_begin: Any = 0) -> Polynomial:
+def linear_schedule(
+  init_value: Any, end_value: Any, transition_steps: Any, transition_begin: Any = 0
+) -> Polynomial:
   """Linear interpolation from `init_value` to `end_value` over `transition_steps`
   steps from `transition_begin` on: `polynomial_schedule` with `power = 1`.
 
@@ -71,8 +76,9 @@ def linear_schedule(init_value: Any, end_value: Any, transition_steps: Any,
   return Polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
 
 
-def polynomial_schedule(init_value: Any, end_value: Any, power: Any, transition_steps: Any,
-                        transition_begin: Any = 0) -> Polynomial:
+def polynomial_schedule(
+  init_value: Any, end_value: Any, power: Any, transition_steps: Any, transition_begin: Any = 0
+) -> Polynomial:
   """`s = clip(t - transition_begin, 0, transition_steps)`;
   `value = (init - end) * (1 - s / transition_steps)^power + end` (Optax's rule).
 

@@ -4,7 +4,8 @@ through `WrappedSchedule`, whose state is the count."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import jax
 
@@ -31,12 +32,14 @@ class StatefulSchedule(Protocol):
 
 class WrappedScheduleState(NamedTuple):
   """`count`: the steps done (int32)."""
+
   count: jax.Array
 
 
 class WrappedSchedule(Module):
   """`schedule_fn(count)` as a stateful schedule whose state is the step count; a
   gradtx schedule stays a pytree of its numbers inside it."""
+
   schedule_fn: Callable
 
   def init(self) -> WrappedScheduleState:
@@ -54,8 +57,11 @@ class WrappedSchedule(Module):
 def is_stateful(value: Any) -> bool:
   """Whether `value` follows the stateful-schedule protocol (duck-typed, so Optax's
   own stateful schedules count too)."""
-  return callable(value) and callable(getattr(value, "init", None)) and callable(
-      getattr(value, "update", None))
+  return (
+    callable(value)
+    and callable(getattr(value, "init", None))
+    and callable(getattr(value, "update", None))
+  )
 
 
 def as_stateful(value: Callable) -> Any:

@@ -13,31 +13,43 @@ from gradtx.schedules.exponential import ExponentialDecay, exponential_decay
 from gradtx.schedules.piecewise import Join
 from gradtx.schedules.polynomial import Polynomial, linear_schedule
 
-__all__ = ["warmup_constant_schedule", "warmup_cosine_decay_schedule",
-           "warmup_exponential_decay_schedule"]
+__all__ = [
+  "warmup_constant_schedule",
+  "warmup_cosine_decay_schedule",
+  "warmup_exponential_decay_schedule",
+]
 
 
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any) -> Polynomial:
   """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
   `peak_value`: `linear_schedule(init_value, peak_value, warmup_steps)` (Optax)."""
-  _checks.check("warmup_constant_schedule", "warmup_steps", warmup_steps,
-                lambda v: v == v, "a number, not NaN")
+  _checks.check(
+    "warmup_constant_schedule", "warmup_steps", warmup_steps, lambda v: v == v, "a number, not NaN"
+  )
   return linear_schedule(init_value, peak_value, warmup_steps)
 
 
-def warmup_cosine_decay_schedule(init_value: Any, peak_value: Any, warmup_steps: Any,
-                                 decay_steps: Any, end_value: Any = 0.0,
-                                 exponent: Any = 1.0) -> Join:
+def warmup_cosine_decay_schedule(
+  init_value: Any,
+  peak_value: Any,
+  warmup_steps: Any,
+  decay_steps: Any,
+  end_value: Any = 0.0,
+  exponent: Any = 1.0,
+) -> Join:
   """Linear warm-up from `init_value` to `peak_value`, then cosine decay to
   `end_value`; `decay_steps` includes the warm-up (Optax's convention)."""
   _checks.non_negative("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps)
-  _checks.greater("warmup_cosine_decay_schedule", "decay_steps", decay_steps,
-                  "warmup_steps", warmup_steps)
+  _checks.greater(
+    "warmup_cosine_decay_schedule", "decay_steps", decay_steps, "warmup_steps", warmup_steps
+  )
   return Join(
-      (_warmup(init_value, peak_value, warmup_steps),
-       CosineDecay(peak_value, decay_steps - warmup_steps, _ratio(end_value, peak_value),
-                   exponent)),
-      (warmup_steps,))
+    (
+      _warmup(init_value, peak_value, warmup_steps),
+      CosineDecay(peak_value, decay_steps - warmup_steps, _ratio(end_value, peak_value), exponent),
+    ),
+    (warmup_steps,),
+  )
 
 
 def _warmup(init_value: Any, peak_value: Any, warmup_steps: Any) -> Polynomial:
@@ -54,13 +66,20 @@ def _ratio(end: Any, peak: Any) -> Any:
   return jnp.where(peak == 0, 0.0, end / jnp.where(peak == 0, 1.0, peak))
 
 
-def warmup_exponential_decay_schedule(init_value: Any, peak_value: Any, warmup_steps: Any,
-                                      transition_steps: Any, decay_rate: Any,
-                                      transition_begin: Any = 0, staircase: bool = False,
-                                      end_value: Any = None) -> Join:
+def warmup_exponential_decay_schedule(
+  init_value: Any,
+  peak_value: Any,
+  warmup_steps: Any,
+  transition_steps: Any,
+  decay_rate: Any,
+  transition_begin: Any = 0,
+  staircase: bool = False,
+  end_value: Any = None,
+) -> Join:
   """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
   `exponential_decay(peak_value, transition_steps, decay_rate, transition_begin,
   staircase, end_value)` of the steps after the warm-up (Optax)."""
-  decay: ExponentialDecay = exponential_decay(peak_value, transition_steps, decay_rate,
-                                              transition_begin, staircase, end_value)
+  decay: ExponentialDecay = exponential_decay(
+    peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value
+  )
   return Join((_warmup(init_value, peak_value, warmup_steps), decay), (warmup_steps,))

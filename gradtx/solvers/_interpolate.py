@@ -16,8 +16,8 @@ def cubic_minimizer(a, fa, fpa, b, fb, c, fc) -> jax.Array:
   db, dc = b - a, c - a
   rb, rc = fb - fa - fpa * db, fc - fa - fpa * dc
   denom = (db * dc) ** 2 * (db - dc)
-  cubic = (dc ** 2 * rb - db ** 2 * rc) / denom
-  square = (db ** 3 * rc - dc ** 3 * rb) / denom
+  cubic = (dc**2 * rb - db**2 * rc) / denom
+  square = (db**3 * rc - dc**3 * rb) / denom
   return a + (-square + jnp.sqrt(square * square - 3 * cubic * fpa)) / (3 * cubic)
 
 
@@ -25,7 +25,7 @@ def quadratic_minimizer(a, fa, fpa, b, fb) -> jax.Array:
   """The minimizer of the parabola through `(a, fa)` with slope `fpa` at `a` and `(b, fb)`:
   `x = a - fpa / (2 B)`, `B = (fb - fa - fpa (b - a)) / (b - a)^2`."""
   db = b - a
-  curvature = (fb - fa - fpa * db) / db ** 2
+  curvature = (fb - fa - fpa * db) / db**2
   return a - fpa / (2 * curvature)
 
 
@@ -37,11 +37,10 @@ def zoom_trial(low: Any, high: Any, ref: Any, threshold: jax.Array) -> tuple:
   left = jnp.minimum(high.stepsize, low.stepsize)
   right = jnp.maximum(high.stepsize, low.stepsize)
   inside = lambda x, margin: (x > left + margin * delta) & (x < right - margin * delta)
-  cubic = cubic_minimizer(low.stepsize, low.value, low.slope, high.stepsize, high.value,
-                          ref.stepsize, ref.value)
-  quadratic = quadratic_minimizer(low.stepsize, low.value, low.slope, high.stepsize,
-                                  high.value)
+  cubic = cubic_minimizer(
+    low.stepsize, low.value, low.slope, high.stepsize, high.value, ref.stepsize, ref.value
+  )
+  quadratic = quadratic_minimizer(low.stepsize, low.value, low.slope, high.stepsize, high.value)
   middle = (low.stepsize + high.stepsize) / 2
-  step = jnp.where(inside(cubic, 0.2), cubic,
-                   jnp.where(inside(quadratic, 0.1), quadratic, middle))
+  step = jnp.where(inside(cubic, 0.2), cubic, jnp.where(inside(quadratic, 0.1), quadratic, middle))
   return step, delta <= threshold

@@ -26,11 +26,14 @@ def value_dtype(params: Any) -> jnp.dtype:
 
 def vdot(a: Any, b: Any, dtype: Any) -> jax.Array:
   """`Re <a, b> = Re sum(conj(a) * b)` over all leaves, in `dtype` (real)."""
+
   def leaf(x, y):
     cdt = jnp.promote_types(compute_dtype(jnp.result_type(x)), compute_dtype(jnp.result_type(y)))
-    dot = jnp.vdot(cast(jnp.asarray(x), cdt), cast(jnp.asarray(y), cdt),
-                   precision=jax.lax.Precision.HIGHEST)
+    dot = jnp.vdot(
+      cast(jnp.asarray(x), cdt), cast(jnp.asarray(y), cdt), precision=jax.lax.Precision.HIGHEST
+    )
     return jnp.real(dot).astype(dtype)
+
   parts = jax.tree.leaves(jax.tree.map(leaf, a, b))
   return sum(parts[1:], parts[0]) if parts else jnp.zeros([], dtype)
 
@@ -47,31 +50,35 @@ def sq_norm(tree: Any, dtype: Any) -> jax.Array:
 
 def axpy(alpha: jax.Array, x: Any, y: Any) -> Any:
   """`alpha * x + y` leafwise, computed in the compute dtype, cast to `y`'s dtypes."""
+
   def leaf(xi, yi):
     cdt = compute_dtype(jnp.result_type(yi))
     out = cast(alpha, real_dtype(cdt)) * cast(jnp.asarray(xi), cdt) + cast(jnp.asarray(yi), cdt)
     return cast(out, jnp.result_type(yi))
+
   return jax.tree.map(leaf, x, y)
 
 
 def scale(alpha: jax.Array, tree: Any) -> Any:
   """`alpha * x` leafwise in each leaf's dtype; exactly 0 where `alpha` is 0, so a
   rejected step (alpha = 0) along a non-finite direction is a zero update, not NaN."""
+
   def leaf(x):
     cdt = compute_dtype(jnp.result_type(x))
     out = cast(alpha, real_dtype(cdt)) * cast(jnp.asarray(x), cdt)
     return cast(jnp.where(alpha == 0, jnp.zeros_like(out), out), jnp.result_type(x))
+
   return jax.tree.map(leaf, tree)
 
 
 def select(pred: jax.Array, on_true: Any, on_false: Any) -> Any:
   """`on_true` where the scalar `pred` holds, else `on_false`, leafwise (same dtypes)."""
-  return jax.tree.map(lambda a, b: jnp.where(pred, a, b).astype(jnp.result_type(b)),
-                      on_true, on_false)
+  return jax.tree.map(
+    lambda a, b: jnp.where(pred, a, b).astype(jnp.result_type(b)), on_true, on_false
+  )
 
 
 def cast_like(tree: Any, like: Any) -> Any:
   """Each leaf of `tree` cast to the dtype of the matching leaf of `like` (a state keeps
   its dtypes across steps, so `lax.cond` / `lax.while_loop` accept it)."""
   return jax.tree.map(lambda x, y: cast(jnp.asarray(x), jnp.result_type(y)), tree, like)
-

@@ -17,8 +17,10 @@ from gradtx.solvers import _tree
 from gradtx.solvers.objective import require_objective, split_fn_kwargs
 
 __all__ = [
-    "BacktrackingLinesearchInfo", "ScaleByBacktrackingLinesearch",
-    "ScaleByBacktrackingLinesearchState", "scale_by_backtracking_linesearch",
+  "BacktrackingLinesearchInfo",
+  "ScaleByBacktrackingLinesearch",
+  "ScaleByBacktrackingLinesearchState",
+  "scale_by_backtracking_linesearch",
 ]
 
 _NAME = "scale_by_backtracking_linesearch"
@@ -27,6 +29,7 @@ _NAME = "scale_by_backtracking_linesearch"
 class BacktrackingLinesearchInfo(NamedTuple):
   """`num_linesearch_steps`: objective evaluations of the last search; `decrease_error`:
   how far its step missed the decrease test (0 = passed, inf = non-finite value)."""
+
   num_linesearch_steps: jax.Array
   decrease_error: jax.Array
 
@@ -35,6 +38,7 @@ class ScaleByBacktrackingLinesearchState(NamedTuple):
   """`learning_rate`: the step accepted last (the next search starts from it); `value`:
   the objective there; `grad`: its gradient there if `store_grad` (else None), reused
   by `value_and_grad_from_state`; `info`: `BacktrackingLinesearchInfo`."""
+
   learning_rate: jax.Array
   value: jax.Array
   grad: Any
@@ -85,8 +89,13 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
     _checks.positive_integer(_NAME, "max_backtracking_steps", self.max_backtracking_steps)
     for name in ("slope_rtol", "atol", "rtol"):
       _checks.non_negative(_NAME, name, getattr(self, name))
-    _checks.check(_NAME, "decrease_factor", self.decrease_factor, lambda v: (v > 0) & (v <= 1),
-                  "a value in (0, 1]")
+    _checks.check(
+      _NAME,
+      "decrease_factor",
+      self.decrease_factor,
+      lambda v: (v > 0) & (v <= 1),
+      "a value in (0, 1]",
+    )
     _checks.positive(_NAME, "increase_factor", self.increase_factor)
     _checks.positive(_NAME, "max_learning_rate", self.max_learning_rate)
 
@@ -94,12 +103,15 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
     dtype = _tree.value_dtype(params)
     inf = jnp.asarray(jnp.inf, dtype)
     return ScaleByBacktrackingLinesearchState(
-        learning_rate=jnp.asarray(1.0, dtype), value=inf,
-        grad=zeros_like(params) if self.store_grad else None,
-        info=BacktrackingLinesearchInfo(jnp.zeros([], jnp.int32), inf))
+      learning_rate=jnp.asarray(1.0, dtype),
+      value=inf,
+      grad=zeros_like(params) if self.store_grad else None,
+      info=BacktrackingLinesearchInfo(jnp.zeros([], jnp.int32), inf),
+    )
 
-  def update(self, updates, state, params=None, *, value=None, grad=None, value_fn=None,
-             **extra_args):
+  def update(
+    self, updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args
+  ):
     require_params(_NAME, params, updates)
     require_objective(_NAME, value=value, grad=grad, value_fn=value_fn)
     fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
@@ -110,8 +122,7 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
     max_steps = self.max_backtracking_steps
 
     def objective(stepsize):
-      return jnp.asarray(value_fn(_tree.axpy(stepsize, updates, params), **fn_kwargs)
-                         ).astype(dtype)
+      return jnp.asarray(value_fn(_tree.axpy(stepsize, updates, params), **fn_kwargs)).astype(dtype)
 
     # Without a finite value and slope at the start no step can pass: no search.
     hopeful = jnp.isfinite(value) & jnp.isfinite(slope)
@@ -120,49 +131,82 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
       return ~(s.decrease_error <= hyper(self.atol)) & (s.count <= max_steps) & hopeful
 
     def body(s: _Search):
-      stepsize = jnp.where(s.count > 0, hyper(self.decrease_factor) * s.learning_rate,
-                           s.learning_rate)
+      stepsize = jnp.where(
+        s.count > 0, hyper(self.decrease_factor) * s.learning_rate, s.learning_rate
+      )
       value_step = objective(stepsize)
-      error = decrease_error(stepsize, value_step, value, slope, hyper(self.slope_rtol),
-                             hyper(self.rtol))
+      error = decrease_error(
+        stepsize, value_step, value, slope, hyper(self.slope_rtol), hyper(self.rtol)
+      )
       return _Search(stepsize, value_step, error, s.count + 1)
 
-    first = jnp.minimum(hyper(self.increase_factor) * hyper(state.learning_rate),
-                        hyper(self.max_learning_rate))
-    s = jax.lax.while_loop(cond, body, _Search(first, value, jnp.asarray(jnp.inf, dtype),
-                                               jnp.zeros([], jnp.int32)))
-    stepsize = jnp.where(jnp.isinf(s.decrease_error), jnp.zeros_like(s.learning_rate),
-                         s.learning_rate)
+    first = jnp.minimum(
+      hyper(self.increase_factor) * hyper(state.learning_rate), hyper(self.max_learning_rate)
+    )
+    s = jax.lax.while_loop(
+      cond, body, _Search(first, value, jnp.asarray(jnp.inf, dtype), jnp.zeros([], jnp.int32))
+    )
+    stepsize = jnp.where(
+      jnp.isinf(s.decrease_error), jnp.zeros_like(s.learning_rate), s.learning_rate
+    )
     new_grad = None
     if self.store_grad:
       new_grad = jax.lax.cond(
-          stepsize == 0, lambda: _tree.cast_like(grad, state.grad),
-          lambda: _tree.cast_like(jax.grad(lambda p: value_fn(p, **fn_kwargs))(
-              _tree.axpy(stepsize, updates, params)), state.grad))
+        stepsize == 0,
+        lambda: _tree.cast_like(grad, state.grad),
+        lambda: _tree.cast_like(
+          jax.grad(lambda p: value_fn(p, **fn_kwargs))(_tree.axpy(stepsize, updates, params)),
+          state.grad,
+        ),
+      )
     if self.verbose:
-      jax.debug.callback(_report, s.decrease_error > hyper(self.atol), value, slope,
-                         s.learning_rate, s.decrease_error, ordered=True)
+      jax.debug.callback(
+        _report,
+        s.decrease_error > hyper(self.atol),
+        value,
+        slope,
+        s.learning_rate,
+        s.decrease_error,
+        ordered=True,
+      )
     new_state = ScaleByBacktrackingLinesearchState(
-        stepsize, s.value, new_grad, BacktrackingLinesearchInfo(s.count, s.decrease_error))
+      stepsize, s.value, new_grad, BacktrackingLinesearchInfo(s.count, s.decrease_error)
+    )
     return _tree.scale(stepsize, updates), _tree.cast_like(new_state, self.init(params))
 
 
 def _report(failed, value, slope, stepsize, error) -> None:
   if failed:
-    print("INFO: gradtx.scale_by_backtracking_linesearch:\nBacktracking linesearch failed to "
-          f"find a stepsize ensuring sufficient decrease.\nValue at current params: {value},\n"
-          f"Slope along update direction: {slope}\nStepsize: {stepsize}\n"
-          f"Decrease Error: {error}")
+    print(
+      "INFO: gradtx.scale_by_backtracking_linesearch:\nBacktracking linesearch failed to "
+      f"find a stepsize ensuring sufficient decrease.\nValue at current params: {value},\n"
+      f"Slope along update direction: {slope}\nStepsize: {stepsize}\n"
+      f"Decrease Error: {error}"
+    )
     if error == float("inf"):
       print("Using a stepsize of 0 to avoid infinite or nan values.")
 
 
 def scale_by_backtracking_linesearch(
-    max_backtracking_steps: Any, slope_rtol: Any = 1e-4, decrease_factor: Any = 0.8,
-    increase_factor: Any = 1.5, max_learning_rate: Any = 1.0, atol: Any = 0.0,
-    rtol: Any = 0.0, store_grad: bool = False, verbose: bool = False,
+  max_backtracking_steps: Any,
+  slope_rtol: Any = 1e-4,
+  decrease_factor: Any = 0.8,
+  increase_factor: Any = 1.5,
+  max_learning_rate: Any = 1.0,
+  atol: Any = 0.0,
+  rtol: Any = 0.0,
+  store_grad: bool = False,
+  verbose: bool = False,
 ) -> ScaleByBacktrackingLinesearch:
   """Armijo backtracking line search (see `ScaleByBacktrackingLinesearch`)."""
-  return ScaleByBacktrackingLinesearch(max_backtracking_steps, slope_rtol, decrease_factor,
-                                       increase_factor, max_learning_rate, atol, rtol,
-                                       store_grad, verbose)
+  return ScaleByBacktrackingLinesearch(
+    max_backtracking_steps,
+    slope_rtol,
+    decrease_factor,
+    increase_factor,
+    max_learning_rate,
+    atol,
+    rtol,
+    store_grad,
+    verbose,
+  )

@@ -13,8 +13,14 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation, identity
-from gradtx.numerics.ops import (cast, compute_dtype, real_dtype, safe_increment, zero_count,
-                                 zeros_like)
+from gradtx.numerics.ops import (
+  cast,
+  compute_dtype,
+  real_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import scale, scale_by_learning_rate
 from gradtx.solvers import _tree
@@ -28,6 +34,7 @@ class ScaleByLBFGSState(NamedTuple):
   updates (gradients); `diff_params_memory`, `diff_updates_memory`: the last
   `memory_size` differences `s_i = w_{i+1} - w_i`, `y_i = g_{i+1} - g_i`, stacked on a
   leading axis of each leaf (a ring buffer); `weights_memory`: `rho_i = 1 / <y_i, s_i>`."""
+
   count: jax.Array
   params: Any
   updates: Any
@@ -40,8 +47,9 @@ def _at(memory: Any, index: jax.Array) -> Any:
   return jax.tree.map(lambda m: m[index], memory)
 
 
-def precondition(g: Any, s_memory: Any, y_memory: Any, rho: jax.Array, gamma: jax.Array,
-                 newest: jax.Array) -> Any:
+def precondition(
+  g: Any, s_memory: Any, y_memory: Any, rho: jax.Array, gamma: jax.Array, newest: jax.Array
+) -> Any:
   """`H g` by the two-loop recursion (Algorithm 7.4), `H_0 = gamma I`:
   `q = g`; newest to oldest `alpha_i = rho_i <s_i, q>`, `q -= alpha_i y_i`; `r = gamma q`;
   oldest to newest `beta = rho_i <y_i, r>`, `r += (alpha_i - beta) s_i`. Empty slots
@@ -60,8 +68,7 @@ def precondition(g: Any, s_memory: Any, y_memory: Any, rho: jax.Array, gamma: ja
     return _tree.axpy(alpha - beta, _at(s_memory, i), r), None
 
   q, alphas = jax.lax.scan(backward, g, order, reverse=True)
-  r = jax.tree.map(lambda x: cast(cast(gamma, jnp.promote_types(x.dtype, dtype)) * x, x.dtype),
-                   q)
+  r = jax.tree.map(lambda x: cast(cast(gamma, jnp.promote_types(x.dtype, dtype)) * x, x.dtype), q)
   r, _ = jax.lax.scan(forward, r, (order, alphas))
   return r
 
@@ -86,12 +93,22 @@ class ScaleByLBFGS(GradientTransformation):
 
   def init(self, params):
     m = int(self.memory_size)
-    stacked = jax.tree.map(lambda z: jnp.zeros((m,) + z.shape, z.dtype),
-                           zeros_like(params, self.state_dtype))
+    stacked = jax.tree.map(
+      lambda z: jnp.zeros((m,) + z.shape, z.dtype), zeros_like(params, self.state_dtype)
+    )
     return ScaleByLBFGSState(
-        zero_count(), zeros_like(params, self.state_dtype), zeros_like(params, self.state_dtype),
-        stacked, stacked, jnp.zeros([m], _tree.value_dtype(params) if self.state_dtype is None
-                                    else real_dtype(jnp.dtype(self.state_dtype))))
+      zero_count(),
+      zeros_like(params, self.state_dtype),
+      zeros_like(params, self.state_dtype),
+      stacked,
+      stacked,
+      jnp.zeros(
+        [m],
+        _tree.value_dtype(params)
+        if self.state_dtype is None
+        else real_dtype(jnp.dtype(self.state_dtype)),
+      ),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -107,9 +124,11 @@ class ScaleByLBFGS(GradientTransformation):
     keep = (count > 0) & jnp.isfinite(rho) & jnp.isfinite(sy) & jnp.isfinite(yy)
     s, y = _tree.select(keep, (s, y), jax.tree.map(jnp.zeros_like, (s, y)))
     rho = jnp.where(keep, rho, jnp.zeros_like(rho))
-    s_memory, y_memory = jax.tree.map(lambda mem, x: mem.at[newest].set(x),
-                                      (state.diff_params_memory, state.diff_updates_memory),
-                                      (s, y))
+    s_memory, y_memory = jax.tree.map(
+      lambda mem, x: mem.at[newest].set(x),
+      (state.diff_params_memory, state.diff_updates_memory),
+      (s, y),
+    )
     weights = state.weights_memory.astype(dtype).at[newest].set(rho)
     yy = jnp.where(keep, yy, jnp.zeros_like(yy))
     if self.scale_init_precond:
@@ -118,35 +137,51 @@ class ScaleByLBFGS(GradientTransformation):
       gamma = jnp.where(count > 0, gamma, first).astype(dtype)
     else:
       gamma = jnp.ones([], dtype)
-    direction = precondition(_tree.cast_like(updates, state.updates), s_memory, y_memory,
-                             weights, gamma, newest)
-    new_state = ScaleByLBFGSState(safe_increment(count), _tree.cast_like(params, state.params),
-        _tree.cast_like(updates, state.updates), s_memory, y_memory,
-        cast(weights, state.weights_memory.dtype))
+    direction = precondition(
+      _tree.cast_like(updates, state.updates), s_memory, y_memory, weights, gamma, newest
+    )
+    new_state = ScaleByLBFGSState(
+      safe_increment(count),
+      _tree.cast_like(params, state.params),
+      _tree.cast_like(updates, state.updates),
+      s_memory,
+      y_memory,
+      cast(weights, state.weights_memory.dtype),
+    )
     return _tree.cast_like(direction, updates), new_state
 
 
-def scale_by_lbfgs(memory_size: int = 10, scale_init_precond: bool = True, *,
-                   state_dtype: Any = None) -> ScaleByLBFGS:
+def scale_by_lbfgs(
+  memory_size: int = 10, scale_init_precond: bool = True, *, state_dtype: Any = None
+) -> ScaleByLBFGS:
   """L-BFGS's direction `H_k g_k` (see `ScaleByLBFGS`)."""
   return ScaleByLBFGS(memory_size, scale_init_precond, state_dtype)
 
 
-_DEFAULT_LINESEARCH = scale_by_zoom_linesearch(max_linesearch_steps=20,
-                                               initial_guess_strategy="one")
+_DEFAULT_LINESEARCH = scale_by_zoom_linesearch(
+  max_linesearch_steps=20, initial_guess_strategy="one"
+)
 
 
-def _lbfgs(learning_rate: Any = None, memory_size: int = 10, scale_init_precond: bool = True,
-           linesearch: Any = _DEFAULT_LINESEARCH, *,
-           state_dtype: Any = None) -> GradientTransformation:
+def _lbfgs(
+  learning_rate: Any = None,
+  memory_size: int = 10,
+  scale_init_precond: bool = True,
+  linesearch: Any = _DEFAULT_LINESEARCH,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
   """L-BFGS: `w <- w - eta_k H_k g_k`, `H_k` from `scale_by_lbfgs`, `eta_k` from
   `linesearch` (default: strong-Wolfe zoom, 20 evaluations, first guess 1, as Optax
   and N&W Algorithm 7.5), times `learning_rate` if given (else 1). `linesearch=None`
   takes the fixed step `-learning_rate H_k g_k`. `update` needs `value`, `grad` and
   `value_fn` when a line search is used."""
   base = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
-  return chain(scale_by_lbfgs(memory_size, scale_init_precond, state_dtype=state_dtype), base,
-               identity() if linesearch is None else linesearch)
+  return chain(
+    scale_by_lbfgs(memory_size, scale_init_precond, state_dtype=state_dtype),
+    base,
+    identity() if linesearch is None else linesearch,
+  )
 
 
 lbfgs = named_optimizer(_lbfgs, static_args=("memory_size",))

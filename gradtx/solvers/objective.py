@@ -10,7 +10,8 @@ argument is passed on to `value_fn` if it names one of `value_fn`'s parameters
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 import jax.numpy as jnp
@@ -28,10 +29,11 @@ def require_objective(owner: str, **given: Any) -> None:
   if missing:
     names = ", ".join(f"`{name}`" for name in missing)
     raise TypeError(
-        f"{owner}.update needs the keyword argument(s) {names}: call "
-        f"update(grads, state, params, {', '.join(f'{n}=...' for n in given)}) with "
-        "value = value_fn(params, ...), grad = its gradient and value_fn the objective "
-        "(see gradtx.value_and_grad_from_state).")
+      f"{owner}.update needs the keyword argument(s) {names}: call "
+      f"update(grads, state, params, {', '.join(f'{n}=...' for n in given)}) with "
+      "value = value_fn(params, ...), grad = its gradient and value_fn the objective "
+      "(see gradtx.value_and_grad_from_state)."
+    )
   if "value_fn" in given and not callable(given["value_fn"]):
     raise TypeError(f"{owner}.update: value_fn={given['value_fn']!r} is not callable.")
 
@@ -48,9 +50,10 @@ def split_fn_kwargs(owner: str, value_fn: Callable, extra_args: dict) -> dict:
   unused = sorted(k for k in extra_args if k not in parameters)
   if unused:
     raise TypeError(
-        f"Unexpected keyword arguments passed to `{owner}.update`. These arguments were not "
-        f"consumed by `value_fn`: {unused}. Ensure that all extra keyword arguments are "
-        "accepted by `value_fn`.")
+      f"Unexpected keyword arguments passed to `{owner}.update`. These arguments were not "
+      f"consumed by `value_fn`: {unused}. Ensure that all extra keyword arguments are "
+      "accepted by `value_fn`."
+    )
   return dict(extra_args)
 
 
@@ -58,13 +61,16 @@ def _single_field(state: Any, name: str) -> Any:
   try:
     found = tree_get(state, name)
   except KeyError:
-    raise KeyError(f"value_and_grad_from_state: the state holds several entries called "
-                   f"`{name}` (several line searches?); expected exactly one.") from None
+    raise KeyError(
+      f"value_and_grad_from_state: the state holds several entries called "
+      f"`{name}` (several line searches?); expected exactly one."
+    ) from None
   if found is None:
     raise ValueError(
-        f"value_and_grad_from_state: no `{name}` in the optimizer state. Use a solver that "
-        "stores it (scale_by_zoom_linesearch, lbfgs, or scale_by_backtracking_linesearch("
-        "..., store_grad=True)).")
+      f"value_and_grad_from_state: no `{name}` in the optimizer state. Use a solver that "
+      "stores it (scale_by_zoom_linesearch, lbfgs, or scale_by_backtracking_linesearch("
+      "..., store_grad=True))."
+    )
   return found
 
 
@@ -84,9 +90,13 @@ def value_and_grad_from_state(value_fn: Callable[..., jax.Array]) -> Callable[..
   def value_and_grad(params: Any, *fn_args: Any, state: Any, **fn_kwargs: Any) -> tuple:
     value, grad = _single_field(state, "value"), _single_field(state, "grad")
     stored = (value, grad)
-    return jax.lax.cond(jnp.isfinite(value),
-                        lambda p, a, kw: stored,
-                        lambda p, a, kw: cast_like(vg(p, *a, **kw), stored),
-                        params, fn_args, fn_kwargs)
+    return jax.lax.cond(
+      jnp.isfinite(value),
+      lambda p, a, kw: stored,
+      lambda p, a, kw: cast_like(vg(p, *a, **kw), stored),
+      params,
+      fn_args,
+      fn_kwargs,
+    )
 
   return value_and_grad

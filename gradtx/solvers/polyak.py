@@ -38,8 +38,9 @@ class ScaleByPolyak(StatelessTransformation):
     _checks.positive("scale_by_polyak", "max_learning_rate", self.max_learning_rate)
     _checks.non_negative("scale_by_polyak", "eps", self.eps)
     if self.variant not in _VARIANTS:
-      raise ValueError(f"scale_by_polyak: variant={self.variant!r} is invalid; expected one of "
-                       f"{_VARIANTS}.")
+      raise ValueError(
+        f"scale_by_polyak: variant={self.variant!r} is invalid; expected one of {_VARIANTS}."
+      )
 
   def update(self, updates, state, params=None, *, value=None, **extra_args):
     del params, extra_args
@@ -55,20 +56,27 @@ class ScaleByPolyak(StatelessTransformation):
     return scale_leaves(updates, jnp.where(tiny, jnp.zeros_like(step), step)), state
 
 
-def scale_by_polyak(f_min: Any = 0.0, max_learning_rate: Any = 1.0, eps: Any = 0.0,
-                    variant: str = "sps") -> ScaleByPolyak:
+def scale_by_polyak(
+  f_min: Any = 0.0, max_learning_rate: Any = 1.0, eps: Any = 0.0, variant: str = "sps"
+) -> ScaleByPolyak:
   """Scales updates by Polyak's step size (see `ScaleByPolyak`)."""
   return ScaleByPolyak(f_min, max_learning_rate, eps, variant)
 
 
-def _polyak_sgd(max_learning_rate: Any = 1.0, scaling: Any = 1.0, f_min: Any = 0.0,
-                eps: Any = 0.0, variant: str = "sps") -> GradientTransformation:
+def _polyak_sgd(
+  max_learning_rate: Any = 1.0,
+  scaling: Any = 1.0,
+  f_min: Any = 0.0,
+  eps: Any = 0.0,
+  variant: str = "sps",
+) -> GradientTransformation:
   """SGD with Polyak's step: `w <- w - s(t) min((f(w) - f_min) / (|g|^2 + eps),
   max_learning_rate) g`, `s` = `scaling` (a number or a schedule). The step is
   computed from the raw gradient, then scaled, as the formula says (Optax scales
   first; the same for `scaling=1`, see docs/differences.md)."""
-  return chain(scale_by_polyak(f_min, max_learning_rate, eps, variant),
-               scale_by_learning_rate(scaling))
+  return chain(
+    scale_by_polyak(f_min, max_learning_rate, eps, variant), scale_by_learning_rate(scaling)
+  )
 
 
 polyak_sgd = named_optimizer(_polyak_sgd)

@@ -19,8 +19,10 @@ from gradtx.solvers._report import report_zoom
 from gradtx.solvers.objective import require_objective, split_fn_kwargs
 
 __all__ = [
-    "ScaleByZoomLinesearch", "ScaleByZoomLinesearchState", "ZoomLinesearchInfo",
-    "scale_by_zoom_linesearch",
+  "ScaleByZoomLinesearch",
+  "ScaleByZoomLinesearchState",
+  "ZoomLinesearchInfo",
+  "scale_by_zoom_linesearch",
 ]
 
 _NAME = "scale_by_zoom_linesearch"
@@ -31,6 +33,7 @@ class ZoomLinesearchInfo(NamedTuple):
   `decrease_error`, `curvature_error`: how far its step missed each Wolfe condition
   (0 = satisfied; a positive curvature error alone is benign, e.g. a small
   `max_learning_rate`)."""
+
   num_linesearch_steps: jax.Array
   decrease_error: jax.Array
   curvature_error: jax.Array
@@ -39,6 +42,7 @@ class ZoomLinesearchInfo(NamedTuple):
 class ScaleByZoomLinesearchState(NamedTuple):
   """`learning_rate`: the step accepted last; `value`, `grad`: the objective and its
   gradient there (reused by `value_and_grad_from_state`); `info`: `ZoomLinesearchInfo`."""
+
   learning_rate: jax.Array
   value: jax.Array
   grad: Any
@@ -47,6 +51,7 @@ class ScaleByZoomLinesearchState(NamedTuple):
 
 class Point(NamedTuple):
   """A step on the line: `phi(stepsize) = f(w + stepsize u)` and `phi'(stepsize)`."""
+
   stepsize: jax.Array
   value: jax.Array
   slope: jax.Array
@@ -54,18 +59,18 @@ class Point(NamedTuple):
 
 class _Search(NamedTuple):
   count: jax.Array
-  trial: Point          # the last point evaluated (after a failure: the safe point)
-  grad: Any             # gradient at `trial`
+  trial: Point  # the last point evaluated (after a failure: the safe point)
+  grad: Any  # gradient at `trial`
   decrease_error: jax.Array
   curvature_error: jax.Array
   bracketed: jax.Array  # phase 2 (zoom, Algorithm 3.6) once an interval is known
   done: jax.Array
   failed: jax.Array
-  capped: jax.Array     # stopped at max_learning_rate without an interval
-  low: Point            # the interval's end with the lower value (not the smaller step)
+  capped: jax.Array  # stopped at max_learning_rate without an interval
+  low: Point  # the interval's end with the lower value (not the smaller step)
   high: Point
-  ref: Point            # the previous end, third point of the cubic (slope unused)
-  safe: Point           # best point seen that passes the decrease test
+  ref: Point  # the previous end, third point of the cubic (slope unused)
+  safe: Point  # best point seen that passes the decrease test
   safe_grad: Any
 
 
@@ -110,15 +115,20 @@ class ScaleByZoomLinesearch(GradientTransformation):
       _checks.non_negative(_NAME, name, getattr(self, name))
     _checks.positive(_NAME, "increase_factor", self.increase_factor)
     if self.initial_guess_strategy not in ("one", "keep"):
-      raise ValueError(f"{_NAME}: initial_guess_strategy={self.initial_guess_strategy!r} is "
-                       "invalid; expected 'one' or 'keep'.")
+      raise ValueError(
+        f"{_NAME}: initial_guess_strategy={self.initial_guess_strategy!r} is "
+        "invalid; expected 'one' or 'keep'."
+      )
 
   def init(self, params):
     dtype = _tree.value_dtype(params)
     inf = jnp.asarray(jnp.inf, dtype)
     return ScaleByZoomLinesearchState(
-        jnp.asarray(1.0, dtype), inf, zeros_like(params),
-        ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf))
+      jnp.asarray(1.0, dtype),
+      inf,
+      zeros_like(params),
+      ZoomLinesearchInfo(jnp.zeros([], jnp.int32), inf, inf),
+    )
 
   def _hyper(self, name: str, dtype: Any) -> jax.Array:
     return jnp.asarray(getattr(self, name)).astype(dtype)
@@ -129,15 +139,18 @@ class ScaleByZoomLinesearch(GradientTransformation):
     c1 = h("slope_rtol")
     decrease = point.value - start.value - c1 * point.stepsize * start.slope
     if self.approx_dec_rtol is not None:
-      approx = jnp.maximum(point.slope - (2 * c1 - 1) * start.slope,
-                           point.value - start.value - h("approx_dec_rtol") * jnp.abs(start.value))
+      approx = jnp.maximum(
+        point.slope - (2 * c1 - 1) * start.slope,
+        point.value - start.value - h("approx_dec_rtol") * jnp.abs(start.value),
+      )
       decrease = jnp.minimum(approx, decrease)
     curvature = jnp.abs(point.slope) - h("curv_rtol") * jnp.abs(start.slope)
     clean = lambda e: jnp.where(jnp.isnan(e), jnp.inf, jnp.maximum(e, 0))
     return clean(decrease), clean(curvature)
 
-  def update(self, updates, state, params=None, *, value=None, grad=None, value_fn=None,
-             **extra_args):
+  def update(
+    self, updates, state, params=None, *, value=None, grad=None, value_fn=None, **extra_args
+  ):
     require_params(_NAME, params, updates)
     require_objective(_NAME, value=value, grad=grad, value_fn=value_fn)
     fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
@@ -145,10 +158,14 @@ class ScaleByZoomLinesearch(GradientTransformation):
     h = lambda name: self._hyper(name, dtype)
     value_and_grad = jax.value_and_grad(lambda p: value_fn(p, **fn_kwargs))
     grad = _tree.cast_like(grad, state.grad)
-    start = Point(jnp.zeros([], dtype), jnp.asarray(value).astype(dtype),
-                  _tree.vdot(updates, grad, dtype))
-    guess = (jnp.asarray(state.learning_rate).astype(dtype) if self.initial_guess_strategy == "keep"
-             else jnp.ones([], dtype))
+    start = Point(
+      jnp.zeros([], dtype), jnp.asarray(value).astype(dtype), _tree.vdot(updates, grad, dtype)
+    )
+    guess = (
+      jnp.asarray(state.learning_rate).astype(dtype)
+      if self.initial_guess_strategy == "keep"
+      else jnp.ones([], dtype)
+    )
 
     def evaluate(stepsize):
       v, g = value_and_grad(_tree.axpy(stepsize, updates, params))
@@ -196,34 +213,77 @@ class ScaleByZoomLinesearch(GradientTransformation):
       fallback = failed & ((safe.stepsize > 0) | jnp.isinf(dec))
       trial, trial_grad = _tree.select(fallback, (safe, safe_grad), (new, new_grad))
       return _Search(
-          count=s.count + 1, trial=trial, grad=trial_grad, decrease_error=dec,
-          curvature_error=curv, bracketed=s.bracketed | found, done=done, failed=failed,
-          capped=pick(jnp.asarray(False), capped), low=pick(z_low, b_low),
-          high=pick(z_high, b_high), ref=pick(z_ref, b_low), safe=safe, safe_grad=safe_grad)
+        count=s.count + 1,
+        trial=trial,
+        grad=trial_grad,
+        decrease_error=dec,
+        curvature_error=curv,
+        bracketed=s.bracketed | found,
+        done=done,
+        failed=failed,
+        capped=pick(jnp.asarray(False), capped),
+        low=pick(z_low, b_low),
+        high=pick(z_high, b_high),
+        ref=pick(z_ref, b_low),
+        safe=safe,
+        safe_grad=safe_grad,
+      )
 
     inf = jnp.asarray(jnp.inf, dtype)
     false = jnp.asarray(False)
     # Without a finite value and slope at the start no test can pass: no step, no search.
     hopeless = ~(jnp.isfinite(start.value) & jnp.isfinite(start.slope))
-    s = _Search(jnp.zeros([], jnp.int32), start, grad, inf, inf, false, hopeless, false, false,
-                start, start, start, start, grad)
+    s = _Search(
+      jnp.zeros([], jnp.int32),
+      start,
+      grad,
+      inf,
+      inf,
+      false,
+      hopeless,
+      false,
+      false,
+      start,
+      start,
+      start,
+      start,
+      grad,
+    )
     s = jax.lax.while_loop(lambda s: ~(s.done | s.failed), body, s)
     if self.verbose:
       report_zoom(s, start, self.stepsize_precision)
     stepsize = s.trial.stepsize
     new_state = ScaleByZoomLinesearchState(
-        stepsize, s.trial.value, s.grad,
-        ZoomLinesearchInfo(s.count, s.decrease_error, s.curvature_error))
+      stepsize,
+      s.trial.value,
+      s.grad,
+      ZoomLinesearchInfo(s.count, s.decrease_error, s.curvature_error),
+    )
     return _tree.scale(stepsize, updates), _tree.cast_like(new_state, self.init(params))
 
 
 def scale_by_zoom_linesearch(
-    max_linesearch_steps: Any, max_learning_rate: Any = None, tol: Any = 0.0,
-    increase_factor: Any = 2.0, slope_rtol: Any = 1e-4, curv_rtol: Any = 0.9,
-    approx_dec_rtol: Any = 1e-6, stepsize_precision: Any = 1e-5,
-    initial_guess_strategy: str = "keep", verbose: bool = False,
+  max_linesearch_steps: Any,
+  max_learning_rate: Any = None,
+  tol: Any = 0.0,
+  increase_factor: Any = 2.0,
+  slope_rtol: Any = 1e-4,
+  curv_rtol: Any = 0.9,
+  approx_dec_rtol: Any = 1e-6,
+  stepsize_precision: Any = 1e-5,
+  initial_guess_strategy: str = "keep",
+  verbose: bool = False,
 ) -> ScaleByZoomLinesearch:
   """Strong-Wolfe zoom line search (see `ScaleByZoomLinesearch`)."""
-  return ScaleByZoomLinesearch(max_linesearch_steps, max_learning_rate, tol, increase_factor,
-                               slope_rtol, curv_rtol, approx_dec_rtol, stepsize_precision,
-                               initial_guess_strategy, verbose)
+  return ScaleByZoomLinesearch(
+    max_linesearch_steps,
+    max_learning_rate,
+    tol,
+    increase_factor,
+    slope_rtol,
+    curv_rtol,
+    approx_dec_rtol,
+    stepsize_precision,
+    initial_guess_strategy,
+    verbose,
+  )

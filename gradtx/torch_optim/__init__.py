@@ -11,5 +11,22 @@ from gradtx.torch_optim.lbfgs import LBFGS
 from gradtx.primitives.scaling.asgd import asgd_average
 from gradtx.torch_optim import lr_scheduler
 
-__all__ = ["SGD", "Adam", "AdamW", "RMSprop", "Adagrad", "Adadelta", "Adamax", "NAdam", "RAdam",
-           "Rprop", "ASGD", "Muon", "LBFGS", "asgd_average", "clip_grad_norm", "clip_grad_value", "lr_scheduler"]
+__all__ = [
+  "SGD",
+  "Adam",
+  "AdamW",
+  "RMSprop",
+  "Adagrad",
+  "Adadelta",
+  "Adamax",
+  "NAdam",
+  "RAdam",
+  "Rprop",
+  "ASGD",
+  "Muon",
+  "LBFGS",
+  "asgd_average",
+  "clip_grad_norm",
+  "clip_grad_value",
+  "lr_scheduler",
+]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import jax.numpy as jnp
 
 from gradtx.core.module import static
@@ -23,6 +21,7 @@ def _construct_all(rules: tuple, group: dict) -> tuple[list, dict]:
 
 class ChainRule(Rule):
   """`ChainedScheduler`: every scheduler steps, in order, on the same group."""
+
   rules: tuple
 
   @property
@@ -44,6 +43,7 @@ class ChainRule(Rule):
 class SequenceRule(Rule):
   """`SequentialLR`: `rules[i]` steps between `milestones[i-1]` and `milestones[i]`;
   at a milestone the next one restarts at epoch 0 (its closed form)."""
+
   rules: tuple
   milestones: tuple = static()
 

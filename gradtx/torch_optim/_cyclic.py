@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
@@ -15,8 +16,9 @@ __all__ = ["CyclicRule", "OneCycleRule", "PlateauRule"]
 
 def _set_momentum(group: dict, value: Any, owner: str) -> dict:
   if "momentum" not in group:
-    raise ValueError(f"{owner}: optimizer must support momentum or beta1 with "
-                     "`cycle_momentum` option enabled")
+    raise ValueError(
+      f"{owner}: optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+    )
   return dict(group, momentum=f(value))
 
 
@@ -24,6 +26,7 @@ class CyclicRule(LRRule):
   """Cyclical learning rates (Smith, 2017): a triangle between `base_lr` and `max_lr`
   of `step_size_up + step_size_down` epochs, scaled per cycle (`triangular2`:
   halved) or per iteration (`exp_range`: `gamma^e`); momentum moves opposite."""
+
   base_lr: Any
   max_lr: Any
   step_size_up: float = static(2000.0)
@@ -64,8 +67,11 @@ class CyclicRule(LRRule):
     cycle = jnp.floor(1 + e / total)
     x = 1.0 + e / total - cycle
     factor = jnp.where(x <= ratio, x / ratio, (x - 1) / (ratio - 1))
-    mode = self.scale_mode if self.scale_fn is not None else (
-        "iterations" if self.mode == "exp_range" else "cycle")
+    mode = (
+      self.scale_mode
+      if self.scale_fn is not None
+      else ("iterations" if self.mode == "exp_range" else "cycle")
+    )
     s = self._scale(cycle if mode == "cycle" else e)
     group = dict(group, lr=f(self.base_lr + (f(self.max_lr) - self.base_lr) * factor * s))
     if self.cycle_momentum:
@@ -85,6 +91,7 @@ class OneCycleRule(LRRule):
   to `max_lr` over `pct_start` of `total_steps`, anneal (cos or linear) to
   `initial_lr / final_div_factor`; `three_phase` goes back to the initial rate
   first. Momentum moves between `max_momentum` and `base_momentum`, opposite."""
+
   max_lr: Any
   total_steps: int = static()
   pct_start: float = static(0.3)
@@ -102,18 +109,26 @@ class OneCycleRule(LRRule):
 
   def _values(self) -> dict:
     initial = f(self.max_lr) / self.div_factor
-    return {"initial_lr": initial, "max_lr": f(self.max_lr),
-            "min_lr": initial / self.final_div_factor,
-            "max_momentum": f(self.max_momentum), "base_momentum": f(self.base_momentum)}
+    return {
+      "initial_lr": initial,
+      "max_lr": f(self.max_lr),
+      "min_lr": initial / self.final_div_factor,
+      "max_momentum": f(self.max_momentum),
+      "base_momentum": f(self.base_momentum),
+    }
 
   def _phases(self) -> list:
     n, p = self.total_steps, self.pct_start
     if self.three_phase:
-      return [(float(p * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-              (float(2 * p * n) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
-              (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum")]
-    return [(float(p * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
-            (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum")]
+      return [
+        (float(p * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+        (float(2 * p * n) - 2, "max_lr", "initial_lr", "base_momentum", "max_momentum"),
+        (n - 1, "initial_lr", "min_lr", "max_momentum", "max_momentum"),
+      ]
+    return [
+      (float(p * n) - 1, "initial_lr", "max_lr", "max_momentum", "base_momentum"),
+      (n - 1, "max_lr", "min_lr", "base_momentum", "max_momentum"),
+    ]
 
   def construct(self, group):
     group = dict(group, initial_lr=self._values()["initial_lr"])
@@ -145,6 +160,7 @@ class PlateauRule(Rule):
   """ReduceLROnPlateau: `lr <- max(lr * factor, min_lr)` (if that lowers it by more
   than `eps`) once the metric has not improved (by `threshold`, relative or
   absolute) for more than `patience` steps; then `cooldown` steps of rest."""
+
   mode: str = static("min")
   factor: Any = 0.1
   patience: Any = 10
@@ -156,8 +172,12 @@ class PlateauRule(Rule):
 
   def construct(self, group):
     worse = math.inf if self.mode == "min" else -math.inf
-    rstate = {"last_epoch": integer(0), "best": f(worse), "num_bad_epochs": integer(0),
-              "cooldown_counter": integer(0)}
+    rstate = {
+      "last_epoch": integer(0),
+      "best": f(worse),
+      "num_bad_epochs": integer(0),
+      "cooldown_counter": integer(0),
+    }
     return rstate, dict(group)
 
   def _is_better(self, a, best):
@@ -168,8 +188,9 @@ class PlateauRule(Rule):
 
   def step(self, rstate, group, value):
     if value is None:
-      raise ValueError("ReduceLROnPlateau needs the metric: call "
-                       "update(updates, state, params, value=loss).")
+      raise ValueError(
+        "ReduceLROnPlateau needs the metric: call update(updates, state, params, value=loss)."
+      )
     current = f(value)
     better = self._is_better(current, rstate["best"])
     best = jnp.where(better, current, rstate["best"])
@@ -183,6 +204,10 @@ class PlateauRule(Rule):
     lr = jnp.where(reduce & (old - new > self.eps), new, old)
     counter = jnp.where(reduce, integer(self.cooldown), counter)
     bad = jnp.where(reduce, 0, bad)
-    rstate = {"last_epoch": rstate["last_epoch"] + 1, "best": best,
-              "num_bad_epochs": integer(bad), "cooldown_counter": integer(counter)}
+    rstate = {
+      "last_epoch": rstate["last_epoch"] + 1,
+      "best": best,
+      "num_bad_epochs": integer(bad),
+      "cooldown_counter": integer(counter),
+    }
     return rstate, dict(group, lr=f(lr))

@@ -8,16 +8,26 @@ current rate, `base` PyTorch's `base_lrs[0]`.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax.numpy as jnp
 
 from gradtx.core.module import static
 from gradtx.torch_optim._scheduled import LRRule, f, integer
 
-__all__ = ["LambdaRule", "MultiplicativeRule", "StepRule", "MultiStepRule", "ConstantRule",
-           "LinearRule", "ExponentialRule", "PolynomialRule", "CosineAnnealingRule",
-           "WarmRestartsRule"]
+__all__ = [
+  "LambdaRule",
+  "MultiplicativeRule",
+  "StepRule",
+  "MultiStepRule",
+  "ConstantRule",
+  "LinearRule",
+  "ExponentialRule",
+  "PolynomialRule",
+  "CosineAnnealingRule",
+  "WarmRestartsRule",
+]
 
 
 def _e(rstate: dict):
@@ -30,6 +40,7 @@ def _lr(group: dict, lr: Any) -> dict:
 
 class LambdaRule(LRRule):
   """`lr = base * lr_lambda(e)`."""
+
   lr_lambda: Callable = static()
 
   def get_lr(self, rstate, group, initial):
@@ -38,6 +49,7 @@ class LambdaRule(LRRule):
 
 class MultiplicativeRule(LRRule):
   """`lr <- lr * lr_lambda(e)` (unchanged by the initial step)."""
+
   lr_lambda: Callable = static()
 
   def get_lr(self, rstate, group, initial):
@@ -48,6 +60,7 @@ class MultiplicativeRule(LRRule):
 
 class StepRule(LRRule):
   """`lr <- lr * gamma` every `step_size` epochs; closed form `base * gamma^(e // step_size)`."""
+
   step_size: int = static()
   gamma: Any = 0.1
 
@@ -62,6 +75,7 @@ class StepRule(LRRule):
 
 class MultiStepRule(LRRule):
   """`lr <- lr * gamma^(times e is a milestone)`; closed form `base * gamma^#{m <= e}`."""
+
   milestones: tuple = static()
   gamma: Any = 0.1
 
@@ -78,13 +92,15 @@ class MultiStepRule(LRRule):
 
 class ConstantRule(LRRule):
   """`lr * factor` at e = 0, `lr / factor` at e = total_iters."""
+
   factor: Any = 1.0 / 3
   total_iters: int = static(5)
 
   def get_lr(self, rstate, group, initial):
     e, lr = rstate["last_epoch"], group["lr"]
-    out = jnp.where(e == 0, lr * self.factor,
-                    jnp.where(e != self.total_iters, lr, lr * (1.0 / f(self.factor))))
+    out = jnp.where(
+      e == 0, lr * self.factor, jnp.where(e != self.total_iters, lr, lr * (1.0 / f(self.factor)))
+    )
     return _lr(group, out)
 
   def closed_form(self, rstate, group):
@@ -95,6 +111,7 @@ class ConstantRule(LRRule):
 class LinearRule(LRRule):
   """`lr * start_factor` at e = 0, then the ratio of successive linear factors
   up to e = total_iters."""
+
   start_factor: Any = 1.0 / 3
   end_factor: Any = 1.0
   total_iters: int = static(5)
@@ -116,6 +133,7 @@ class LinearRule(LRRule):
 
 class ExponentialRule(LRRule):
   """`lr <- lr * gamma`; closed form `base * gamma^e`."""
+
   gamma: Any
 
   def get_lr(self, rstate, group, initial):
@@ -127,6 +145,7 @@ class ExponentialRule(LRRule):
 
 class PolynomialRule(LRRule):
   """`lr <- lr * ((1 - e/T) / (1 - (e-1)/T))^power` up to e = T = total_iters."""
+
   total_iters: int = static(5)
   power: Any = 1.0
 
@@ -144,6 +163,7 @@ class PolynomialRule(LRRule):
 
 class CosineAnnealingRule(LRRule):
   """PyTorch's recursive cosine annealing (it rises again past `T_max`, period `2 T_max`)."""
+
   T_max: int = static()
   eta_min: Any = 0.0
 
@@ -167,6 +187,7 @@ class CosineAnnealingRule(LRRule):
 class WarmRestartsRule(LRRule):
   """`lr = eta_min + (base - eta_min)(1 + cos(pi T_cur / T_i)) / 2`; at `T_cur = T_i`
   it restarts with `T_i <- T_i * T_mult` (SGDR, Loshchilov & Hutter 2017)."""
+
   T_0: int = static()
   T_mult: int = static(1)
   eta_min: Any = 0.0
@@ -174,8 +195,12 @@ class WarmRestartsRule(LRRule):
   def construct(self, group):
     group = dict(group)
     group.setdefault("initial_lr", group["lr"])
-    rstate = {"last_epoch": integer(-1), "base": group["initial_lr"],
-              "T_cur": integer(-1), "T_i": integer(self.T_0)}
+    rstate = {
+      "last_epoch": integer(-1),
+      "base": group["initial_lr"],
+      "T_cur": integer(-1),
+      "T_i": integer(self.T_0),
+    }
     return self.step(rstate, group)
 
   def initial_step(self, rstate, group):
@@ -188,8 +213,12 @@ class WarmRestartsRule(LRRule):
     wrap = t_cur >= rstate["T_i"]
     t_cur = jnp.where(wrap, t_cur % rstate["T_i"], t_cur)
     t_i = jnp.where(wrap, rstate["T_i"] * self.T_mult, rstate["T_i"])
-    rstate = dict(rstate, last_epoch=rstate["last_epoch"] + 1,
-                  T_cur=jnp.where(fresh, 0, t_cur), T_i=jnp.where(fresh, self.T_0, t_i))
+    rstate = dict(
+      rstate,
+      last_epoch=rstate["last_epoch"] + 1,
+      T_cur=jnp.where(fresh, 0, t_cur),
+      T_i=jnp.where(fresh, self.T_0, t_i),
+    )
     return rstate, self.get_lr(rstate, dict(group), False)
 
   def get_lr(self, rstate, group, initial):

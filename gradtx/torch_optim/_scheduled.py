@@ -105,6 +105,7 @@ class ScheduledState(NamedTuple):
   """`count`: updates done; `hyperparams`: PyTorch's param-group values the next
   update uses (`lr`, `initial_lr`, `momentum`); `rule_state`: the scheduler's
   own (`last_epoch`, ...); `inner_state`: the optimizer's."""
+
   count: jax.Array
   hyperparams: dict
   rule_state: Any
@@ -113,10 +114,14 @@ class ScheduledState(NamedTuple):
 
 def _keys(optimizer: Any, owner: str) -> tuple[str, str | None]:
   if not isinstance(optimizer, NamedOptimizer):
-    kind = ("a scheduled optimizer; combine schedulers with ChainedScheduler or SequentialLR"
-            if isinstance(optimizer, Scheduled) else type(optimizer).__name__)
-    raise TypeError(f"{owner}: optimizer must be a gradtx.torch_optim (or named gradtx) "
-                    f"optimizer, got {kind}.")
+    kind = (
+      "a scheduled optimizer; combine schedulers with ChainedScheduler or SequentialLR"
+      if isinstance(optimizer, Scheduled)
+      else type(optimizer).__name__
+    )
+    raise TypeError(
+      f"{owner}: optimizer must be a gradtx.torch_optim (or named gradtx) optimizer, got {kind}."
+    )
   args = optimizer.arguments()
   lr_key = next((k for k in ("lr", "learning_rate") if k in args), None)
   if lr_key is None or callable(args[lr_key]):
@@ -166,7 +171,8 @@ class Scheduled(GradientTransformation):
 
   def update(self, updates, state, params=None, **extra_args):
     updates, inner_state = self.inner(state.hyperparams).update(
-        updates, state.inner_state, params, **extra_args)
+      updates, state.inner_state, params, **extra_args
+    )
     rstate, group = self.rule.step(state.rule_state, state.hyperparams, extra_args.get("value"))
     if self.steps_per_epoch is not None:
       epoch = epoch_schedule(lambda e: e, self.steps_per_epoch)

@@ -35,6 +35,7 @@ class TorchLBFGSState(NamedTuple):
   """PyTorch's LBFGS state: `n_iter`, the last direction `d` and step `t`, the previous
   gradient, the curvature pairs (`s = t d`, `y = g - g_prev`, stacked on a leading axis
   as a ring of `history_size`), `rho = 1 / <y, s>`, the pairs stored, `H_diag`."""
+
   n_iter: jax.Array
   d: Any
   t: jax.Array
@@ -67,8 +68,17 @@ class TorchLBFGS(GradientTransformation):
     dtype = _tree.value_dtype(params)
     zeros = jax.tree.map(jnp.zeros_like, params)
     stacked = jax.tree.map(lambda z: jnp.zeros((m,) + z.shape, z.dtype), params)
-    return TorchLBFGSState(zero_count(), zeros, jnp.zeros([], dtype), zeros, stacked, stacked,
-                           jnp.zeros([m], dtype), zero_count(), jnp.ones([], dtype))
+    return TorchLBFGSState(
+      zero_count(),
+      zeros,
+      jnp.zeros([], dtype),
+      zeros,
+      stacked,
+      stacked,
+      jnp.zeros([m], dtype),
+      zero_count(),
+      jnp.ones([], dtype),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -83,14 +93,17 @@ class TorchLBFGS(GradientTransformation):
     push = ~first & (ys > 1e-10)
     slot = state.stored % m
     s_memory, y_memory = jax.tree.map(
-        lambda mem, x: jnp.where(push, mem.at[slot].set(x), mem),
-        (state.s_memory, state.y_memory), (s, y))
+      lambda mem, x: jnp.where(push, mem.at[slot].set(x), mem),
+      (state.s_memory, state.y_memory),
+      (s, y),
+    )
     rho = jnp.where(push, state.rho.at[slot].set(1 / jnp.where(push, ys, 1)), state.rho)
     yy = _tree.sq_norm(y, dtype)
     h_diag = jnp.where(push, ys / jnp.where(push, yy, 1), state.h_diag)
     stored = state.stored + push.astype(state.stored.dtype)
-    d = _tree.scale(jnp.asarray(-1, dtype),
-                    precondition(g, s_memory, y_memory, rho, h_diag, (stored - 1) % m))
+    d = _tree.scale(
+      jnp.asarray(-1, dtype), precondition(g, s_memory, y_memory, rho, h_diag, (stored - 1) % m)
+    )
     l1 = sum(jnp.sum(x) for x in leaves)
     t = jnp.where(first, jnp.minimum(1.0, 1.0 / l1), 1.0) * jnp.asarray(self.lr, dtype)
     moves = _tree.vdot(g, d, dtype) <= -jnp.asarray(self.tolerance_change, dtype)
@@ -99,18 +112,26 @@ class TorchLBFGS(GradientTransformation):
     return step, _tree.select(active, new, state)
 
 
-def _LBFGS(lr: Any = 1.0, max_iter: int = 20, max_eval: int | None = None,
-           tolerance_grad: Any = 1e-7, tolerance_change: Any = 1e-9, history_size: int = 100,
-           line_search_fn: str | None = None) -> GradientTransformation:
+def _LBFGS(
+  lr: Any = 1.0,
+  max_iter: int = 20,
+  max_eval: int | None = None,
+  tolerance_grad: Any = 1e-7,
+  tolerance_change: Any = 1e-9,
+  history_size: int = 100,
+  line_search_fn: str | None = None,
+) -> GradientTransformation:
   """`torch.optim.LBFGS` with `line_search_fn=None`; one `update` per inner iteration
   (see `TorchLBFGS`): `max_iter` updates are one PyTorch `step(closure)`."""
   check_lr("LBFGS", lr)
   _checks.positive_integer("LBFGS", "max_iter", max_iter)
   _checks.positive_integer("LBFGS", "history_size", history_size)
   if line_search_fn is not None:
-    raise ValueError(f"LBFGS: line_search_fn={line_search_fn!r} is not supported: PyTorch's "
-                     "strong-Wolfe search evaluates the closure inside an iteration. Use "
-                     "gradtx.lbfgs (a zoom strong-Wolfe line search) instead.")
+    raise ValueError(
+      f"LBFGS: line_search_fn={line_search_fn!r} is not supported: PyTorch's "
+      "strong-Wolfe search evaluates the closure inside an iteration. Use "
+      "gradtx.lbfgs (a zoom strong-Wolfe line search) instead."
+    )
   return TorchLBFGS(lr, tolerance_grad, tolerance_change, history_size)
 
 

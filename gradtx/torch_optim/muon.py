@@ -22,10 +22,12 @@ class _MatricesOnly(StatelessTransformation):
   def init(self, params):
     for path, leaf in jax.tree_util.tree_leaves_with_path(params):
       if getattr(leaf, "ndim", None) != 2:
-        raise ValueError("Muon only supports 2D parameters whereas we found a parameter "
-                         f"{jax.tree_util.keystr(path)} with shape {getattr(leaf, 'shape', ())}; "
-                         "use gradtx.partition with another optimizer for the others, or "
-                         "gradtx.contrib.muon (AdamW on non-matrix leaves).")
+        raise ValueError(
+          "Muon only supports 2D parameters whereas we found a parameter "
+          f"{jax.tree_util.keystr(path)} with shape {getattr(leaf, 'shape', ())}; "
+          "use gradtx.partition with another optimizer for the others, or "
+          "gradtx.contrib.muon (AdamW on non-matrix leaves)."
+        )
     return super().init(params)
 
   def update(self, updates, state, params=None, **extra_args):
@@ -33,10 +35,18 @@ class _MatricesOnly(StatelessTransformation):
     return updates, state
 
 
-def _Muon(lr: Any = 1e-3, weight_decay: Any = 0.1, momentum: Any = 0.95, nesterov: bool = True,
-          ns_coefficients: Any = (3.4445, -4.775, 2.0315), eps: Any = 1e-7, ns_steps: int = 5,
-          adjust_lr_fn: str | None = None, *,
-          muon_weight_dimension_numbers: Any = None) -> GradientTransformation:
+def _Muon(
+  lr: Any = 1e-3,
+  weight_decay: Any = 0.1,
+  momentum: Any = 0.95,
+  nesterov: bool = True,
+  ns_coefficients: Any = (3.4445, -4.775, 2.0315),
+  eps: Any = 1e-7,
+  ns_steps: int = 5,
+  adjust_lr_fn: str | None = None,
+  *,
+  muon_weight_dimension_numbers: Any = None,
+) -> GradientTransformation:
   """`torch.optim.Muon`: `b <- lerp(b, g, 1 - momentum)`, `d = lerp(g, b, momentum)`
   (Nesterov) or `b`; `w <- w (1 - lr wd) - lr s NS(d)`, with `s = sqrt(max(1, fan_out /
   fan_in))` (`adjust_lr_fn=None`/`"original"`) or `0.2 sqrt(max(fan_in, fan_out))`
@@ -47,17 +57,28 @@ def _Muon(lr: Any = 1e-3, weight_decay: Any = 0.1, momentum: Any = 0.95, nestero
   check_common("Muon", lr, eps, weight_decay)
   _checks.non_negative("Muon", "momentum", momentum)
   if adjust_lr_fn not in (None, "original", "match_rms_adamw"):
-    raise ValueError(f"Muon: adjust_lr_fn={adjust_lr_fn!r} is invalid; expected None, "
-                     "'original' or 'match_rms_adamw'.")
+    raise ValueError(
+      f"Muon: adjust_lr_fn={adjust_lr_fn!r} is invalid; expected None, "
+      "'original' or 'match_rms_adamw'."
+    )
   if ns_steps >= 100:
     raise ValueError(f"Muon: ns_steps={ns_steps!r} is invalid; expected fewer than 100.")
   if len(ns_coefficients) != 3:
     raise ValueError(f"Muon: ns_coefficients={ns_coefficients!r} is invalid; expected 3 values.")
-  return chain(_MatricesOnly(),
-               muon(lr, tuple(ns_coefficients), ns_steps, momentum, eps, weight_decay,
-                    nesterov=nesterov,
-                    consistent_rms=0.2 if adjust_lr_fn == "match_rms_adamw" else None,
-                    muon_weight_dimension_numbers=muon_weight_dimension_numbers))
+  return chain(
+    _MatricesOnly(),
+    muon(
+      lr,
+      tuple(ns_coefficients),
+      ns_steps,
+      momentum,
+      eps,
+      weight_decay,
+      nesterov=nesterov,
+      consistent_rms=0.2 if adjust_lr_fn == "match_rms_adamw" else None,
+      muon_weight_dimension_numbers=muon_weight_dimension_numbers,
+    ),
+  )
 
 
 Muon = named_optimizer(_Muon, static_args=("ns_steps",))

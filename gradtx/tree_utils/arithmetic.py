@@ -18,8 +18,18 @@ import numpy as np
 
 from gradtx.numerics.leafwise import tree_map_like
 
-__all__ = ["tree_add", "tree_sub", "tree_mul", "tree_div", "tree_scale", "tree_add_scale",
-           "tree_where", "tree_conj", "tree_real", "tree_clip"]
+__all__ = [
+  "tree_add",
+  "tree_sub",
+  "tree_mul",
+  "tree_div",
+  "tree_scale",
+  "tree_add_scale",
+  "tree_where",
+  "tree_conj",
+  "tree_real",
+  "tree_clip",
+]
 
 
 def tree_add(tree_x: Any, tree_y: Any, *other_trees: Any) -> Any:
@@ -59,15 +69,17 @@ def tree_add_scale(tree_x: Any, scalar: jax.typing.ArrayLike, tree_y: Any) -> An
   """`x + scalar * y`, leafwise; a `None` leaf of `tree_x` stays `None`."""
   _check_scalar("tree_add_scale", "scalar", scalar)
   scalar = jnp.asarray(scalar)
-  return tree_map_like(lambda x, y: x + scalar * y, ("tree_x", "tree_y"), (tree_x, tree_y),
-                       none_leaf=True)
+  return tree_map_like(
+    lambda x, y: x + scalar * y, ("tree_x", "tree_y"), (tree_x, tree_y), none_leaf=True
+  )
 
 
 def tree_where(condition: Any, tree_x: Any, tree_y: Any) -> Any:
   """`x` where `condition`, else `y`, leafwise (`jnp.where` with one `condition`,
   typically a scalar bool, for every leaf)."""
-  return tree_map_like(lambda x, y: jnp.where(condition, x, y), ("tree_x", "tree_y"),
-                       (tree_x, tree_y))
+  return tree_map_like(
+    lambda x, y: jnp.where(condition, x, y), ("tree_x", "tree_y"), (tree_x, tree_y)
+  )
 
 
 def tree_conj(tree: Any) -> Any:
@@ -80,7 +92,10 @@ def tree_real(tree: Any) -> Any:
   return jax.tree.map(jnp.real, tree)
 
 
-def tree_clip(tree: Any, min_value: jax.typing.ArrayLike | None = None,
-              max_value: jax.typing.ArrayLike | None = None) -> Any:
+def tree_clip(
+  tree: Any,
+  min_value: jax.typing.ArrayLike | None = None,
+  max_value: jax.typing.ArrayLike | None = None,
+) -> Any:
   """Every leaf clipped to `[min_value, max_value]` (`None`: no bound on that side)."""
   return jax.tree.map(lambda x: jnp.clip(x, min_value, max_value), tree)

@@ -21,8 +21,9 @@ def tree_ones_like(tree: Any, dtype: jax.typing.DTypeLike | None = None) -> Any:
   return jax.tree.map(lambda x: jnp.ones_like(x, dtype=dtype), tree)
 
 
-def tree_full_like(tree: Any, fill_value: jax.typing.ArrayLike,
-                   dtype: jax.typing.DTypeLike | None = None) -> Any:
+def tree_full_like(
+  tree: Any, fill_value: jax.typing.ArrayLike, dtype: jax.typing.DTypeLike | None = None
+) -> Any:
   """`fill_value` shaped like every leaf, in `dtype` or the leaf's dtype."""
   return jax.tree.map(lambda x: jnp.full_like(x, fill_value, dtype=dtype), tree)
 

@@ -24,8 +24,12 @@ def tree_cast(tree: Any, dtype: jax.typing.DTypeLike | None) -> Any:
 def tree_cast_like(tree: Any, other_tree: Any) -> Any:
   """Every leaf cast to the dtype of the matching leaf of `other_tree` (leaves of
   `other_tree` without a dtype leave theirs unchanged)."""
-  return tree_map_like(lambda x, o: x.astype(o.dtype) if hasattr(o, "dtype") else x,
-                       ("tree", "other_tree"), (tree, other_tree), shapes=False)
+  return tree_map_like(
+    lambda x, o: x.astype(o.dtype) if hasattr(o, "dtype") else x,
+    ("tree", "other_tree"),
+    (tree, other_tree),
+    shapes=False,
+  )
 
 
 def _lower(a: Any, b: Any) -> Any:
@@ -36,8 +40,10 @@ def _lower(a: Any, b: Any) -> Any:
     return b
   if joined == b:
     return a
-  raise ValueError(f"tree_dtype: dtypes {jnp.dtype(a)} and {jnp.dtype(b)} are not ordered: "
-                   "neither promotes to the other.")
+  raise ValueError(
+    f"tree_dtype: dtypes {jnp.dtype(a)} and {jnp.dtype(b)} are not ordered: "
+    "neither promotes to the other."
+  )
 
 
 def _higher(a: Any, b: Any) -> Any:
@@ -57,15 +63,23 @@ def tree_dtype(tree: Any, mixed_dtype_handler: str | None = None) -> jax.typing.
     return jnp.asarray([]).dtype
   dtypes = [jnp.asarray(x).dtype for _, x in pairs]
   if mixed_dtype_handler is None:
-    wrong = [f"leaf {keystr(p) or '<root>'} has dtype {d}, expected {dtypes[0]}"
-             for (p, _), d in zip(pairs, dtypes) if d != dtypes[0]]
+    wrong = [
+      f"leaf {keystr(p) or '<root>'} has dtype {d}, expected {dtypes[0]}"
+      for (p, _), d in zip(pairs, dtypes)
+      if d != dtypes[0]
+    ]
     if wrong:
-      raise ValueError("tree_dtype: leaves of mixed dtypes (pass mixed_dtype_handler="
-                       "'promote', 'highest' or 'lowest'): " + "; ".join(wrong) + ".")
+      raise ValueError(
+        "tree_dtype: leaves of mixed dtypes (pass mixed_dtype_handler="
+        "'promote', 'highest' or 'lowest'): " + "; ".join(wrong) + "."
+      )
     return dtypes[0]
   combine = {"promote": jnp.promote_types, "highest": _higher, "lowest": _lower}.get(
-      mixed_dtype_handler)
+    mixed_dtype_handler
+  )
   if combine is None:
-    raise ValueError(f"tree_dtype: mixed_dtype_handler={mixed_dtype_handler!r} is invalid; "
-                     "expected None, 'promote', 'highest' or 'lowest'.")
+    raise ValueError(
+      f"tree_dtype: mixed_dtype_handler={mixed_dtype_handler!r} is invalid; "
+      "expected None, 'promote', 'highest' or 'lowest'."
+    )
   return functools.reduce(combine, dtypes)

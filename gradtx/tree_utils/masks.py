@@ -42,8 +42,7 @@ class FrozenTree:
 
   def resolve(self, params: Any) -> Any:
     """The tree with exactly the structure of `params` (prefix leaves broadcast)."""
-    tree = self.fn(params) if self.fn is not None else jax.tree.unflatten(
-        self.treedef, self.leaves)
+    tree = self.fn(params) if self.fn is not None else jax.tree.unflatten(self.treedef, self.leaves)
     return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), tree, params)
 
 
@@ -61,8 +60,9 @@ def keep(tree: Any, selected: Any) -> Any:
 
 def merge(selected: Any, inner: Any, outer: Any) -> Any:
   """`inner`'s leaves where selected, `outer`'s elsewhere."""
-  return jax.tree.map(lambda on, a, b: a if on else b, selected, inner, outer,
-                      is_leaf=lambda x: x is None)
+  return jax.tree.map(
+    lambda on, a, b: a if on else b, selected, inner, outer, is_leaf=lambda x: x is None
+  )
 
 
 def resolve(mask: FrozenTree | None, params: Any) -> Any:

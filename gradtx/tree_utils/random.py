@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import inspect
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 
@@ -24,9 +25,12 @@ def _takes_sharding(sampler: Callable[..., Any]) -> bool:
     return False
 
 
-def tree_random_like(rng_key: jax.Array, target_tree: Any,
-                     sampler: Callable[..., jax.typing.ArrayLike] = jax.random.normal,
-                     dtype: jax.typing.DTypeLike | None = None) -> Any:
+def tree_random_like(
+  rng_key: jax.Array,
+  target_tree: Any,
+  sampler: Callable[..., jax.typing.ArrayLike] = jax.random.normal,
+  dtype: jax.typing.DTypeLike | None = None,
+) -> Any:
   """A tree like `target_tree` whose leaves are `sampler(key, leaf.shape, dtype)`, one
   independent key per leaf (from `tree_split_key_like`).
 
@@ -41,14 +45,17 @@ def tree_random_like(rng_key: jax.Array, target_tree: Any,
     if with_sharding:
       return sampler(key, x.shape, dt, out_sharding=jax.typeof(x).sharding)
     return sampler(key, x.shape, dt)
+
   return jax.tree.map(leaf, target_tree, keys)
 
 
 def tree_unwrap_random_key_data(input_tree: Any) -> Any:
   """Typed PRNG keys (`jax.random.key`) replaced by their raw `key_data`, so trees holding
   keys can be compared numerically; other leaves unchanged."""
+
   def leaf(x):
     if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
       return jax.random.key_data(x)
     return x
+
   return jax.tree.map(leaf, input_tree)

@@ -17,8 +17,15 @@ import jax.numpy as jnp
 from gradtx.numerics.leafwise import flatten_like
 from gradtx.numerics.ops import abs_sq, join_small_leaves
 
-__all__ = ["tree_vdot", "tree_sum", "tree_max", "tree_min", "tree_size", "tree_norm",
-           "tree_allclose"]
+__all__ = [
+  "tree_vdot",
+  "tree_sum",
+  "tree_max",
+  "tree_min",
+  "tree_size",
+  "tree_norm",
+  "tree_allclose",
+]
 
 
 def _arrays(tree: Any) -> list[jax.Array]:
@@ -75,8 +82,11 @@ def tree_size(tree: Any) -> int:
   return sum(jnp.size(x) for x in jax.tree.leaves(tree))
 
 
-def tree_norm(tree: Any, ord: int | str | float | None = None,  # pylint: disable=redefined-builtin
-              squared: bool = False) -> jax.Array:
+def tree_norm(
+  tree: Any,
+  ord: int | str | float | None = None,  # pylint: disable=redefined-builtin
+  squared: bool = False,
+) -> jax.Array:
   """The vector norm of all leaves taken together.
 
   `ord`: None or 2 (`sqrt(sum |x|^2)`), 1 (`sum |x|`), `inf` / `'inf'` /
@@ -96,10 +106,14 @@ def tree_norm(tree: Any, ord: int | str | float | None = None,  # pylint: disabl
   return abs_sq(value) if squared else value
 
 
-def tree_allclose(a: Any, b: Any, rtol: jax.typing.ArrayLike = 1e-05,
-                  atol: jax.typing.ArrayLike = 1e-08, equal_nan: bool = False) -> Any:
+def tree_allclose(
+  a: Any,
+  b: Any,
+  rtol: jax.typing.ArrayLike = 1e-05,
+  atol: jax.typing.ArrayLike = 1e-08,
+  equal_nan: bool = False,
+) -> Any:
   """`jnp.allclose` on every pair of leaves, all of them true (True for empty trees)."""
   _, (xs, ys) = flatten_like(("a", "b"), (a, b))
-  checks = [jnp.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan)
-            for x, y in zip(xs, ys)]
+  checks = [jnp.allclose(x, y, rtol=rtol, atol=atol, equal_nan=equal_nan) for x, y in zip(xs, ys)]
   return functools.reduce(operator.and_, checks, True)

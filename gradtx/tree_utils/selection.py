@@ -15,7 +15,8 @@ Variable is left out).
 from __future__ import annotations
 
 import fnmatch
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import jax
 from jax.tree_util import DictKey, FlattenedIndexKey, GetAttrKey, SequenceKey
@@ -57,18 +58,23 @@ class Selector:
 
   def __call__(self, params: Any) -> Any:
     return jax.tree_util.tree_map_with_path(
-        lambda path, leaf: bool(self.pred(path_str(path), leaf)), params)
+      lambda path, leaf: bool(self.pred(path_str(path), leaf)), params
+    )
 
-  def __invert__(self) -> "Selector":
+  def __invert__(self) -> Selector:
     return Selector(lambda p, x: not self.pred(p, x), f"~{self.description}")
 
-  def __and__(self, other: "Selector") -> "Selector":
-    return Selector(lambda p, x: self.pred(p, x) and other.pred(p, x),
-                    f"({self.description} & {other.description})")
+  def __and__(self, other: Selector) -> Selector:
+    return Selector(
+      lambda p, x: self.pred(p, x) and other.pred(p, x),
+      f"({self.description} & {other.description})",
+    )
 
-  def __or__(self, other: "Selector") -> "Selector":
-    return Selector(lambda p, x: self.pred(p, x) or other.pred(p, x),
-                    f"({self.description} | {other.description})")
+  def __or__(self, other: Selector) -> Selector:
+    return Selector(
+      lambda p, x: self.pred(p, x) or other.pred(p, x),
+      f"({self.description} | {other.description})",
+    )
 
   def __eq__(self, other: object) -> bool:
     return isinstance(other, Selector) and self.description == other.description
@@ -82,15 +88,18 @@ class Selector:
 
 def by_path(*patterns: str) -> Selector:
   """Leaves whose path matches any shell-style pattern (`*bias`, `encoder/*`)."""
-  return Selector(lambda p, _: any(fnmatch.fnmatchcase(p, pat) for pat in patterns),
-                  f"by_path{patterns!r}")
+  return Selector(
+    lambda p, _: any(fnmatch.fnmatchcase(p, pat) for pat in patterns), f"by_path{patterns!r}"
+  )
 
 
 def by_ndim(min_ndim: int = 0, max_ndim: int | None = None) -> Selector:
   """Leaves with `min_ndim <= ndim <= max_ndim` (e.g. `by_ndim(2)`: matrices and up)."""
+
   def pred(_, leaf):
     ndim = getattr(leaf, "ndim", 0)
     return ndim >= min_ndim and (max_ndim is None or ndim <= max_ndim)
+
   return Selector(pred, f"by_ndim({min_ndim}, {max_ndim})")
 
 

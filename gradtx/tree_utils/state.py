@@ -10,7 +10,8 @@ tell `ScaleByAdamState.count` from `ScaleByScheduleState.count`.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import jax
 from jax.tree_util import DictKey, FlattenedIndexKey, GetAttrKey, SequenceKey
@@ -38,8 +39,10 @@ class NamedTupleKey:
   def __eq__(self, other: object) -> bool:
     if type(other).__name__ != "NamedTupleKey":
       return NotImplemented
-    return (self.tuple_name, self.name) == (getattr(other, "tuple_name", None),
-                                            getattr(other, "name", None))
+    return (self.tuple_name, self.name) == (
+      getattr(other, "tuple_name", None),
+      getattr(other, "name", None),
+    )
 
   def __hash__(self) -> int:
     return hash((self.tuple_name, self.name))
@@ -64,8 +67,9 @@ def _hashable(k: Any) -> bool:
   return True
 
 
-def _children(path: KeyPath, node: Any, insertion_order: bool = True
-              ) -> list[tuple[KeyPath, Any]] | None:
+def _children(
+  path: KeyPath, node: Any, insertion_order: bool = True
+) -> list[tuple[KeyPath, Any]] | None:
   """`(path, child)` one level down, or None for a leaf; a dict's children in insertion
   order, or (`insertion_order=False`) in JAX's sorted-key order."""
   if _is_named_tuple(node):
@@ -110,8 +114,9 @@ def _find(path: KeyPath, tree: Any, key: Any) -> list[tuple[KeyPath, Any]]:
   return found
 
 
-def tree_get_all_with_path(tree: Any, key: Any,
-                           filtering: Filtering | None = None) -> list[tuple[KeyPath, Any]]:
+def tree_get_all_with_path(
+  tree: Any, key: Any, filtering: Filtering | None = None
+) -> list[tuple[KeyPath, Any]]:
   """Every `(path, value)` in `tree` whose dict key / field / NamedTuple name is `key`
   (and for which `filtering(path, value)` holds, if given)."""
   found = _find((), tree, key)
@@ -120,22 +125,30 @@ def tree_get_all_with_path(tree: Any, key: Any,
   return found
 
 
-def tree_get(tree: Any, key: Any, default: Any | None = None,
-             filtering: Filtering | None = None) -> Any:
+def tree_get(
+  tree: Any, key: Any, default: Any | None = None, filtering: Filtering | None = None
+) -> Any:
   """The one value of `tree` named `key` (see `tree_get_all_with_path`); `default` if
   there is none, a KeyError naming the paths if there are several."""
   found = tree_get_all_with_path(tree, key, filtering=filtering)
   if len(found) > 1:
     paths = ", ".join(jax.tree_util.keystr(p) or "<root>" for p, _ in found)
-    raise KeyError(f"tree_get: found {len(found)} values for {key!r} (at {paths}); pass "
-                   "`filtering` to choose one.")
+    raise KeyError(
+      f"tree_get: found {len(found)} values for {key!r} (at {paths}); pass "
+      "`filtering` to choose one."
+    )
   return found[0][1] if found else default
 
 
 def _entry_name(entry: Any) -> Any:
   """The plain key of a path entry (dict key, field name, index)."""
-  for kind, attr in ((DictKey, "key"), (FlattenedIndexKey, "key"), (GetAttrKey, "name"),
-                     (SequenceKey, "idx"), (NamedTupleKey, "name")):
+  for kind, attr in (
+    (DictKey, "key"),
+    (FlattenedIndexKey, "key"),
+    (GetAttrKey, "name"),
+    (SequenceKey, "idx"),
+    (NamedTupleKey, "name"),
+  ):
     if isinstance(entry, kind):
       return getattr(entry, attr)
   raise KeyError(f"tree_set: unsupported path entry {entry!r}.")
@@ -147,7 +160,8 @@ def _rebuild(node: Any, new_children: list[Any]) -> Any:
   if isinstance(node, dict):
     return dict(zip(node.keys(), new_children))
   return jax.tree_util.tree_unflatten(
-      jax.tree_util.tree_structure(node, is_leaf=lambda x: x is not node), new_children)
+    jax.tree_util.tree_structure(node, is_leaf=lambda x: x is not node), new_children
+  )
 
 
 def tree_set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) -> Any:
@@ -166,7 +180,7 @@ def tree_set(tree: Any, filtering: Filtering | None = None, /, **kwargs: Any) ->
   accept = lambda path, value: filtering is None or filtering(path, value)
 
   def replace(path: KeyPath, node: Any) -> Any:
-    if (_is_named_tuple(node) and type(node).__name__ in kwargs and accept(path, node)):
+    if _is_named_tuple(node) and type(node).__name__ in kwargs and accept(path, node):
       return kwargs[type(node).__name__]
     kids = _children(path, node) if node is not None else None
     if kids is None:

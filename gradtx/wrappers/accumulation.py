@@ -14,17 +14,33 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation, as_transformation, identity
 from gradtx.numerics.ops import safe_increment, zero_count, zeros_like
 from gradtx.wrappers.branches import zero_updates_of
-from gradtx.core.protocol import GradientTransformation, as_transformation, identity
 
-__all__ = ["AccumulateState", "Accumulate", "accumulate_gradients", "ApplyEvery", "ApplyEveryK",
-           "apply_every"]
+__all__ = [
+  "AccumulateState",
+  "Accumulate",
+  "accumulate_gradients",
+  "ApplyEvery",
+  "ApplyEveryK",
+  "apply_every",
+]
 
 
-def accumulate_step(inner: GradientTransformation, every_k: Any, updates: Any, micro_step: jax.Array,
-                    step: jax.Array, grad_acc: Any, inner_state: Any, params: Any = None, *,
-                    mean: bool = True, extra_args: dict | None = None) -> tuple:
+def accumulate_step(
+  inner: GradientTransformation,
+  every_k: Any,
+  updates: Any,
+  micro_step: jax.Array,
+  step: jax.Array,
+  grad_acc: Any,
+  inner_state: Any,
+  params: Any = None,
+  *,
+  mean: bool = True,
+  extra_args: dict | None = None,
+) -> tuple:
   """One micro-step: `A_j = A_{j-1} + g_j`, `u = 0`; on the `every_k`-th call
   `u, s = inner(A / j, s)` (`A` itself if not `mean`) and `A = 0`.
 
@@ -38,7 +54,8 @@ def accumulate_step(inner: GradientTransformation, every_k: Any, updates: Any, m
 
   def apply(acc, inner_state):
     total = jax.tree.map(
-        lambda a, g: ((a / seen.astype(a.dtype)) if mean else a).astype(g.dtype), acc, updates)
+      lambda a, g: ((a / seen.astype(a.dtype)) if mean else a).astype(g.dtype), acc, updates
+    )
     new_updates, inner_state = inner.update(total, inner_state, params, **(extra_args or {}))
     return new_updates, jax.tree.map(jnp.zeros_like, acc), inner_state
 
@@ -55,6 +72,7 @@ class AccumulateState(NamedTuple):
   """`micro_step`: micro-batches seen since the last step (0..k-1);
   `step`: optimizer steps taken; `grad_acc`: running sum of the micro-batch
   gradients (compute dtype); `inner_state`: the wrapped optimizer's state."""
+
   micro_step: jax.Array
   step: jax.Array
   grad_acc: Any
@@ -90,8 +108,17 @@ class Accumulate(GradientTransformation):
     return AccumulateState(zero_count(), zero_count(), acc, self.inner.init(params))
 
   def update(self, updates, state, params=None, **extra_args):
-    out = accumulate_step(self.inner, self.every_k, updates, state.micro_step, state.step,
-                          state.grad_acc, state.inner_state, params, extra_args=extra_args)
+    out = accumulate_step(
+      self.inner,
+      self.every_k,
+      updates,
+      state.micro_step,
+      state.step,
+      state.grad_acc,
+      state.inner_state,
+      params,
+      extra_args=extra_args,
+    )
     return out[0], AccumulateState(*out[1:])
 
 
@@ -104,6 +131,7 @@ def accumulate_gradients(transform: Any, every_k: Any, *, state_dtype: Any = Non
 class ApplyEvery(NamedTuple):
   """State of `apply_every` (Optax's name): `count`, calls since the last emission
   (0..k-1); `grad_acc`, the running sum of the gradients."""
+
   count: jax.Array
   grad_acc: Any
 
@@ -124,8 +152,9 @@ class ApplyEveryK(GradientTransformation):
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
-    out = accumulate_step(identity(), self.k, updates, state.count, zero_count(), state.grad_acc,
-                          (), mean=False)
+    out = accumulate_step(
+      identity(), self.k, updates, state.count, zero_count(), state.grad_acc, (), mean=False
+    )
     return out[0], ApplyEvery(out[1], out[3])
 
 

@@ -18,18 +18,34 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, cast, compute_dtype, map_leaves, safe_increment,
-                                 scalar_dtype, zero_count)
+from gradtx.numerics.ops import (
+  bias_correction,
+  cast,
+  compute_dtype,
+  map_leaves,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+)
 from gradtx.numerics.ops import state_dtype as ops_state_dtype
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.decay.weight_decay import require_params
 
-__all__ = ["AveragedParamsState", "EmaParams", "ema_params", "Swa", "swa",
-           "PolynomialAveraging", "polynomial_averaging", "averaged_params"]
+__all__ = [
+  "AveragedParamsState",
+  "EmaParams",
+  "ema_params",
+  "Swa",
+  "swa",
+  "PolynomialAveraging",
+  "polynomial_averaging",
+  "averaged_params",
+]
 
 
 class AveragedParamsState(NamedTuple):
   """`count`: steps done; `averaged`: the averaged params (read with `averaged_params`)."""
+
   count: jax.Array
   averaged: Any
 
@@ -47,8 +63,9 @@ class _Averaging(GradientTransformation):
     dtype = lambda p: ops_state_dtype(jnp.asarray(p).dtype, self.state_dtype)
     # a copy, never the params' own buffer (a step that donates params and state would
     # otherwise donate one buffer twice)
-    return AveragedParamsState(zero_count(),
-                               jax.tree.map(lambda p: jnp.array(p, dtype(p), copy=True), params))
+    return AveragedParamsState(
+      zero_count(), jax.tree.map(lambda p: jnp.array(p, dtype(p), copy=True), params)
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -84,8 +101,9 @@ class EmaParams(_Averaging):
     _checks.decay_rate("ema_params", "decay", self.decay)
     check_state_dtype("ema_params", self.state_dtype)
     if self.warmup and self.debias:
-      raise ValueError("ema_params: warmup=True and debias=True are two ways to start the "
-                       "average; pick one.")
+      raise ValueError(
+        "ema_params: warmup=True and debias=True are two ways to start the average; pick one."
+      )
 
   def _weight(self, count):
     d = jnp.asarray(self.decay, scalar_dtype())
@@ -112,7 +130,11 @@ class Swa(_Averaging):
     check_state_dtype("swa", self.state_dtype)
 
   def _weight(self, count):
-    t, start, every = count, jnp.asarray(self.start, count.dtype), jnp.asarray(self.every, count.dtype)
+    t, start, every = (
+      count,
+      jnp.asarray(self.start, count.dtype),
+      jnp.asarray(self.every, count.dtype),
+    )
     on = (t >= start) & ((t - start) % every == 0)
     n = jnp.where(t >= start, (t - start) // every, 0).astype(scalar_dtype())  # averaged before t
     return jnp.where(t < start, 1.0, jnp.where(on, 1 / (n + 1), 0.0)).astype(scalar_dtype())
@@ -136,8 +158,9 @@ class PolynomialAveraging(_Averaging):
     return (1 + g) / (count.astype(scalar_dtype()) + g)
 
 
-def ema_params(decay: Any = 0.999, *, warmup: bool = False, debias: bool = False,
-               state_dtype: Any = None) -> EmaParams:
+def ema_params(
+  decay: Any = 0.999, *, warmup: bool = False, debias: bool = False, state_dtype: Any = None
+) -> EmaParams:
   """An EMA of the params (see `EmaParams`); passes the updates through. The average is kept
   in `state_dtype` (default: the param dtype, at least float32)."""
   return EmaParams(state_dtype=state_dtype, decay=decay, warmup=warmup, debias=debias)
@@ -155,9 +178,14 @@ def polynomial_averaging(gamma: Any = 3.0, *, state_dtype: Any = None) -> Polyno
 
 def averaged_params(state: Any) -> Any:
   """The averaged params held by the one averaging stage in `state` (any optimizer state)."""
-  found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, AveragedParamsState))
-           if isinstance(s, AveragedParamsState)]
+  found = [
+    s
+    for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, AveragedParamsState))
+    if isinstance(s, AveragedParamsState)
+  ]
   if len(found) != 1:
-    raise ValueError(f"averaged_params: expected a state holding one averaging stage "
-                     f"(ema_params, swa, polynomial_averaging), found {len(found)}.")
+    raise ValueError(
+      f"averaged_params: expected a state holding one averaging stage "
+      f"(ema_params, swa, polynomial_averaging), found {len(found)}."
+    )
   return found[0].averaged

@@ -3,29 +3,36 @@ updates through otherwise, `conditionally_mask` zeroes them."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
-import jax.numpy as jnp
 
 from gradtx.core.module import static
-from gradtx.wrappers.branches import zero_updates_of
 from gradtx.core.protocol import GradientTransformation, as_transformation
 from gradtx.numerics.ops import safe_increment, zero_count
+from gradtx.wrappers.branches import zero_updates_of
 
-__all__ = ["ConditionallyTransformState", "ConditionallyMaskState", "Conditionally",
-           "conditionally_transform", "conditionally_mask"]
+__all__ = [
+  "ConditionallyTransformState",
+  "ConditionallyMaskState",
+  "Conditionally",
+  "conditionally_transform",
+  "conditionally_mask",
+]
 
 
 class ConditionallyTransformState(NamedTuple):
   """`inner_state`: the wrapped state (kept as is on steps that skip it);
   `step`: calls so far (the `step` the condition sees, 0 first)."""
+
   inner_state: Any
   step: jax.Array
 
 
 class ConditionallyMaskState(NamedTuple):
   """`step`: calls so far (0 first); `inner_state`: the wrapped state."""
+
   step: jax.Array
   inner_state: Any
 
@@ -61,21 +68,24 @@ class Conditionally(GradientTransformation):
         return updates, inner_state
       return zero_updates_of(run, inner_state), inner_state
 
-    condition = self.should_transform_fn(state.step,
-                                         **(extra_args if self.forward_extra_args else {}))
+    condition = self.should_transform_fn(
+      state.step, **(extra_args if self.forward_extra_args else {})
+    )
     new_updates, inner_state = jax.lax.cond(condition, run, hold, state.inner_state)
     return new_updates, self._state(safe_increment(state.step), inner_state)
 
 
-def conditionally_transform(inner: Any, should_transform_fn: Callable,
-                            forward_extra_args: bool = False) -> Conditionally:
+def conditionally_transform(
+  inner: Any, should_transform_fn: Callable, forward_extra_args: bool = False
+) -> Conditionally:
   """`inner` at the steps where `should_transform_fn(step)` is True; elsewhere the
   updates pass through and the inner state is kept (see `Conditionally`)."""
   return Conditionally(inner, should_transform_fn, forward_extra_args, mask=False)
 
 
-def conditionally_mask(inner: Any, should_transform_fn: Callable,
-                       forward_extra_args: bool = False) -> Conditionally:
+def conditionally_mask(
+  inner: Any, should_transform_fn: Callable, forward_extra_args: bool = False
+) -> Conditionally:
   """`inner` at the steps where `should_transform_fn(step)` is True; elsewhere the
   updates are zero and the inner state is kept (see `Conditionally`)."""
   return Conditionally(inner, should_transform_fn, forward_extra_args, mask=True)

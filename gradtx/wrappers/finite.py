@@ -8,17 +8,26 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
-from gradtx.numerics.ops import join_small_leaves
 from gradtx.core.protocol import GradientTransformation, as_transformation
+from gradtx.numerics.ops import join_small_leaves
 
-__all__ = ["ApplyIfFinite", "ApplyIfFiniteState", "apply_if_finite", "zero_nans", "ZeroNans",
-           "ZeroNansState", "all_finite"]
+__all__ = [
+  "ApplyIfFinite",
+  "ApplyIfFiniteState",
+  "apply_if_finite",
+  "zero_nans",
+  "ZeroNans",
+  "ZeroNansState",
+  "all_finite",
+]
 
 
 def all_finite(tree: Any) -> jax.Array:
   """True when every element of every leaf is finite (small leaves checked together)."""
-  leaves = [jnp.all(jnp.isfinite(x))
-            for x in join_small_leaves([jnp.asarray(x) for x in jax.tree.leaves(tree)])]
+  leaves = [
+    jnp.all(jnp.isfinite(x))
+    for x in join_small_leaves([jnp.asarray(x) for x in jax.tree.leaves(tree)])
+  ]
   return jnp.all(jnp.stack(leaves)) if leaves else jnp.asarray(True)
 
 
@@ -26,6 +35,7 @@ class ApplyIfFiniteState(NamedTuple):
   """`notfinite_count`: consecutive skipped steps; `last_finite`: whether the
   last step's gradients were finite; `total_notfinite`: all skipped steps;
   `inner_state`: the wrapped state (untouched by a skipped step)."""
+
   notfinite_count: jax.Array
   last_finite: jax.Array
   total_notfinite: jax.Array
@@ -47,8 +57,7 @@ class ApplyIfFinite(GradientTransformation):
 
   def __post_init__(self):
     object.__setattr__(self, "inner", as_transformation(self.inner))
-    _checks.non_negative("apply_if_finite", "max_consecutive_errors",
-                         self.max_consecutive_errors)
+    _checks.non_negative("apply_if_finite", "max_consecutive_errors", self.max_consecutive_errors)
 
   def init(self, params):
     zero = jnp.zeros([], jnp.int32)
@@ -79,6 +88,7 @@ def apply_if_finite(inner: Any, max_consecutive_errors: Any) -> ApplyIfFinite:
 class ZeroNansState(NamedTuple):
   """`found_nan`: tree shaped like the params, one bool scalar per leaf: whether the
   last update's leaf held a NaN (Optax's state; not used by the transformation)."""
+
   found_nan: Any
 
 
@@ -92,8 +102,10 @@ class ZeroNans(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del state, params, extra_args
     found = jax.tree.map(lambda g: jnp.any(jnp.isnan(g)), updates)
-    return (jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates),
-            ZeroNansState(found))
+    return (
+      jax.tree.map(lambda g: jnp.where(jnp.isnan(g), jnp.zeros_like(g), g), updates),
+      ZeroNansState(found),
+    )
 
 
 def zero_nans() -> ZeroNans:

@@ -32,11 +32,12 @@ __all__ = ["LookaheadParams", "LookaheadState", "Lookahead", "lookahead"]
 class LookaheadParams(NamedTuple):
   """Optax's pair of weights: `fast` (compute gradients with these) and `slow`
   (evaluate with these)."""
+
   fast: Any
   slow: Any
 
   @classmethod
-  def init_synced(cls, params: Any) -> "LookaheadParams":
+  def init_synced(cls, params: Any) -> LookaheadParams:
     """Both sets equal to `params`."""
     return cls(fast=params, slow=params)
 
@@ -45,6 +46,7 @@ class LookaheadState(NamedTuple):
   """`fast_state`: the fast optimizer's state; `steps_since_sync`: fast steps since the
   last sync (0..sync_period-1); `slow`: the slow weights when the params are a plain
   tree (None when they are `LookaheadParams`, which carry them)."""
+
   fast_state: Any
   steps_since_sync: jax.Array
   slow: Any = None
@@ -90,8 +92,10 @@ class Lookahead(GradientTransformation):
       cdt = compute_dtype(u.dtype)
       alpha, on = hyper(self.slow_step_size, cdt), sync.astype(cdt)
       diff = f.astype(cdt) + u.astype(cdt) - s.astype(cdt)
-      return ((u.astype(cdt) - on * (1 - alpha) * diff).astype(u.dtype),
-              (on * alpha * diff).astype(s.dtype))
+      return (
+        (u.astype(cdt) - on * (1 - alpha) * diff).astype(u.dtype),
+        (on * alpha * diff).astype(s.dtype),
+      )
 
     fast_u, slow_u = map_leaves(leaf, u, fast, slow, n_out=2)
     if self.reset_state:
@@ -104,8 +108,9 @@ class Lookahead(GradientTransformation):
     return fast_u, LookaheadState(fast_state, steps, new_slow)
 
 
-def lookahead(fast_optimizer: Any, sync_period: int, slow_step_size: Any,
-              reset_state: bool = False) -> Lookahead:
+def lookahead(
+  fast_optimizer: Any, sync_period: int, slow_step_size: Any, reset_state: bool = False
+) -> Lookahead:
   """Lookahead around `fast_optimizer` (see `Lookahead`); params may be a plain tree
   (slow weights kept in the state) or Optax's `LookaheadParams`."""
   return Lookahead(fast_optimizer, sync_period, slow_step_size, reset_state)

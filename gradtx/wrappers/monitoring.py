@@ -4,21 +4,30 @@ or from the `MonitorState` / `SnapshotState` itself."""
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 from gradtx.core.module import static
-from gradtx.core.protocol import (EmptyState, GradientTransformation, as_transformation,
-                                  stateless)
-from gradtx.primitives.moments.momentum import Ema, ema
+from gradtx.core.protocol import EmptyState, GradientTransformation, as_transformation, stateless
 from gradtx.numerics.ops import pick_dtype
+from gradtx.primitives.moments.momentum import Ema, ema
 
-__all__ = ["SnapshotState", "Snapshot", "snapshot", "MonitorState", "Monitor", "monitor",
-           "MeasureWithEma", "measure_with_ema"]
+__all__ = [
+  "SnapshotState",
+  "Snapshot",
+  "snapshot",
+  "MonitorState",
+  "Monitor",
+  "monitor",
+  "MeasureWithEma",
+  "measure_with_ema",
+]
 
 
 class SnapshotState(NamedTuple):
   """`measurement`: `{measure_name: measure(updates)}` of the last step (of the params
   after `init`)."""
+
   measurement: dict
 
 
@@ -44,6 +53,7 @@ def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> Snapshot:
 class MonitorState(NamedTuple):
   """`measurements`: name -> the last step's measurement (`{}` after `init`, as in
   Optax); `measure_states`: the stateful measures' states, in the order given."""
+
   measurements: dict
   measure_states: tuple
 
@@ -69,6 +79,7 @@ class Monitor(GradientTransformation):
 def monitor(measures: dict[str, Any]) -> Monitor:
   """Records `{name: measure}` of the updates in a chain: a function of the updates
   (stateless) or a transformation (stateful, e.g. `measure_with_ema`)."""
+
   def as_measure(m: Any) -> GradientTransformation:
     if callable(m) and not isinstance(m, GradientTransformation):
       return stateless(lambda u, _, m=m: m(u))
@@ -94,9 +105,16 @@ class MeasureWithEma(GradientTransformation):
     return value, (state[0], ema_state)
 
 
-def measure_with_ema(measure: Callable[[Any], Any], decay: Any, debias: bool = True,
-                     accumulator_dtype: Any = None, *, state_dtype: Any = None) -> MeasureWithEma:
+def measure_with_ema(
+  measure: Callable[[Any], Any],
+  decay: Any,
+  debias: bool = True,
+  accumulator_dtype: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> MeasureWithEma:
   """Moving average of `measure(updates)` (see `MeasureWithEma`); the average is
   stored in `accumulator_dtype` / `state_dtype` (default: at least float32)."""
-  return MeasureWithEma(measure, ema(decay, debias, state_dtype=pick_dtype(state_dtype,
-                                                                           accumulator_dtype)))
+  return MeasureWithEma(
+    measure, ema(decay, debias, state_dtype=pick_dtype(state_dtype, accumulator_dtype))
+  )

@@ -8,15 +8,23 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (complement, abs_sq, compute_dtype, hyper, map_leaves, real_dtype,
-                              zeros_like)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  abs_sq,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  zeros_like,
+)
 
 __all__ = ["ScaleByAdaDelta", "ScaleByAdaDeltaState", "scale_by_adadelta"]
 
 
 class ScaleByAdaDeltaState(NamedTuple):
   """`e_g`: moving average of `|g|^2`; `e_x`: moving average of `|u|^2`, shaped like the params."""
+
   e_g: Any
   e_x: Any
 
@@ -41,8 +49,10 @@ class ScaleByAdaDelta(GradientTransformation):
     _checks.non_negative("scale_by_adadelta", "eps", self.eps)
 
   def init(self, params):
-    return ScaleByAdaDeltaState(zeros_like(params, self.state_dtype, real=True),
-                                zeros_like(params, self.state_dtype, real=True))
+    return ScaleByAdaDeltaState(
+      zeros_like(params, self.state_dtype, real=True),
+      zeros_like(params, self.state_dtype, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -54,8 +64,9 @@ class ScaleByAdaDelta(GradientTransformation):
       gc = g.astype(cdt)
       e_g_new = rho * e_g.astype(rdt) + complement(self.rho, cdt) * abs_sq(gc)
       denom = e_g_new + eps
-      ratio = jnp.where(denom > 0, jnp.sqrt(e_x.astype(rdt) + eps)
-                        / jnp.sqrt(jnp.where(denom > 0, denom, 1.0)), 0.0)
+      ratio = jnp.where(
+        denom > 0, jnp.sqrt(e_x.astype(rdt) + eps) / jnp.sqrt(jnp.where(denom > 0, denom, 1.0)), 0.0
+      )
       u = ratio * gc
       e_x_new = rho * e_x.astype(rdt) + complement(self.rho, cdt) * abs_sq(u)
       return u.astype(g.dtype), e_g_new.astype(e_g.dtype), e_x_new.astype(e_x.dtype)
@@ -64,7 +75,8 @@ class ScaleByAdaDelta(GradientTransformation):
     return updates, ScaleByAdaDeltaState(e_g, e_x)
 
 
-def scale_by_adadelta(rho: Any = 0.9, eps: Any = 1e-6, *,
-                      state_dtype: Any = None) -> ScaleByAdaDelta:
+def scale_by_adadelta(
+  rho: Any = 0.9, eps: Any = 1e-6, *, state_dtype: Any = None
+) -> ScaleByAdaDelta:
   """Adadelta's scaling (see `ScaleByAdaDelta`)."""
   return ScaleByAdaDelta(rho, eps, state_dtype)

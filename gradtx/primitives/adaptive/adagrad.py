@@ -8,9 +8,16 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (abs_sq, compute_dtype, full_like, hyper, map_leaves, real_dtype,
-                              safe_div)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  abs_sq,
+  compute_dtype,
+  full_like,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_div,
+)
 from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = ["ScaleByRss", "ScaleByRssState", "scale_by_rss", "divide_by_root"]
@@ -18,6 +25,7 @@ __all__ = ["ScaleByRss", "ScaleByRssState", "scale_by_rss", "divide_by_root"]
 
 class ScaleByRssState(NamedTuple):
   """`sum_of_squares`: `G`, shaped like the params."""
+
   sum_of_squares: Any
 
 
@@ -48,14 +56,16 @@ class ScaleByRss(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _checks.non_negative("scale_by_rss", "initial_accumulator_value",
-                         self.initial_accumulator_value)
+    _checks.non_negative(
+      "scale_by_rss", "initial_accumulator_value", self.initial_accumulator_value
+    )
     _checks.non_negative("scale_by_rss", "eps", self.eps)
     check_state_dtype("scale_by_rss", self.state_dtype)
 
   def init(self, params):
-    return ScaleByRssState(full_like(params, self.initial_accumulator_value, self.state_dtype,
-                                     real=True))
+    return ScaleByRssState(
+      full_like(params, self.initial_accumulator_value, self.state_dtype, real=True)
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -70,7 +80,12 @@ class ScaleByRss(GradientTransformation):
     return updates, ScaleByRssState(ss)
 
 
-def scale_by_rss(initial_accumulator_value: Any = 0.1, eps: Any = 1e-7, *,
-                 eps_in_sqrt: bool = True, state_dtype: Any = None) -> ScaleByRss:
+def scale_by_rss(
+  initial_accumulator_value: Any = 0.1,
+  eps: Any = 1e-7,
+  *,
+  eps_in_sqrt: bool = True,
+  state_dtype: Any = None,
+) -> ScaleByRss:
   """AdaGrad's scaling (see `ScaleByRss`)."""
   return ScaleByRss(initial_accumulator_value, eps, eps_in_sqrt, state_dtype)

@@ -14,13 +14,17 @@ from gradtx.core.validate import check_arrays
 from gradtx.numerics.ops import abs_sq, compute_dtype, hyper, map_leaves, real_dtype
 from gradtx.primitives.decay.weight_decay import require_params
 
-__all__ = ["ScaleByDistanceOverGradients", "ScaleByDistanceOverGradientsState",
-           "scale_by_distance_over_gradients"]
+__all__ = [
+  "ScaleByDistanceOverGradients",
+  "ScaleByDistanceOverGradientsState",
+  "scale_by_distance_over_gradients",
+]
 
 
 class ScaleByDistanceOverGradientsState(NamedTuple):
   """Optax's layout: per leaf `max_dist` (scalar), `grad_sum_of_squares` (shape `(1,)`),
   and `init_params` (the starting point, in `param_dtype`)."""
+
   max_dist: Any
   grad_sum_of_squares: Any
   init_params: Any
@@ -81,14 +85,26 @@ class ScaleByDistanceOverGradients(GradientTransformation):
       eta = hyper(self.global_scale, cdt) * r_new / jnp.sqrt(gsos_new[0] + hyper(self.eps, cdt))
       return (eta * gc).astype(g.dtype), r_new.astype(r.dtype), gsos_new.astype(gsos.dtype)
 
-    updates, r, gsos = map_leaves(leaf, updates, state.max_dist, state.grad_sum_of_squares,
-                                  params, state.init_params, n_out=3, shapes=False)
+    updates, r, gsos = map_leaves(
+      leaf,
+      updates,
+      state.max_dist,
+      state.grad_sum_of_squares,
+      params,
+      state.init_params,
+      n_out=3,
+      shapes=False,
+    )
     return updates, ScaleByDistanceOverGradientsState(r, gsos, state.init_params)
 
 
-def scale_by_distance_over_gradients(reps_rel: Any = 1e-6, eps: Any = 1e-8,
-                                     param_dtype: Any = jnp.float32,
-                                     global_scale: Any = 1.0, *,
-                                     state_dtype: Any = None) -> ScaleByDistanceOverGradients:
+def scale_by_distance_over_gradients(
+  reps_rel: Any = 1e-6,
+  eps: Any = 1e-8,
+  param_dtype: Any = jnp.float32,
+  global_scale: Any = 1.0,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByDistanceOverGradients:
   """DoG's per-leaf step size times the gradient (see `ScaleByDistanceOverGradients`)."""
   return ScaleByDistanceOverGradients(reps_rel, eps, param_dtype, global_scale, state_dtype)

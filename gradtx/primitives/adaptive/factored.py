@@ -2,23 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (abs_sq, compute_dtype, hyper, map_leaves, real_dtype,
-                              safe_increment, scalar_dtype, zero_count, zeros_like)
-from gradtx.numerics.ops import state_dtype as storage_dtype
-from gradtx.core.validate import TreeMismatchError, check_arrays, check_same_structure
 from gradtx.core.protocol import GradientTransformation, StatelessTransformation
+from gradtx.core.validate import TreeMismatchError, check_arrays, check_same_structure
+from gradtx.numerics.ops import (
+  abs_sq,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+  zeros_like,
+)
+from gradtx.numerics.ops import state_dtype as storage_dtype
 from gradtx.primitives.decay.weight_decay import require_params
 
 __all__ = [
-    "FactoredState", "ScaleByFactoredRms", "scale_by_factored_rms", "decay_rate_pow",
-    "ClipByBlockRms", "clip_by_block_rms", "ScaleByParamBlockRms", "scale_by_param_block_rms",
+  "FactoredState",
+  "ScaleByFactoredRms",
+  "scale_by_factored_rms",
+  "decay_rate_pow",
+  "ClipByBlockRms",
+  "clip_by_block_rms",
+  "ScaleByParamBlockRms",
+  "scale_by_param_block_rms",
 ]
 
 
@@ -28,8 +44,9 @@ def decay_rate_pow(step: Any, exponent: Any = 0.8) -> jax.Array:
   return 1.0 - t ** (-jnp.asarray(exponent, scalar_dtype()))
 
 
-def factored_dims(shape: tuple[int, ...], factored: bool,
-                  min_dim_size_to_factor: int) -> tuple[int, int] | None:
+def factored_dims(
+  shape: tuple[int, ...], factored: bool, min_dim_size_to_factor: int
+) -> tuple[int, int] | None:
   """`(d1, d0)`: the second-largest and largest axes, or None if not factored.
 
   A leaf is factored when it has at least 2 axes and its second-largest axis
@@ -49,13 +66,14 @@ def _rsqrt0(x: jax.Array) -> jax.Array:
 
 
 def _drop_axis(shape: tuple[int, ...], axis: int) -> tuple[int, ...]:
-  return shape[:axis] + shape[axis + 1:]
+  return shape[:axis] + shape[axis + 1 :]
 
 
 class FactoredState(NamedTuple):
   """`count`: steps done; `v_row`, `v_col`: the factored statistics of factored
   leaves; `v`: the full statistic of the others. Unused entries hold a
   placeholder of shape `(1,)` (Optax's layout)."""
+
   count: jax.Array
   v_row: Any
   v_col: Any
@@ -106,7 +124,7 @@ class ScaleByFactoredRms(GradientTransformation):
     d1, d0 = dims
     return _drop_axis(shape, d0), _drop_axis(shape, d1), (1,)
 
-  def _check_shapes(self, updates: Any, state: "FactoredState") -> None:
+  def _check_shapes(self, updates: Any, state: FactoredState) -> None:
     """The state's statistics have the shapes the updates' leaves imply (no broadcasting)."""
     check_same_structure("the updates", updates, "the state's v", state.v, shapes=False)
     rows, cols, vs = (jax.tree.leaves(t) for t in (state.v_row, state.v_col, state.v))
@@ -114,9 +132,10 @@ class ScaleByFactoredRms(GradientTransformation):
       have = (tuple(r.shape), tuple(c.shape), tuple(v.shape))
       if have != self._state_shapes(tuple(g.shape)):
         raise TreeMismatchError(
-            f"leaf {jax.tree_util.keystr(path)} has shape {tuple(g.shape)} in the updates, but "
-            f"the state's statistics (v_row, v_col, v) have shapes {have}: expected "
-            f"{self._state_shapes(tuple(g.shape))} (no broadcasting).")
+          f"leaf {jax.tree_util.keystr(path)} has shape {tuple(g.shape)} in the updates, but "
+          f"the state's statistics (v_row, v_col, v) have shapes {have}: expected "
+          f"{self._state_shapes(tuple(g.shape))} (no broadcasting)."
+        )
 
   def init(self, params):
     check_arrays(params, "params", inexact=True)
@@ -128,8 +147,11 @@ class ScaleByFactoredRms(GradientTransformation):
       if dims is None:
         return placeholder, placeholder, zeros_like(p, self.state_dtype, real=True)
       d1, d0 = dims
-      return (jnp.zeros(_drop_axis(p.shape, d0), dt), jnp.zeros(_drop_axis(p.shape, d1), dt),
-              placeholder)
+      return (
+        jnp.zeros(_drop_axis(p.shape, d0), dt),
+        jnp.zeros(_drop_axis(p.shape, d1), dt),
+        placeholder,
+      )
 
     # A tree map, not `map_leaves`: `init` also takes abstract params
     # (`jax.ShapeDtypeStruct`, as `jax.eval_shape` and sharded init pass them),
@@ -141,8 +163,9 @@ class ScaleByFactoredRms(GradientTransformation):
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
-    beta_t = jnp.asarray(self.decay_rate_fn(state.count - self.step_offset, self.decay_rate),
-                         scalar_dtype())
+    beta_t = jnp.asarray(
+      self.decay_rate_fn(state.count - self.step_offset, self.decay_rate), scalar_dtype()
+    )
 
     def leaf(g, v_row, v_col, v):
       cdt = compute_dtype(g.dtype)
@@ -163,8 +186,9 @@ class ScaleByFactoredRms(GradientTransformation):
       return u.astype(g.dtype), row.astype(v_row.dtype), col.astype(v_col.dtype), v
 
     self._check_shapes(updates, state)
-    updates, v_row, v_col, v = map_leaves(leaf, updates, state.v_row, state.v_col, state.v,
-                                          n_out=4, shapes=False)
+    updates, v_row, v_col, v = map_leaves(
+      leaf, updates, state.v_row, state.v_col, state.v, n_out=4, shapes=False
+    )
     return updates, FactoredState(safe_increment(state.count), v_row, v_col, v)
 
 
@@ -218,13 +242,20 @@ class ScaleByParamBlockRms(StatelessTransformation):
     return jax.tree.map(leaf, updates, params), state
 
 
-def scale_by_factored_rms(factored: bool = True, decay_rate: Any = 0.8, step_offset: Any = 0,
-                          min_dim_size_to_factor: int = 128, epsilon: Any = 1e-30,
-                          decay_rate_fn: Callable[[Any, Any], Any] = decay_rate_pow, *,
-                          state_dtype: Any = None) -> ScaleByFactoredRms:
+def scale_by_factored_rms(
+  factored: bool = True,
+  decay_rate: Any = 0.8,
+  step_offset: Any = 0,
+  min_dim_size_to_factor: int = 128,
+  epsilon: Any = 1e-30,
+  decay_rate_fn: Callable[[Any, Any], Any] = decay_rate_pow,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByFactoredRms:
   """Adafactor's factored RMS scaling (see `ScaleByFactoredRms`)."""
-  return ScaleByFactoredRms(factored, decay_rate, step_offset, min_dim_size_to_factor, epsilon,
-                            decay_rate_fn, state_dtype)
+  return ScaleByFactoredRms(
+    factored, decay_rate, step_offset, min_dim_size_to_factor, epsilon, decay_rate_fn, state_dtype
+  )
 
 
 def clip_by_block_rms(threshold: Any) -> ClipByBlockRms:

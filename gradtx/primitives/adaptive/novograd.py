@@ -10,8 +10,19 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, complement, compute_dtype, hyper, map_leaves, pick_dtype,
-                                 real_dtype, safe_increment, state_dtype, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  real_dtype,
+  safe_increment,
+  state_dtype,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 
 __all__ = ["ScaleByNovograd", "ScaleByNovogradState", "scale_by_novograd"]
@@ -20,6 +31,7 @@ __all__ = ["ScaleByNovograd", "ScaleByNovogradState", "scale_by_novograd"]
 class ScaleByNovogradState(NamedTuple):
   """`count`: steps done; `mu`: the momentum, shaped like the params; `nu`: one scalar
   per leaf, the moving average of `||g||^2`."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -53,7 +65,8 @@ class ScaleByNovograd(GradientTransformation):
   def init(self, params):
     mu = zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype))
     nu = jax.tree.map(
-        lambda p: jnp.zeros([], real_dtype(state_dtype(p.dtype, self.state_dtype))), params)
+      lambda p: jnp.zeros([], real_dtype(state_dtype(p.dtype, self.state_dtype))), params
+    )
     return ScaleByNovogradState(zero_count(), mu, nu)
 
   def update(self, updates, state, params=None, **extra_args):
@@ -70,8 +83,9 @@ class ScaleByNovograd(GradientTransformation):
       rdt = real_dtype(cdt)
       gc = g.astype(cdt)
       norm2 = jnp.sum(abs_sq(gc))
-      v_new = jnp.where(first, norm2, hyper(self.b2, cdt) * v.astype(rdt)
-                        + complement(self.b2, cdt) * norm2)
+      v_new = jnp.where(
+        first, norm2, hyper(self.b2, cdt) * v.astype(rdt) + complement(self.b2, cdt) * norm2
+      )
       step = gc / (jnp.sqrt(v_new + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt))
       if p:
         step = step + hyper(wd, cdt) * p[0].astype(cdt)
@@ -83,8 +97,15 @@ class ScaleByNovograd(GradientTransformation):
     return updates_, ScaleByNovogradState(count, mu, nu)
 
 
-def scale_by_novograd(b1: Any = 0.9, b2: Any = 0.25, eps: Any = 1e-8, eps_root: Any = 0.0,
-                      weight_decay: Any = 0.0, mu_dtype: Any = None, *,
-                      state_dtype: Any = None) -> ScaleByNovograd:
+def scale_by_novograd(
+  b1: Any = 0.9,
+  b2: Any = 0.25,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  weight_decay: Any = 0.0,
+  mu_dtype: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByNovograd:
   """NovoGrad's scaling (see `ScaleByNovograd`)."""
   return ScaleByNovograd(b1, b2, eps, eps_root, weight_decay, mu_dtype, state_dtype)

@@ -9,18 +9,36 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (complement, abs_sq, bias_correction, compute_dtype, full_like, hyper,
-                              map_leaves, real_dtype, safe_increment, zero_count, zeros_like)
-from gradtx.primitives.adaptive.adagrad import divide_by_root
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  complement,
+  compute_dtype,
+  full_like,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.numerics.storage import check_state_dtype, load, store
+from gradtx.primitives.adaptive.adagrad import divide_by_root
 
-__all__ = ["ScaleByRms", "ScaleByRmsState", "ScaleByStddev", "ScaleByStddevState",
-           "scale_by_rms", "scale_by_stddev"]
+__all__ = [
+  "ScaleByRms",
+  "ScaleByRmsState",
+  "ScaleByStddev",
+  "ScaleByStddevState",
+  "scale_by_rms",
+  "scale_by_stddev",
+]
 
 
 class ScaleByRmsState(NamedTuple):
   """`count`: steps done; `nu`: the moving average `S` of `|g|^2`."""
+
   count: jax.Array
   nu: Any
 
@@ -52,7 +70,9 @@ class ScaleByRms(GradientTransformation):
     check_state_dtype(self._owner, self.state_dtype)
 
   def init(self, params):
-    return ScaleByRmsState(zero_count(), full_like(params, self.initial_scale, self.state_dtype, real=True))
+    return ScaleByRmsState(
+      zero_count(), full_like(params, self.initial_scale, self.state_dtype, real=True)
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -73,6 +93,7 @@ class ScaleByRms(GradientTransformation):
 
 class ScaleByStddevState(NamedTuple):
   """`count`; `mu`: moving average of `g`; `nu`: moving average of `|g|^2`."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -90,8 +111,11 @@ class ScaleByStddev(ScaleByRms):
   _owner = "scale_by_stddev"
 
   def init(self, params):
-    return ScaleByStddevState(zero_count(), zeros_like(params, self.state_dtype),
-                              full_like(params, self.initial_scale, self.state_dtype, real=True))
+    return ScaleByStddevState(
+      zero_count(),
+      zeros_like(params, self.state_dtype),
+      full_like(params, self.initial_scale, self.state_dtype, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -115,15 +139,27 @@ class ScaleByStddev(ScaleByRms):
     return updates, ScaleByStddevState(count, mu, nu)
 
 
-def scale_by_rms(decay: Any = 0.9, eps: Any = 1e-8, initial_scale: Any = 0.0,
-                 eps_in_sqrt: bool = True, bias_correction: bool = False, *,
-                 state_dtype: Any = None) -> ScaleByRms:
+def scale_by_rms(
+  decay: Any = 0.9,
+  eps: Any = 1e-8,
+  initial_scale: Any = 0.0,
+  eps_in_sqrt: bool = True,
+  bias_correction: bool = False,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByRms:
   """RMSProp's scaling (see `ScaleByRms`)."""
   return ScaleByRms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype)
 
 
-def scale_by_stddev(decay: Any = 0.9, eps: Any = 1e-8, initial_scale: Any = 0.0,
-                    eps_in_sqrt: bool = True, bias_correction: bool = False, *,
-                    state_dtype: Any = None) -> ScaleByStddev:
+def scale_by_stddev(
+  decay: Any = 0.9,
+  eps: Any = 1e-8,
+  initial_scale: Any = 0.0,
+  eps_in_sqrt: bool = True,
+  bias_correction: bool = False,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByStddev:
   """Centered RMSProp's scaling (see `ScaleByStddev`)."""
   return ScaleByStddev(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype)

@@ -12,8 +12,15 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
 from gradtx.core.validate import TreeMismatchError, check_arrays, check_same_structure
-from gradtx.numerics.ops import (abs_sq, complement, compute_dtype, hyper, real_dtype, state_dtype,
-                                 zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  complement,
+  compute_dtype,
+  hyper,
+  real_dtype,
+  state_dtype,
+  zeros_like,
+)
 
 __all__ = ["ScaleBySM3", "ScaleBySM3State", "scale_by_sm3"]
 
@@ -21,6 +28,7 @@ __all__ = ["ScaleBySM3", "ScaleBySM3State", "scale_by_sm3"]
 class ScaleBySM3State(NamedTuple):
   """Optax's layout: `mu`, per leaf a list with one accumulator vector per axis (the
   whole accumulator for a vector); `nu`: the momentum, shaped like the params."""
+
   mu: Any
   nu: Any
 
@@ -57,8 +65,10 @@ class ScaleBySM3(GradientTransformation):
     check_arrays(params, "params", inexact=True)
     for path, p in jax.tree_util.tree_leaves_with_path(params):
       if jnp.iscomplexobj(p):
-        raise TypeError(f"scale_by_sm3: params leaf {jax.tree_util.keystr(path)} is complex; "
-                        "SM3 supports real parameters only.")
+        raise TypeError(
+          f"scale_by_sm3: params leaf {jax.tree_util.keystr(path)} is complex; "
+          "SM3 supports real parameters only."
+        )
 
     def accumulators(p):
       dt = state_dtype(p.dtype, self.state_dtype)
@@ -75,9 +85,10 @@ class ScaleBySM3(GradientTransformation):
       want = [()] if g.ndim == 0 else [(n,) for n in g.shape]
       if [tuple(jnp.shape(a)) for a in mu] != want:
         raise TreeMismatchError(
-            f"leaf {jax.tree_util.keystr(path)} has shape {tuple(g.shape)} in the updates, but "
-            f"its accumulators in the state have shapes {[tuple(jnp.shape(a)) for a in mu]}: "
-            f"expected {want}.")
+          f"leaf {jax.tree_util.keystr(path)} has shape {tuple(g.shape)} in the updates, but "
+          f"its accumulators in the state have shapes {[tuple(jnp.shape(a)) for a in mu]}: "
+          f"expected {want}."
+        )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -90,8 +101,10 @@ class ScaleBySM3(GradientTransformation):
       if g.ndim < 2:
         previous = mu[0].astype(rdt)
       else:
-        previous = functools.reduce(jnp.minimum, [
-            jnp.reshape(a.astype(rdt), _axis_shape(g.shape, i)) for i, a in enumerate(mu)])
+        previous = functools.reduce(
+          jnp.minimum,
+          [jnp.reshape(a.astype(rdt), _axis_shape(g.shape, i)) for i, a in enumerate(mu)],
+        )
       b2 = hyper(self.b2, cdt)
       new_weight = jnp.where(b2 == 1, 1, complement(self.b2, cdt))  # b2 = 1: a plain sum
       acc = b2 * previous + new_weight * abs_sq(gc)
@@ -101,21 +114,26 @@ class ScaleBySM3(GradientTransformation):
         new_mu = [acc.astype(mu[0].dtype)]
       else:
         axes = range(g.ndim)
-        new_mu = [jnp.max(acc, axis=tuple(j for j in axes if j != i)).astype(a.dtype)
-                  for i, a in zip(axes, mu)]
+        new_mu = [
+          jnp.max(acc, axis=tuple(j for j in axes if j != i)).astype(a.dtype)
+          for i, a in zip(axes, mu)
+        ]
       return m_new.astype(g.dtype), new_mu, m_new.astype(m.dtype)
 
     treedef = jax.tree.structure(updates)
     leaves = treedef.flatten_up_to(updates)
     if leaves and isinstance(leaves[0], jax.core.Tracer):
       leaf = jax.jit(leaf)  # traced once per leaf signature (as `map_leaves` does)
-    outs = [leaf(g, mu, m) for g, mu, m in zip(leaves, treedef.flatten_up_to(state.mu),
-                                                 treedef.flatten_up_to(state.nu))]
+    outs = [
+      leaf(g, mu, m)
+      for g, mu, m in zip(leaves, treedef.flatten_up_to(state.mu), treedef.flatten_up_to(state.nu))
+    ]
     u, mu, nu = (treedef.unflatten([o[i] for o in outs]) for i in range(3))
     return u, ScaleBySM3State(mu, nu)
 
 
-def scale_by_sm3(b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8, *,
-                 state_dtype: Any = None) -> ScaleBySM3:
+def scale_by_sm3(
+  b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8, *, state_dtype: Any = None
+) -> ScaleBySM3:
   """SM3's scaling (see `ScaleBySM3`)."""
   return ScaleBySM3(b1, b2, eps, state_dtype)

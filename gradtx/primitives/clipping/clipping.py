@@ -8,12 +8,18 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
-from gradtx.numerics.ops import abs_sq, cast, compute_dtype, hyper, join_small_leaves, scalar_dtype
 from gradtx.core.protocol import GradientTransformation, StatelessTransformation
+from gradtx.numerics.ops import abs_sq, cast, compute_dtype, hyper, join_small_leaves, scalar_dtype
 from gradtx.primitives.scaling.scaling import scale_leaves
 
-__all__ = ["Clip", "ClipByGlobalNorm", "ClipByGlobalNormState", "clip",
-           "clip_by_global_norm", "global_norm"]
+__all__ = [
+  "Clip",
+  "ClipByGlobalNorm",
+  "ClipByGlobalNormState",
+  "clip",
+  "clip_by_global_norm",
+  "global_norm",
+]
 
 
 class Clip(StatelessTransformation):
@@ -43,13 +49,15 @@ def global_norm(tree: Any) -> jax.Array:
   """
   leaves = [jnp.asarray(x) for x in jax.tree.leaves(tree)]
   parts = join_small_leaves([cast(x, compute_dtype(x.dtype)) for x in leaves])
-  total = sum((jnp.sum(abs_sq(x)).astype(scalar_dtype()) for x in parts),
-              jnp.zeros([], scalar_dtype()))
+  total = sum(
+    (jnp.sum(abs_sq(x)).astype(scalar_dtype()) for x in parts), jnp.zeros([], scalar_dtype())
+  )
   return jnp.sqrt(total)
 
 
 class ClipByGlobalNormState(NamedTuple):
   """`grad_norm`: the last step's global norm; `clip_scale`: the factor applied (1 if not clipped)."""
+
   grad_norm: jax.Array
   clip_scale: jax.Array
   _hyperparams = ("grad_norm", "clip_scale")

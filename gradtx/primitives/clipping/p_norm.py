@@ -48,8 +48,10 @@ class ClipByGlobalPNorm(GradientTransformation):
     _checks.non_negative("clip_by_global_p_norm", "max_norm", self.max_norm)
     _checks.non_negative("clip_by_global_p_norm", "eps", self.eps)
     if not float(self.norm_type) > 0:
-      raise ValueError(f"clip_by_global_p_norm: norm_type={self.norm_type!r} is invalid; "
-                       "expected a value > 0 or inf.")
+      raise ValueError(
+        f"clip_by_global_p_norm: norm_type={self.norm_type!r} is invalid; "
+        "expected a value > 0 or inf."
+      )
 
   def init(self, params):
     del params
@@ -64,6 +66,8 @@ class ClipByGlobalPNorm(GradientTransformation):
     return scale_leaves(updates, factor), ClipByGlobalNormState(norm, factor)
 
 
-def clip_by_global_p_norm(max_norm: Any, norm_type: float = 2.0, eps: Any = 0.0) -> ClipByGlobalPNorm:
+def clip_by_global_p_norm(
+  max_norm: Any, norm_type: float = 2.0, eps: Any = 0.0
+) -> ClipByGlobalPNorm:
   """Rescales updates so that their global p-norm (plus `eps`) is at most `max_norm`."""
   return ClipByGlobalPNorm(max_norm, float(norm_type), eps)

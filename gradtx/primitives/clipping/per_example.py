@@ -21,9 +21,10 @@ def _check_batch_dim(owner: str, grads: Any) -> None:
   for path, g in leaves:
     if jnp.ndim(g) < 1 or jnp.shape(g)[:1] != batch:
       raise ValueError(
-          f"{owner}: every leaf of grads needs the batch axis first, of one size; leaf "
-          f"{jax.tree_util.keystr(path) or '<root>'} has shape {jnp.shape(g)} (the first leaf's "
-          f"batch size is {batch[0] if batch else None}).")
+        f"{owner}: every leaf of grads needs the batch axis first, of one size; leaf "
+        f"{jax.tree_util.keystr(path) or '<root>'} has shape {jnp.shape(g)} (the first leaf's "
+        f"batch size is {batch[0] if batch else None})."
+      )
 
 
 def _clipped_sum(grads: Any, max_norm: Any) -> tuple[Any, jax.Array]:
@@ -43,8 +44,9 @@ def per_example_global_norm_clip(grads: Any, l2_norm_clip: Any) -> tuple[Any, ja
   return _clipped_sum(grads, l2_norm_clip)
 
 
-def per_example_layer_norm_clip(grads: Any, global_l2_norm_clip: Any,
-                                uniform: bool = True) -> tuple[Any, Any]:
+def per_example_layer_norm_clip(
+  grads: Any, global_l2_norm_clip: Any, uniform: bool = True
+) -> tuple[Any, Any]:
   """Per-layer (per-leaf) version (McMahan et al., 2017): leaf `k` of `K` is clipped
   per example to `C / sqrt(K)` (`uniform=True`) or `C sqrt(D_k / D)` (`D_k` its
   parameters per example, `D` all of them), then summed over the batch. Returns the
@@ -53,6 +55,5 @@ def per_example_layer_norm_clip(grads: Any, global_l2_norm_clip: Any,
   leaves, treedef = jax.tree.flatten(grads)
   sizes = [jnp.size(g) // jnp.shape(g)[0] for g in leaves]
   fractions = [1 / len(leaves)] * len(leaves) if uniform else [s / sum(sizes) for s in sizes]
-  results = [_clipped_sum(g, global_l2_norm_clip * f ** 0.5) for g, f in zip(leaves, fractions)]
-  return (treedef.unflatten([r[0] for r in results]),
-          treedef.unflatten([r[1] for r in results]))
+  results = [_clipped_sum(g, global_l2_norm_clip * f**0.5) for g, f in zip(leaves, fractions)]
+  return (treedef.unflatten([r[0] for r in results]), treedef.unflatten([r[1] for r in results]))

@@ -13,8 +13,14 @@ from gradtx.core.protocol import EmptyState, StatelessTransformation
 from gradtx.numerics.ops import abs_sq, compute_dtype, hyper, map_leaves
 from gradtx.primitives.decay.weight_decay import require_params
 
-__all__ = ["AdaptiveGradClip", "AdaptiveGradClipState", "ClipState", "adaptive_grad_clip",
-           "unitwise_clip", "unitwise_norm"]
+__all__ = [
+  "AdaptiveGradClip",
+  "AdaptiveGradClipState",
+  "ClipState",
+  "adaptive_grad_clip",
+  "unitwise_clip",
+  "unitwise_norm",
+]
 
 AdaptiveGradClipState = EmptyState  # Optax's name for the (empty) state
 ClipState = EmptyState  # Optax's name for `clip`'s (empty) state
@@ -40,19 +46,23 @@ def unitwise_norm(x: Any, axis: int | tuple[int, ...] | None = None) -> jax.Arra
     elif x.ndim in _DEFAULT_AXES:
       axis = _DEFAULT_AXES[x.ndim]
     else:
-      raise ValueError(f"unitwise_norm: expected a leaf of rank 1 to 5, got shape {x.shape}; "
-                       "pass axis= to name the axes a unit's norm runs over.")
+      raise ValueError(
+        f"unitwise_norm: expected a leaf of rank 1 to 5, got shape {x.shape}; "
+        "pass axis= to name the axes a unit's norm runs over."
+      )
   return jnp.broadcast_to(jnp.sqrt(jnp.sum(abs_sq(x), axis=axis, keepdims=True)), x.shape)
 
 
 def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) -> jax.Array:
   """`grad` where `g_norm < max_norm`, else `grad * max_norm / max(g_norm, div_eps)`;
   the three arrays must have one shape (no broadcasting)."""
-  shapes = {name: jnp.shape(a) for name, a in
-            (("g_norm", g_norm), ("max_norm", max_norm), ("grad", grad))}
+  shapes = {
+    name: jnp.shape(a) for name, a in (("g_norm", g_norm), ("max_norm", max_norm), ("grad", grad))
+  }
   if len(set(shapes.values())) != 1:
-    raise ValueError(f"unitwise_clip: g_norm, max_norm and grad must have the same shape; "
-                     f"got {shapes}.")
+    raise ValueError(
+      f"unitwise_clip: g_norm, max_norm and grad must have the same shape; got {shapes}."
+    )
   clipped = grad * (max_norm / jnp.maximum(g_norm, div_eps))
   return jnp.where(g_norm < max_norm, grad, clipped)
 
@@ -82,14 +92,16 @@ class AdaptiveGradClip(StatelessTransformation):
       gc = g.astype(cdt)
       g_norm = unitwise_norm(gc, self.axis)
       max_norm = hyper(self.clipping, cdt) * jnp.maximum(
-          unitwise_norm(p.astype(cdt), self.axis), hyper(self.eps, cdt))
+        unitwise_norm(p.astype(cdt), self.axis), hyper(self.eps, cdt)
+      )
       return (unitwise_clip(g_norm, max_norm, gc).astype(g.dtype),)
 
     return map_leaves(leaf, updates, params, n_out=1)[0], state
 
 
-def adaptive_grad_clip(clipping: Any, eps: Any = 1e-3,
-                       axis: int | tuple[int, ...] | None = None) -> AdaptiveGradClip:
+def adaptive_grad_clip(
+  clipping: Any, eps: Any = 1e-3, axis: int | tuple[int, ...] | None = None
+) -> AdaptiveGradClip:
   """Clips each unit's update to at most `clipping` times its parameters' norm
   (see `AdaptiveGradClip`)."""
   return AdaptiveGradClip(clipping, eps, axis)

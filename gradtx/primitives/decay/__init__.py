@@ -1,6 +1,5 @@
-"""Weight decay.
-"""
+"""Weight decay."""
 
-from gradtx.primitives.decay.weight_decay import (add_decayed_weights, AddDecayedWeightsState)
+from gradtx.primitives.decay.weight_decay import add_decayed_weights, AddDecayedWeightsState
 
 __all__ = ['add_decayed_weights', 'AddDecayedWeightsState']

@@ -8,15 +8,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from gradtx.tree_utils import masks as _masks
 from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation
 from gradtx.core.validate import check_same_structure
 from gradtx.numerics.ops import cast, compute_dtype, hyper, safe_increment, scalar_dtype, zero_count
-from gradtx.core.protocol import GradientTransformation
 from gradtx.primitives.scaling.scaling import evaluate
+from gradtx.tree_utils import masks as _masks
 
-__all__ = ["AddDecayedWeights", "AddDecayedWeightsState", "add_decayed_weights",
-           "require_params"]
+__all__ = ["AddDecayedWeights", "AddDecayedWeightsState", "add_decayed_weights", "require_params"]
 
 
 def require_params(owner: str, params: Any, updates: Any = None) -> None:
@@ -24,13 +23,15 @@ def require_params(owner: str, params: Any, updates: Any = None) -> None:
   or gets params that do not match the updates leaf for leaf."""
   if params is None:
     raise ValueError(
-        f"{owner} needs the current parameters: call update(updates, state, params=params).")
+      f"{owner} needs the current parameters: call update(updates, state, params=params)."
+    )
   if updates is not None:
     check_same_structure("the updates", updates, "params", params)
 
 
 class AddDecayedWeightsState(NamedTuple):
   """`count`: steps done (for a scheduled rate); `weight_decay`: the rate the last step used."""
+
   count: jax.Array
   weight_decay: jax.Array
   _hyperparams = ("weight_decay",)

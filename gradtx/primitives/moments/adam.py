@@ -9,20 +9,38 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (complement, abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
-                              pick_dtype, real_dtype, safe_div, safe_increment, zero_count, zeros_like)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  real_dtype,
+  safe_div,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = [
-    "ScaleByAdam", "ScaleByAdamState", "scale_by_adam",
-    "ScaleByAmsgrad", "ScaleByAmsgradState", "scale_by_amsgrad",
-    "ScaleByAdamax", "scale_by_adamax",
+  "ScaleByAdam",
+  "ScaleByAdamState",
+  "scale_by_adam",
+  "ScaleByAmsgrad",
+  "ScaleByAmsgradState",
+  "scale_by_amsgrad",
+  "ScaleByAdamax",
+  "scale_by_adamax",
 ]
 
 
 class ScaleByAdamState(NamedTuple):
   """`count`: steps done; `mu`, `nu`: first and second moments, shaped like the params."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -39,8 +57,10 @@ def check_betas(owner: str, b1: Any, b2: Any, eps: Any, eps_root: Any = 0.0) -> 
 def zero_moments(params: Any, mu_dtype: Any = None, state_dtype: Any = None) -> tuple:
   """`(mu, nu)` of zeros shaped like the params: `mu` in `mu_dtype` (else `state_dtype`),
   `nu` real-valued in `state_dtype`, both by the state-dtype policy."""
-  return (zeros_like(params, pick_dtype(mu_dtype, state_dtype)),
-          zeros_like(params, state_dtype, real=True))
+  return (
+    zeros_like(params, pick_dtype(mu_dtype, state_dtype)),
+    zeros_like(params, state_dtype, real=True),
+  )
 
 
 def adam_moments(g: jax.Array, m: jax.Array, v: jax.Array, b1: Any, b2: Any):
@@ -57,15 +77,16 @@ def first_moment_corrections(b1: Any, count: jax.Array, nesterov: bool) -> tuple
   return c1, bias_correction(b1, safe_increment(count)) if nesterov else None
 
 
-def debiased_first_moment(m_new: jax.Array, gc: jax.Array, b1: Any, corrections: tuple) -> jax.Array:
+def debiased_first_moment(
+  m_new: jax.Array, gc: jax.Array, b1: Any, corrections: tuple
+) -> jax.Array:
   """`m_t / (1 - b1^t)`, or with Nesterov (NAdam)
   `b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`."""
   cdt = gc.dtype
   c1, c1_next = corrections
   if c1_next is None:
     return m_new / hyper(c1, cdt)
-  return (hyper(b1, cdt) * m_new / hyper(c1_next, cdt)
-          + complement(b1, cdt) * gc / hyper(c1, cdt))
+  return hyper(b1, cdt) * m_new / hyper(c1_next, cdt) + complement(b1, cdt) * gc / hyper(c1, cdt)
 
 
 def adam_direction(m_hat: jax.Array, v_hat: jax.Array, eps: Any, eps_root: Any) -> jax.Array:
@@ -112,8 +133,9 @@ class ScaleByAdam(GradientTransformation):
       gc, m_new, v_new = adam_moments(g, m, v, self.b1, self.b2)
       cdt = gc.dtype
       m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
-      u = adam_direction(m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt),
-                         hyper(self.eps_root, cdt))
+      u = adam_direction(
+        m_hat, v_new / hyper(c2, cdt), hyper(self.eps, cdt), hyper(self.eps_root, cdt)
+      )
       return u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
@@ -122,6 +144,7 @@ class ScaleByAdam(GradientTransformation):
 
 class ScaleByAmsgradState(NamedTuple):
   """Adam's state plus `nu_max`, the running maximum of `v_hat`."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -169,13 +192,17 @@ class ScaleByAmsgrad(GradientTransformation):
       else:
         v_max_new = jnp.maximum(load(v_max, v_new.dtype), v_new / hyper(c2, cdt))
         v_hat = v_max_new
-      u = adam_direction(m_new / hyper(c1, cdt), v_hat, hyper(self.eps, cdt),
-                         hyper(self.eps_root, cdt))
-      return (u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count),
-              store(v_max_new, v_max, g, count))
+      u = adam_direction(
+        m_new / hyper(c1, cdt), v_hat, hyper(self.eps, cdt), hyper(self.eps_root, cdt)
+      )
+      return (
+        u.astype(g.dtype),
+        store(m_new, m, g, count),
+        store(v_new, v, g, count),
+        store(v_max_new, v_max, g, count),
+      )
 
-    updates, mu, nu, nu_max = map_leaves(leaf, updates, state.mu, state.nu, state.nu_max,
-                                         n_out=4)
+    updates, mu, nu, nu_max = map_leaves(leaf, updates, state.mu, state.nu, state.nu_max, n_out=4)
     return updates, ScaleByAmsgradState(count, mu, nu, nu_max)
 
 
@@ -217,21 +244,36 @@ class ScaleByAdamax(GradientTransformation):
     return updates, ScaleByAdamState(count, mu, nu)
 
 
-def scale_by_adam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
-                  mu_dtype: Any = None, *, nesterov: bool = False,
-                  state_dtype: Any = None) -> ScaleByAdam:
+def scale_by_adam(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  mu_dtype: Any = None,
+  *,
+  nesterov: bool = False,
+  state_dtype: Any = None,
+) -> ScaleByAdam:
   """Adam's scaling with bias correction (see `ScaleByAdam`)."""
   return ScaleByAdam(b1, b2, eps, eps_root, mu_dtype, nesterov, state_dtype)
 
 
-def scale_by_amsgrad(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
-                     mu_dtype: Any = None, *, state_dtype: Any = None,
-                     raw_max: bool = False) -> ScaleByAmsgrad:
+def scale_by_amsgrad(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  mu_dtype: Any = None,
+  *,
+  state_dtype: Any = None,
+  raw_max: bool = False,
+) -> ScaleByAmsgrad:
   """AMSGrad's scaling (see `ScaleByAmsgrad`); `raw_max=True` is PyTorch's variant."""
   return ScaleByAmsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype, raw_max)
 
 
-def scale_by_adamax(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *,
-                    state_dtype: Any = None) -> ScaleByAdamax:
+def scale_by_adamax(
+  b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, state_dtype: Any = None
+) -> ScaleByAdamax:
   """AdaMax's scaling (see `ScaleByAdamax`)."""
   return ScaleByAdamax(b1, b2, eps, state_dtype)

@@ -10,8 +10,18 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, complement, compute_dtype, hyper, map_leaves,
-                                 real_dtype, safe_increment, zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.moments.adam import adam_direction
 
 __all__ = ["ScaleByAdan", "ScaleByAdanState", "scale_by_adan"]
@@ -20,6 +30,7 @@ __all__ = ["ScaleByAdan", "ScaleByAdanState", "scale_by_adan"]
 class ScaleByAdanState(NamedTuple):
   """Optax's layout: `m`, `v`, `n` the moments of `g`, of `g_t - g_{t-1}` and of the
   squared Nesterov gradient; `g` the previous gradient; `t` the steps done."""
+
   m: Any
   v: Any
   n: Any
@@ -57,8 +68,9 @@ class ScaleByAdan(GradientTransformation):
   def init(self, params):
     # Separate buffers (not one zeros tree three times), so the state can be donated.
     zeros = lambda: zeros_like(params, self.state_dtype)
-    return ScaleByAdanState(zeros(), zeros(), zeros_like(params, self.state_dtype, real=True),
-                            zeros(), zero_count())
+    return ScaleByAdanState(
+      zeros(), zeros(), zeros_like(params, self.state_dtype, real=True), zeros(), zero_count()
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -73,19 +85,33 @@ class ScaleByAdan(GradientTransformation):
       d = jnp.where(first, 0, gc - g_prev.astype(cdt))
       m_new = hyper(self.b1, cdt) * m.astype(cdt) + complement(self.b1, cdt) * gc
       v_new = b2 * v.astype(cdt) + complement(self.b2, cdt) * d
-      n_new = (hyper(self.b3, cdt) * n.astype(real_dtype(cdt))
-               + complement(self.b3, cdt) * abs_sq(gc + b2 * d))
+      n_new = hyper(self.b3, cdt) * n.astype(real_dtype(cdt)) + complement(self.b3, cdt) * abs_sq(
+        gc + b2 * d
+      )
       direction = m_new / hyper(c1, cdt) + b2 * v_new / hyper(c2, cdt)
-      u = adam_direction(direction, n_new / hyper(c3, cdt), hyper(self.eps, cdt),
-                         hyper(self.eps_root, cdt))
-      return (u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype),
-              n_new.astype(n.dtype), gc.astype(g_prev.dtype))
+      u = adam_direction(
+        direction, n_new / hyper(c3, cdt), hyper(self.eps, cdt), hyper(self.eps_root, cdt)
+      )
+      return (
+        u.astype(g.dtype),
+        m_new.astype(m.dtype),
+        v_new.astype(v.dtype),
+        n_new.astype(n.dtype),
+        gc.astype(g_prev.dtype),
+      )
 
     updates, m, v, n, g = map_leaves(leaf, updates, state.m, state.v, state.n, state.g, n_out=5)
     return updates, ScaleByAdanState(m, v, n, g, t)
 
 
-def scale_by_adan(b1: Any = 0.98, b2: Any = 0.92, b3: Any = 0.99, eps: Any = 1e-8,
-                  eps_root: Any = 0.0, *, state_dtype: Any = None) -> ScaleByAdan:
+def scale_by_adan(
+  b1: Any = 0.98,
+  b2: Any = 0.92,
+  b3: Any = 0.99,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByAdan:
   """Adan's scaling (see `ScaleByAdan`)."""
   return ScaleByAdan(b1, b2, b3, eps, eps_root, state_dtype)

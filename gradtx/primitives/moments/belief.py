@@ -8,16 +8,32 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.core.module import static
-from gradtx.numerics.ops import (abs_sq, bias_correction, complement, compute_dtype, hyper, map_leaves,
-                              real_dtype, safe_div, safe_increment, zero_count)
-from gradtx.primitives.moments.adam import check_betas, debiased_first_moment, first_moment_corrections, zero_moments
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_div,
+  safe_increment,
+  zero_count,
+)
+from gradtx.primitives.moments.adam import (
+  check_betas,
+  debiased_first_moment,
+  first_moment_corrections,
+  zero_moments,
+)
 
 __all__ = ["ScaleByBelief", "ScaleByBeliefState", "scale_by_belief"]
 
 
 class ScaleByBeliefState(NamedTuple):
   """`count`: steps done; `mu`: the mean `m` of `g`; `nu`: the belief `s`; like the params."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -62,8 +78,11 @@ class ScaleByBelief(GradientTransformation):
       b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
       gc = g.astype(cdt)
       m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * gc
-      s_new = (b2 * s.astype(real_dtype(cdt)) + complement(self.b2, cdt) * abs_sq(gc - m_new)
-               + hyper(self.eps_root, cdt))
+      s_new = (
+        b2 * s.astype(real_dtype(cdt))
+        + complement(self.b2, cdt) * abs_sq(gc - m_new)
+        + hyper(self.eps_root, cdt)
+      )
       m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
       denom = jnp.sqrt(s_new / hyper(c2, cdt)) + hyper(self.eps, cdt)
       u = safe_div(m_hat, denom)
@@ -73,7 +92,14 @@ class ScaleByBelief(GradientTransformation):
     return updates, ScaleByBeliefState(count, mu, nu)
 
 
-def scale_by_belief(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-16, eps_root: Any = 1e-16,
-                    *, nesterov: bool = False, state_dtype: Any = None) -> ScaleByBelief:
+def scale_by_belief(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-16,
+  eps_root: Any = 1e-16,
+  *,
+  nesterov: bool = False,
+  state_dtype: Any = None,
+) -> ScaleByBelief:
   """AdaBelief's scaling (see `ScaleByBelief`)."""
   return ScaleByBelief(b1, b2, eps, eps_root, nesterov, state_dtype)

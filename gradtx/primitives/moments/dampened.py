@@ -10,14 +10,22 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (compute_dtype, complement, hyper, map_leaves, safe_increment,
-                                 zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 
 __all__ = ["DampenedTrace", "DampenedTraceState", "dampened_trace"]
 
 
 class DampenedTraceState(NamedTuple):
   """`count`: steps done; `trace`: the momentum buffer `b`, shaped like the params."""
+
   count: jax.Array
   trace: Any
 
@@ -59,7 +67,8 @@ class DampenedTrace(GradientTransformation):
     return updates, DampenedTraceState(safe_increment(state.count), trace)
 
 
-def dampened_trace(decay: Any = 0.9, dampening: Any = 0.0, nesterov: bool = False, *,
-                   state_dtype: Any = None) -> DampenedTrace:
+def dampened_trace(
+  decay: Any = 0.9, dampening: Any = 0.0, nesterov: bool = False, *, state_dtype: Any = None
+) -> DampenedTrace:
   """Momentum with dampening, buffer starting at the first gradient (see `DampenedTrace`)."""
   return DampenedTrace(decay, dampening, nesterov, state_dtype)

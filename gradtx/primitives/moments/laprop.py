@@ -9,8 +9,18 @@ import jax.numpy as jnp
 
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, complement, compute_dtype, hyper,
-                                 map_leaves, real_dtype, safe_div, safe_increment, zero_count)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_div,
+  safe_increment,
+  zero_count,
+)
 from gradtx.numerics.storage import check_state_dtype, load, store
 from gradtx.primitives.moments.adam import ScaleByAdamState, check_betas, zero_moments
 
@@ -58,7 +68,8 @@ class ScaleByLaprop(GradientTransformation):
     return updates, ScaleByAdamState(count, mu, nu)
 
 
-def scale_by_laprop(b1: Any = 0.8, b2: Any = 0.99, eps: Any = 1e-15, *,
-                    state_dtype: Any = None) -> ScaleByLaprop:
+def scale_by_laprop(
+  b1: Any = 0.8, b2: Any = 0.99, eps: Any = 1e-15, *, state_dtype: Any = None
+) -> ScaleByLaprop:
   """LaProp's scaling (see `ScaleByLaprop`)."""
   return ScaleByLaprop(b1, b2, eps, state_dtype)

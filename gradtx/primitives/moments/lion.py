@@ -9,9 +9,17 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (complement, compute_dtype, hyper, map_leaves, pick_dtype, safe_increment,
-                              zero_count, zeros_like)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  complement,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  pick_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 
 __all__ = ["ScaleByLion", "ScaleByLionState", "scale_by_lion"]
 
@@ -20,6 +28,7 @@ _MODES = ("hard", "smooth", "refined")
 
 class ScaleByLionState(NamedTuple):
   """`count`: steps done; `mu`: the momentum `m`, shaped like the params."""
+
   count: jax.Array
   mu: Any
 
@@ -44,15 +53,17 @@ class ScaleByLion(GradientTransformation):
   state_dtype: Any = static(None)
 
   def __post_init__(self):
-    _checks.check("scale_by_lion", "b1", self.b1, lambda v: (v >= 0) & (v <= 1),
-                  "a value in [0, 1]")
+    _checks.check(
+      "scale_by_lion", "b1", self.b1, lambda v: (v >= 0) & (v <= 1), "a value in [0, 1]"
+    )
     _checks.decay_rate("scale_by_lion", "b2", self.b2)
     if self.mode not in _MODES:
       raise ValueError(f"scale_by_lion: mode={self.mode!r} is invalid; expected one of {_MODES}.")
 
   def init(self, params):
-    return ScaleByLionState(zero_count(),
-                            zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype)))
+    return ScaleByLionState(
+      zero_count(), zeros_like(params, pick_dtype(self.mu_dtype, self.state_dtype))
+    )
 
   def _sign(self, c: jax.Array) -> jax.Array:
     if self.mode == "smooth":
@@ -76,7 +87,14 @@ class ScaleByLion(GradientTransformation):
     return updates, ScaleByLionState(safe_increment(state.count), mu)
 
 
-def scale_by_lion(b1: Any = 0.9, b2: Any = 0.99, mu_dtype: Any = None, *, mode: str = "hard",
-                  smooth_beta: Any = 1.0, state_dtype: Any = None) -> ScaleByLion:
+def scale_by_lion(
+  b1: Any = 0.9,
+  b2: Any = 0.99,
+  mu_dtype: Any = None,
+  *,
+  mode: str = "hard",
+  smooth_beta: Any = 1.0,
+  state_dtype: Any = None,
+) -> ScaleByLion:
   """Lion's scaling (see `ScaleByLion`)."""
   return ScaleByLion(b1, b2, mu_dtype, mode, smooth_beta, state_dtype)

@@ -11,8 +11,15 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, compute_dtype, hyper, map_leaves, safe_increment,
-                                 zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  bias_correction,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.numerics.storage import check_state_dtype, load, store
 from gradtx.primitives.moments.adam import adam_direction, adam_moments, check_betas, zero_moments
 
@@ -22,6 +29,7 @@ __all__ = ["ScaleByMars", "ScaleByMarsState", "scale_by_mars"]
 class ScaleByMarsState(NamedTuple):
   """`count`: steps done; `mu`, `nu`: AdamW's moments (of `c_t`, or of `g_t` on 1-D leaves
   without `optimize_1d`); `last_grad`: the previous gradient `g_{t-1}` (0 before the first)."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -71,8 +79,10 @@ class ScaleByMars(GradientTransformation):
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
     count = safe_increment(state.count)
-    corr = {k: (bias_correction(b1, count), bias_correction(b2, count))
-            for k, (b1, b2) in (("mars", (self.b1, self.b2)), ("1d", (self.b1_1d, self.b2_1d)))}
+    corr = {
+      k: (bias_correction(b1, count), bias_correction(b2, count))
+      for k, (b1, b2) in (("mars", (self.b1, self.b2)), ("1d", (self.b1_1d, self.b2_1d)))
+    }
 
     def leaf(g, m, v, last):
       cdt = compute_dtype(g.dtype)
@@ -83,15 +93,27 @@ class ScaleByMars(GradientTransformation):
       x = _corrected(gc, load(last, cdt), hyper(self.gamma, cdt), hyper(b1, cdt)) if mars else gc
       _, m_new, v_new = adam_moments(x, m, v, b1, b2)
       u = adam_direction(m_new / hyper(c1, cdt), v_new / hyper(c2, cdt), hyper(self.eps, cdt), 0.0)
-      return (u.astype(g.dtype), store(m_new, m, g, count), store(v_new, v, g, count),
-              store(gc, last, g, count))
+      return (
+        u.astype(g.dtype),
+        store(m_new, m, g, count),
+        store(v_new, v, g, count),
+        store(gc, last, g, count),
+      )
 
     updates, mu, nu, last = map_leaves(leaf, updates, state.mu, state.nu, state.last_grad, n_out=4)
     return updates, ScaleByMarsState(count, mu, nu, last)
 
 
-def scale_by_mars(b1: Any = 0.95, b2: Any = 0.99, gamma: Any = 0.025, eps: Any = 1e-8,
-                  b1_1d: Any = 0.9, b2_1d: Any = 0.95, optimize_1d: bool = False, *,
-                  state_dtype: Any = None) -> ScaleByMars:
+def scale_by_mars(
+  b1: Any = 0.95,
+  b2: Any = 0.99,
+  gamma: Any = 0.025,
+  eps: Any = 1e-8,
+  b1_1d: Any = 0.9,
+  b2_1d: Any = 0.95,
+  optimize_1d: bool = False,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByMars:
   """MARS-AdamW's scaling (see `ScaleByMars`)."""
   return ScaleByMars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype)

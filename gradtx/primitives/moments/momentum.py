@@ -9,9 +9,18 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
-from gradtx.numerics.ops import (complement, bias_correction, compute_dtype, map_leaves, pick_dtype, real_dtype,
-                              safe_increment, zero_count, zeros_like)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  bias_correction,
+  complement,
+  compute_dtype,
+  map_leaves,
+  pick_dtype,
+  real_dtype,
+  safe_increment,
+  zero_count,
+  zeros_like,
+)
 from gradtx.numerics.storage import check_state_dtype, load, store
 
 __all__ = ["Trace", "TraceState", "Ema", "EmaState", "trace", "ema"]
@@ -19,6 +28,7 @@ __all__ = ["Trace", "TraceState", "Ema", "EmaState", "trace", "ema"]
 
 class TraceState(NamedTuple):
   """`trace`: the velocity `v`, shaped like the params."""
+
   trace: Any
 
 
@@ -62,6 +72,7 @@ class Trace(GradientTransformation):
 
 class EmaState(NamedTuple):
   """`count`: steps done; `ema`: the moving average `m`."""
+
   count: jax.Array
   ema: Any
 
@@ -103,13 +114,19 @@ class Ema(GradientTransformation):
     return updates, EmaState(count, new_ema)
 
 
-def trace(decay: Any = 0.9, nesterov: bool = False, accumulator_dtype: Any = None, *,
-          state_dtype: Any = None) -> Trace:
+def trace(
+  decay: Any = 0.9,
+  nesterov: bool = False,
+  accumulator_dtype: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> Trace:
   """Heavy-ball momentum (see `Trace`); `accumulator_dtype` is Optax's name for `state_dtype`."""
   return Trace(decay, nesterov, pick_dtype(state_dtype, accumulator_dtype))
 
 
-def ema(decay: Any, debias: bool = True, accumulator_dtype: Any = None, *,
-        state_dtype: Any = None) -> Ema:
+def ema(
+  decay: Any, debias: bool = True, accumulator_dtype: Any = None, *, state_dtype: Any = None
+) -> Ema:
   """Moving-average momentum (see `Ema`)."""
   return Ema(decay, debias, pick_dtype(state_dtype, accumulator_dtype))

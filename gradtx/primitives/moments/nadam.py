@@ -10,8 +10,15 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, hyper, map_leaves, safe_div, safe_increment,
-                                 scalar_dtype, zero_count)
+from gradtx.numerics.ops import (
+  bias_correction,
+  hyper,
+  map_leaves,
+  safe_div,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+)
 from gradtx.primitives.moments.adam import adam_moments, check_betas, zero_moments
 
 __all__ = ["ScaleByNadam", "ScaleByNadamState", "scale_by_nadam"]
@@ -19,6 +26,7 @@ __all__ = ["ScaleByNadam", "ScaleByNadamState", "scale_by_nadam"]
 
 class ScaleByNadamState(NamedTuple):
   """`count`; `mu_product`: `prod_{i <= t} mu_i` (a scalar); `mu`, `nu`: Adam's moments."""
+
   count: jax.Array
   mu_product: jax.Array
   mu: Any
@@ -54,8 +62,11 @@ class ScaleByNadam(GradientTransformation):
     _checks.non_negative("scale_by_nadam", "momentum_decay", self.momentum_decay)
 
   def init(self, params):
-    return ScaleByNadamState(zero_count(), jnp.ones([], scalar_dtype()),
-                             *zero_moments(params, state_dtype=self.state_dtype))
+    return ScaleByNadamState(
+      zero_count(),
+      jnp.ones([], scalar_dtype()),
+      *zero_moments(params, state_dtype=self.state_dtype),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -79,7 +90,13 @@ class ScaleByNadam(GradientTransformation):
     return updates, ScaleByNadamState(count, product, mu, nu)
 
 
-def scale_by_nadam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, momentum_decay: Any = 4e-3,
-                   *, state_dtype: Any = None) -> ScaleByNadam:
+def scale_by_nadam(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  momentum_decay: Any = 4e-3,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByNadam:
   """NAdam's scaling with the momentum schedule (see `ScaleByNadam`)."""
   return ScaleByNadam(b1, b2, eps, momentum_decay, state_dtype)

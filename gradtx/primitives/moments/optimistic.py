@@ -12,12 +12,16 @@ from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import compute_dtype, hyper, map_leaves, zeros_like
 
-__all__ = ["ScaleByOptimisticGradient", "ScaleByOptimisticGradientState",
-           "scale_by_optimistic_gradient"]
+__all__ = [
+  "ScaleByOptimisticGradient",
+  "ScaleByOptimisticGradientState",
+  "scale_by_optimistic_gradient",
+]
 
 
 class ScaleByOptimisticGradientState(NamedTuple):
   """`is_initial_step`: True before the first update; `previous_gradient`: `g_{t-1}`."""
+
   is_initial_step: jax.Array
   previous_gradient: Any
 
@@ -56,7 +60,8 @@ class ScaleByOptimisticGradient(GradientTransformation):
     return updates, ScaleByOptimisticGradientState(jnp.asarray(False), previous)
 
 
-def scale_by_optimistic_gradient(alpha: Any = 1.0, beta: Any = 1.0, *,
-                                 state_dtype: Any = None) -> ScaleByOptimisticGradient:
+def scale_by_optimistic_gradient(
+  alpha: Any = 1.0, beta: Any = 1.0, *, state_dtype: Any = None
+) -> ScaleByOptimisticGradient:
   """Optimistic gradients (see `ScaleByOptimisticGradient`)."""
   return ScaleByOptimisticGradient(alpha, beta, state_dtype)

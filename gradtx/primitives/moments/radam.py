@@ -7,11 +7,24 @@ from typing import Any
 import jax.numpy as jnp
 
 from gradtx.core.module import static
-from gradtx.numerics.ops import (bias_correction, hyper, map_leaves, safe_increment,
-                              scalar_dtype, zero_count)
-from gradtx.primitives.moments.adam import (ScaleByAdamState, adam_direction, adam_moments, check_betas,
-                         debiased_first_moment, first_moment_corrections, zero_moments)
 from gradtx.core.protocol import GradientTransformation
+from gradtx.numerics.ops import (
+  bias_correction,
+  hyper,
+  map_leaves,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+)
+from gradtx.primitives.moments.adam import (
+  ScaleByAdamState,
+  adam_direction,
+  adam_moments,
+  check_betas,
+  debiased_first_moment,
+  first_moment_corrections,
+  zero_moments,
+)
 
 __all__ = ["ScaleByRadam", "scale_by_radam"]
 
@@ -26,7 +39,7 @@ def _rectification(b2: Any, count: Any, threshold: Any):
   dt = scalar_dtype()
   b2 = jnp.asarray(b2, dt)
   t = count.astype(dt)
-  b2t = b2 ** t
+  b2t = b2**t
   rho_inf = 2.0 / (1.0 - b2) - 1.0
   rho = rho_inf - 2.0 * t * b2t / (1.0 - b2t)
   rectified = rho >= jnp.asarray(threshold, dt)
@@ -80,7 +93,8 @@ class ScaleByRadam(GradientTransformation):
       m_hat = debiased_first_moment(m_new, gc, self.b1, c1)
       eps = hyper(self.eps, cdt) / (jnp.sqrt(hyper(c2, cdt)) if self.raw_eps else 1.0)
       adaptive = hyper(r, cdt) * adam_direction(
-          m_hat, v_new / hyper(c2, cdt), eps, hyper(self.eps_root, cdt))
+        m_hat, v_new / hyper(c2, cdt), eps, hyper(self.eps_root, cdt)
+      )
       u = jnp.where(rectified, adaptive, m_hat)
       return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
@@ -88,8 +102,16 @@ class ScaleByRadam(GradientTransformation):
     return updates, ScaleByAdamState(count, mu, nu)
 
 
-def scale_by_radam(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, eps_root: Any = 0.0,
-                   threshold: Any = 5.0, *, nesterov: bool = False,
-                   state_dtype: Any = None, raw_eps: bool = False) -> ScaleByRadam:
+def scale_by_radam(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-8,
+  eps_root: Any = 0.0,
+  threshold: Any = 5.0,
+  *,
+  nesterov: bool = False,
+  state_dtype: Any = None,
+  raw_eps: bool = False,
+) -> ScaleByRadam:
   """RAdam's scaling (see `ScaleByRadam`); `raw_eps=True` is PyTorch's eps placement."""
   return ScaleByRadam(b1, b2, eps, eps_root, threshold, nesterov, state_dtype, raw_eps)

@@ -9,8 +9,18 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, complement, compute_dtype, full_like, hyper,
-                                 map_leaves, real_dtype, safe_increment, zero_count)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  complement,
+  compute_dtype,
+  full_like,
+  hyper,
+  map_leaves,
+  real_dtype,
+  safe_increment,
+  zero_count,
+)
 from gradtx.primitives.moments.adam import ScaleByAdamState, adam_direction, check_betas
 
 __all__ = ["ScaleByYogi", "scale_by_yogi"]
@@ -41,8 +51,11 @@ class ScaleByYogi(GradientTransformation):
 
   def init(self, params):
     value = self.initial_accumulator_value
-    return ScaleByAdamState(zero_count(), full_like(params, value, self.state_dtype),
-                            full_like(params, value, self.state_dtype, real=True))
+    return ScaleByAdamState(
+      zero_count(),
+      full_like(params, value, self.state_dtype),
+      full_like(params, value, self.state_dtype, real=True),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del params, extra_args
@@ -56,15 +69,26 @@ class ScaleByYogi(GradientTransformation):
       g2 = abs_sq(gc)
       v_old = v.astype(real_dtype(cdt))
       v_new = v_old - complement(self.b2, cdt) * jnp.sign(v_old - g2) * g2
-      u = adam_direction(m_new / hyper(c1, cdt), v_new / hyper(c2, cdt), hyper(self.eps, cdt),
-                         hyper(self.eps_root, cdt))
+      u = adam_direction(
+        m_new / hyper(c1, cdt),
+        v_new / hyper(c2, cdt),
+        hyper(self.eps, cdt),
+        hyper(self.eps_root, cdt),
+      )
       return u.astype(g.dtype), m_new.astype(m.dtype), v_new.astype(v.dtype)
 
     updates, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)
     return updates, ScaleByAdamState(count, mu, nu)
 
 
-def scale_by_yogi(b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3, eps_root: Any = 0.0,
-                  initial_accumulator_value: Any = 1e-6, *, state_dtype: Any = None) -> ScaleByYogi:
+def scale_by_yogi(
+  b1: Any = 0.9,
+  b2: Any = 0.999,
+  eps: Any = 1e-3,
+  eps_root: Any = 0.0,
+  initial_accumulator_value: Any = 1e-6,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByYogi:
   """Yogi's scaling (see `ScaleByYogi`)."""
   return ScaleByYogi(b1, b2, eps, eps_root, initial_accumulator_value, state_dtype)

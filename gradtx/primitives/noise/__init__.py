@@ -1,5 +1,5 @@
 """Noise: gradient noise (`add_noise`)."""
 
-from gradtx.primitives.noise.noise import (add_noise, AddNoiseState)
+from gradtx.primitives.noise.noise import add_noise, AddNoiseState
 
 __all__ = ['add_noise', 'AddNoiseState']

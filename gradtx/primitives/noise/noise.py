@@ -18,6 +18,7 @@ __all__ = ["AddNoise", "AddNoiseState", "add_noise"]
 
 class AddNoiseState(NamedTuple):
   """`count`: steps done (for the annealing); `rng_key`: the key of the next step."""
+
   count: jax.Array
   rng_key: jax.Array
 
@@ -108,7 +109,8 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
       raise ValueError("add_noise: give only one of key and seed.")
     key = seed
   if key is None:
-    warnings.warn("add_noise: no key given; using key=0 (Optax requires a key from 0.2.7).",
-                  stacklevel=2)
+    warnings.warn(
+      "add_noise: no key given; using key=0 (Optax requires a key from 0.2.7).", stacklevel=2
+    )
     key = 0
   return AddNoise(eta, gamma, key)

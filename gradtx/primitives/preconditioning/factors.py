@@ -3,7 +3,7 @@ inverse p-th roots of symmetric PSD matrices, and the mode-k products that rotat
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import jax
 import jax.numpy as jnp

@@ -14,13 +14,27 @@ import numpy as np
 from gradtx.core import checks as _checks
 from gradtx.core.module import Module, static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, cast, complement, compute_dtype, hyper, pick_dtype,
-                                 safe_increment, state_dtype as _state_dtype, zero_count)
+from gradtx.numerics.ops import (
+  bias_correction,
+  cast,
+  complement,
+  compute_dtype,
+  hyper,
+  pick_dtype,
+  safe_increment,
+  zero_count,
+)
+from gradtx.numerics.ops import state_dtype as _state_dtype
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.scaling.scaling import evaluate
 
-__all__ = ["KronUpdateProbability", "kron_update_probability", "ScaleByKron",
-           "ScaleByKronState", "scale_by_kron"]
+__all__ = [
+  "KronUpdateProbability",
+  "kron_update_probability",
+  "ScaleByKron",
+  "ScaleByKronState",
+  "scale_by_kron",
+]
 
 _MEMORY_SAVE_MODES = (None, "one_diag", "all_diag")
 _BALANCE_PROBABILITY = 0.01  # the reference rebalances the factors' scales on ~1% of updates
@@ -39,12 +53,15 @@ class KronUpdateProbability(Module):
 
   def __call__(self, count: Any) -> jax.Array:
     t = jnp.asarray(count, jnp.result_type(float))
-    return jnp.minimum(jnp.maximum(self.max_prob * jnp.exp(-self.decay * (t - self.flat_start)),
-                                   self.min_prob), self.max_prob)
+    return jnp.minimum(
+      jnp.maximum(self.max_prob * jnp.exp(-self.decay * (t - self.flat_start)), self.min_prob),
+      self.max_prob,
+    )
 
 
-def kron_update_probability(max_prob: Any = 1.0, min_prob: Any = 0.03, decay: Any = 0.001,
-                            flat_start: Any = 500) -> KronUpdateProbability:
+def kron_update_probability(
+  max_prob: Any = 1.0, min_prob: Any = 0.03, decay: Any = 0.001, flat_start: Any = 500
+) -> KronUpdateProbability:
   """PSGD-Kron's default preconditioner-update schedule (see `KronUpdateProbability`)."""
   return KronUpdateProbability(max_prob, min_prob, decay, flat_start)
 
@@ -55,6 +72,7 @@ class ScaleByKronState(NamedTuple):
   upper-triangular matrix, or a vector for a diagonal factor; a 0-d leaf has one factor of
   shape (1,); a 0-element array where a leaf has no such factor);
   `update_counter`: steps since the last preconditioner update."""
+
   count: jax.Array
   mu: Any
   qs: Any
@@ -68,8 +86,9 @@ def _triangular_dims(shape: tuple, max_size: int, min_ndim: int, mode: str | Non
   diag = [mode == "all_diag"] * len(shape)
   if mode == "one_diag" and shape:
     diag[int(np.argsort(shape)[::-1][0])] = True
-  return tuple(not (d or n == 1 or n > max_size or len(shape) < min_ndim)
-               for n, d in zip(shape, diag))
+  return tuple(
+    not (d or n == 1 or n > max_size or len(shape) < min_ndim) for n, d in zip(shape, diag)
+  )
 
 
 def _along(x: jax.Array, axis: int, factor: jax.Array, triangular: bool) -> jax.Array:
@@ -190,19 +209,26 @@ class ScaleByKron(GradientTransformation):
     _checks.positive_integer(owner, "max_size_triangular", self.max_size_triangular)
     _checks.non_negative(owner, "min_ndim_triangular", self.min_ndim_triangular)
     if not callable(self.preconditioner_update_probability):
-      _checks.check(owner, "preconditioner_update_probability",
-                    self.preconditioner_update_probability, lambda p: (p > 0) & (p <= 1),
-                    "a probability in (0, 1]")
+      _checks.check(
+        owner,
+        "preconditioner_update_probability",
+        self.preconditioner_update_probability,
+        lambda p: (p > 0) & (p <= 1),
+        "a probability in (0, 1]",
+      )
     if self.memory_save_mode not in _MEMORY_SAVE_MODES:
-      raise ValueError(f"{owner}: memory_save_mode={self.memory_save_mode!r} is invalid; "
-                       f"expected one of {_MEMORY_SAVE_MODES}.")
+      raise ValueError(
+        f"{owner}: memory_save_mode={self.memory_save_mode!r} is invalid; "
+        f"expected one of {_MEMORY_SAVE_MODES}."
+      )
     check_state_dtype(owner, self.mu_dtype, "mu_dtype")
     check_state_dtype(owner, self.precond_dtype, "precond_dtype")
     check_state_dtype(owner, self.state_dtype)
 
   def _tri(self, shape: tuple) -> tuple:
-    return _triangular_dims(shape or (1,), self.max_size_triangular, self.min_ndim_triangular,
-                            self.memory_save_mode)
+    return _triangular_dims(
+      shape or (1,), self.max_size_triangular, self.min_ndim_triangular, self.memory_save_mode
+    )
 
   def init(self, params):
     def factors(p):
@@ -212,19 +238,26 @@ class ScaleByKron(GradientTransformation):
       dt = _state_dtype(p.dtype, pick_dtype(self.precond_dtype, self.state_dtype))
       shape = p.shape or (1,)
       s = jnp.asarray(self.preconditioner_init_scale, dt) ** (1 / len(shape))
-      return tuple(s * (jnp.eye(n, dtype=dt) if t else jnp.ones(n, dt))
-                   for n, t in zip(shape, self._tri(p.shape)))
+      return tuple(
+        s * (jnp.eye(n, dtype=dt) if t else jnp.ones(n, dt))
+        for n, t in zip(shape, self._tri(p.shape))
+      )
 
     mu_dt = pick_dtype(self.mu_dtype, self.state_dtype)
-    mu = jax.tree.map(lambda p: jnp.zeros(jnp.shape(p), _state_dtype(jnp.asarray(p).dtype,
-                                                                     mu_dt)), params)
+    mu = jax.tree.map(
+      lambda p: jnp.zeros(jnp.shape(p), _state_dtype(jnp.asarray(p).dtype, mu_dt)), params
+    )
     leaves, treedef = jax.tree.flatten(params)
     per_leaf = [factors(p) for p in leaves]
-    pad = lambda p: jnp.zeros((0,) * min(1, jnp.ndim(p)), _state_dtype(
-        jnp.asarray(p).dtype, pick_dtype(self.precond_dtype, self.state_dtype)))
+    pad = lambda p: jnp.zeros(
+      (0,) * min(1, jnp.ndim(p)),
+      _state_dtype(jnp.asarray(p).dtype, pick_dtype(self.precond_dtype, self.state_dtype)),
+    )
     n = max([len(f) for f in per_leaf], default=0)
-    qs = tuple(treedef.unflatten([f[i] if i < len(f) else pad(p) for f, p in zip(per_leaf, leaves)])
-               for i in range(n))
+    qs = tuple(
+      treedef.unflatten([f[i] if i < len(f) else pad(p) for f, p in zip(per_leaf, leaves)])
+      for i in range(n)
+    )
     return ScaleByKronState(zero_count(), mu, qs, zero_count())
 
   def update(self, updates, state, params=None, **extra_args):
@@ -233,8 +266,10 @@ class ScaleByKron(GradientTransformation):
     grads, treedef = jax.tree.flatten(updates)
     mus = treedef.flatten_up_to(state.mu)
     qs_flat = [treedef.flatten_up_to(t) for t in state.qs]
-    qs = [tuple(qs_flat[i][j] for i in range(0 if g.size == 0 else len(self._tri(g.shape))))
-          for j, g in enumerate(grads)]
+    qs = [
+      tuple(qs_flat[i][j] for i in range(0 if g.size == 0 else len(self._tri(g.shape))))
+      for j, g in enumerate(grads)
+    ]
     c1 = bias_correction(self.b1, count)
     new_mu, m_hat = [], []
     for g, m in zip(grads, mus):
@@ -242,8 +277,11 @@ class ScaleByKron(GradientTransformation):
       mn = hyper(self.b1, cdt) * m.astype(cdt) + complement(self.b1, cdt) * g.astype(cdt)
       new_mu.append(cast(mn, m.dtype))
       m_hat.append(mn / hyper(c1, cdt))
-    fit_in = m_hat if self.momentum_into_precond_update else [
-        g.astype(compute_dtype(g.dtype)) for g in grads]
+    fit_in = (
+      m_hat
+      if self.momentum_into_precond_update
+      else [g.astype(compute_dtype(g.dtype)) for g in grads]
+    )
 
     prob = evaluate(self.preconditioner_update_probability, count)
     counter = safe_increment(state.update_counter)
@@ -261,10 +299,13 @@ class ScaleByKron(GradientTransformation):
       u = _precondition(q, self._tri(g.shape), mh.reshape(g.shape or (1,))).reshape(g.shape)
       rms = jnp.sqrt(jnp.mean(jnp.real(u * u.conj())))
       out.append((u / jnp.maximum(1, rms / _RMS_CAP)).astype(g.dtype))
-    new_qs = tuple(treedef.unflatten([q[i] if i < len(q) else qs_flat[i][j]
-                                      for j, q in enumerate(qs)]) for i in range(len(qs_flat)))
+    new_qs = tuple(
+      treedef.unflatten([q[i] if i < len(q) else qs_flat[i][j] for j, q in enumerate(qs)])
+      for i in range(len(qs_flat))
+    )
     return treedef.unflatten(out), ScaleByKronState(
-        count, treedef.unflatten(new_mu), new_qs, counter)
+      count, treedef.unflatten(new_mu), new_qs, counter
+    )
 
   def _fit(self, key: jax.Array, qs: list, fit_in: list) -> list:
     """The preconditioner update: maybe rebalance, draw probes, one fitting step per leaf."""
@@ -283,22 +324,45 @@ class ScaleByKron(GradientTransformation):
       g = g + hyper(damping, g.dtype) * jnp.mean(jnp.abs(g)) * v
       shape = g.shape or (1,)
       dt = jnp.promote_types(g.dtype, q[0].dtype)
-      fitted = _fit_factors(tuple(f.astype(dt) for f in q), self._tri(g.shape),
-                            g.reshape(shape).astype(dt), v.reshape(shape).astype(dt),
-                            hyper(self.preconditioner_lr, dt))
+      fitted = _fit_factors(
+        tuple(f.astype(dt) for f in q),
+        self._tri(g.shape),
+        g.reshape(shape).astype(dt),
+        v.reshape(shape).astype(dt),
+        hyper(self.preconditioner_lr, dt),
+      )
       new.append(tuple(cast(f, o.dtype) for f, o in zip(fitted, q)))
     return new
 
 
-def scale_by_kron(b1: Any = 0.9,
-                  preconditioner_update_probability: Any = KronUpdateProbability(),
-                  max_size_triangular: int = 8192, min_ndim_triangular: int = 2,
-                  memory_save_mode: str | None = None, momentum_into_precond_update: bool = True,
-                  preconditioner_lr: Any = 0.1, preconditioner_init_scale: Any = 1.0,
-                  mu_dtype: Any = None, precond_dtype: Any = None, *,
-                  seed: int = 5318008, state_dtype: Any = None) -> ScaleByKron:
+def scale_by_kron(
+  b1: Any = 0.9,
+  preconditioner_update_probability: Any = KronUpdateProbability(),
+  max_size_triangular: int = 8192,
+  min_ndim_triangular: int = 2,
+  memory_save_mode: str | None = None,
+  momentum_into_precond_update: bool = True,
+  preconditioner_lr: Any = 0.1,
+  preconditioner_init_scale: Any = 1.0,
+  mu_dtype: Any = None,
+  precond_dtype: Any = None,
+  *,
+  seed: int = 5318008,
+  state_dtype: Any = None,
+) -> ScaleByKron:
   """PSGD-Kron's scaling (see `ScaleByKron`); the update probability is a number in (0, 1]
   or a schedule of the step (default `kron_update_probability()`)."""
-  return ScaleByKron(b1, preconditioner_update_probability, preconditioner_lr, preconditioner_init_scale, max_size_triangular,
-                     min_ndim_triangular, memory_save_mode, momentum_into_precond_update,
-                     mu_dtype, precond_dtype, seed, state_dtype)
+  return ScaleByKron(
+    b1,
+    preconditioner_update_probability,
+    preconditioner_lr,
+    preconditioner_init_scale,
+    max_size_triangular,
+    min_ndim_triangular,
+    memory_save_mode,
+    momentum_into_precond_update,
+    mu_dtype,
+    precond_dtype,
+    seed,
+    state_dtype,
+  )

@@ -14,8 +14,16 @@ from jax import lax
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (abs_sq, bias_correction, compute_dtype, hyper, map_leaves,
-                                 safe_div, safe_increment, zero_count)
+from gradtx.numerics.ops import (
+  abs_sq,
+  bias_correction,
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_div,
+  safe_increment,
+  zero_count,
+)
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.preconditioning.factors import EMPTY, inverse_root
 
@@ -30,6 +38,7 @@ class ScaleByShampooState(NamedTuple):
   factor holds a 0-element array): `stats_l`, `stats_r` the block statistics
   `[blocks_m, blocks_n, b, b]`, `roots_l`, `roots_r` their cached inverse roots (same
   layout), `graft_nu` the grafting second moment shaped like the param."""
+
   count: jax.Array
   stats_l: Any
   stats_r: Any
@@ -127,11 +136,13 @@ class ScaleByShampoo(GradientTransformation):
     _checks.positive_integer(owner, "max_preconditioner_dim", self.max_preconditioner_dim)
     _checks.non_negative(owner, "exponent_override", self.exponent_override)
     if self.graft_type not in GRAFT_TYPES:
-      raise ValueError(f"{owner}: graft_type={self.graft_type!r} is invalid; expected one of "
-                       f"{GRAFT_TYPES}.")
+      raise ValueError(
+        f"{owner}: graft_type={self.graft_type!r} is invalid; expected one of {GRAFT_TYPES}."
+      )
     if self.root_method not in ("eigh", "newton"):
-      raise ValueError(f"{owner}: root_method={self.root_method!r} is invalid; expected "
-                       "'eigh' or 'newton'.")
+      raise ValueError(
+        f"{owner}: root_method={self.root_method!r} is invalid; expected 'eigh' or 'newton'."
+      )
     check_state_dtype(owner, self.state_dtype)
 
   def _layout(self, shape):
@@ -149,6 +160,7 @@ class ScaleByShampoo(GradientTransformation):
         l, r = (_zeros_stats(p, s, left[1], right[1], dt) for s in (left, right))
       nu = jnp.zeros(EMPTY if self.graft_type == "sgd" else p.shape, dt)
       return l, r, l, r, nu
+
     stats_l, stats_r, roots_l, roots_r, nu = map_leaves(leaf, params, n_out=5)
     return ScaleByShampooState(zero_count(), stats_l, stats_r, roots_l, roots_r, nu)
 
@@ -178,8 +190,11 @@ class ScaleByShampoo(GradientTransformation):
       eps = hyper(self.matrix_eps, cdt)
 
       def roots():  # stored in the roots' state dtype, like the cached branch
-        return tuple(inverse_root(s, p, eps, self.root_method).astype(t.dtype) if s.size
-                     else t for s, t in ((l_new, pl), (r_new, pr)))
+        return tuple(
+          inverse_root(s, p, eps, self.root_method).astype(t.dtype) if s.size else t
+          for s, t in ((l_new, pl), (r_new, pr))
+        )
+
       pl_new, pr_new = lax.cond(refresh, roots, lambda: (pl, pr))
       d = blocks
       if pl_new.size:
@@ -189,11 +204,26 @@ class ScaleByShampoo(GradientTransformation):
       d = from_blocks(d, lay, g.shape)
       scale = safe_div(jnp.linalg.norm(graft.ravel()), jnp.linalg.norm(d.ravel()))
       u = jnp.where(use_shampoo, d * scale, graft)
-      return (u.astype(g.dtype), l_new.astype(l.dtype), r_new.astype(r.dtype), pl_new,
-              pr_new, nu_new)
+      return (
+        u.astype(g.dtype),
+        l_new.astype(l.dtype),
+        r_new.astype(r.dtype),
+        pl_new,
+        pr_new,
+        nu_new,
+      )
 
-    out = map_leaves(leaf, updates, state.stats_l, state.stats_r, state.roots_l,
-                     state.roots_r, state.graft_nu, n_out=6, shapes=False)
+    out = map_leaves(
+      leaf,
+      updates,
+      state.stats_l,
+      state.stats_r,
+      state.roots_l,
+      state.roots_r,
+      state.graft_nu,
+      n_out=6,
+      shapes=False,
+    )
     return out[0], ScaleByShampooState(count, *out[1:])
 
   def _graft(self, gc, nu, b2, w, c2):
@@ -212,12 +242,31 @@ class ScaleByShampoo(GradientTransformation):
     return safe_div(gc, jnp.sqrt(v_hat) + eps), v.astype(nu.dtype)
 
 
-def scale_by_shampoo(beta2: Any = 0.999, matrix_eps: Any = 1e-6, graft_eps: Any = 1e-8, *,
-                     graft_type: str = "adam", precondition_frequency: int = 10,
-                     start_preconditioning_step: int = 5, block_size: int = 1024,
-                     max_preconditioner_dim: int = 10000, root_method: str = "eigh",
-                     exponent_override: int = 0, state_dtype: Any = None) -> ScaleByShampoo:
+def scale_by_shampoo(
+  beta2: Any = 0.999,
+  matrix_eps: Any = 1e-6,
+  graft_eps: Any = 1e-8,
+  *,
+  graft_type: str = "adam",
+  precondition_frequency: int = 10,
+  start_preconditioning_step: int = 5,
+  block_size: int = 1024,
+  max_preconditioner_dim: int = 10000,
+  root_method: str = "eigh",
+  exponent_override: int = 0,
+  state_dtype: Any = None,
+) -> ScaleByShampoo:
   """Shampoo's grafted, block-wise Kronecker preconditioning (see `ScaleByShampoo`)."""
-  return ScaleByShampoo(beta2, matrix_eps, graft_eps, graft_type, precondition_frequency,
-                        start_preconditioning_step, block_size, max_preconditioner_dim,
-                        root_method, exponent_override, state_dtype)
+  return ScaleByShampoo(
+    beta2,
+    matrix_eps,
+    graft_eps,
+    graft_type,
+    precondition_frequency,
+    start_preconditioning_step,
+    block_size,
+    max_preconditioner_dim,
+    root_method,
+    exponent_override,
+    state_dtype,
+  )

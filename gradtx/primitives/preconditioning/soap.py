@@ -3,7 +3,6 @@ nikhilvyas/SOAP `soap.py`): Adam run in the eigenbasis of Shampoo's factors."""
 
 from __future__ import annotations
 
-import math
 from typing import Any, NamedTuple
 
 import jax
@@ -13,10 +12,9 @@ from jax import lax
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (bias_correction, compute_dtype, hyper, safe_increment,
-                                 zero_count)
-from gradtx.numerics.storage import check_state_dtype
 from gradtx.core.validate import check_same_structure
+from gradtx.numerics.ops import bias_correction, compute_dtype, hyper, safe_increment, zero_count
+from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.preconditioning.factors import mode_product, mode_statistic
 
 __all__ = ["ScaleBySoap", "ScaleBySoapState", "scale_by_soap", "soap_merged_shape"]
@@ -29,6 +27,7 @@ class ScaleBySoapState(NamedTuple):
   first moment in the eigenbasis and `nu` the second moment (both shaped like the param),
   `gg` and `q`: a tuple per leaf with one `[d, d]` factor / eigenbasis per preconditioned
   dimension of the (merged) leaf and a 0-element array for a dimension without one."""
+
   count: jax.Array
   mu: Any
   nu: Any
@@ -92,8 +91,13 @@ class ScaleBySoap(GradientTransformation):
     owner = "scale_by_soap"
     _checks.decay_rate(owner, "b1", self.b1)
     _checks.decay_rate(owner, "b2", self.b2)
-    _checks.check(owner, "shampoo_beta", self.shampoo_beta, lambda v: (v < 1) & ((v >= 0) | (v == -1)),
-                  "a value in [0, 1), or -1 for b2")
+    _checks.check(
+      owner,
+      "shampoo_beta",
+      self.shampoo_beta,
+      lambda v: (v < 1) & ((v >= 0) | (v == -1)),
+      "a value in [0, 1), or -1 for b2",
+    )
     _checks.non_negative(owner, "eps", self.eps)
     _checks.positive_integer(owner, "precondition_frequency", self.precondition_frequency)
     _checks.positive_integer(owner, "max_precond_dim", self.max_precond_dim)
@@ -116,8 +120,7 @@ class ScaleBySoap(GradientTransformation):
       shape = self._shape(p.shape)
       mu.append(jnp.zeros(p.shape, dt))
       nu.append(jnp.zeros(p.shape, dt))
-      gg.append(tuple(jnp.zeros((d, d) if self._has_factor(shape, d) else (0,), dt)
-                      for d in shape))
+      gg.append(tuple(jnp.zeros((d, d) if self._has_factor(shape, d) else (0,), dt) for d in shape))
     un = treedef.unflatten
     return ScaleBySoapState(zero_count(), un(mu), un(nu), un(gg), un(gg))
 
@@ -129,8 +132,12 @@ class ScaleBySoap(GradientTransformation):
     t = state.count  # Adam's step index, counted from the second call
     refresh = (t % self.precondition_frequency) == 0
     c1, c2 = bias_correction(self.b1, t), bias_correction(self.b2, t)
-    outs = [self._leaf(jnp.asarray(g), *args, first, refresh, c1, c2) for g, *args in zip(
-        leaves, *(treedef.flatten_up_to(x) for x in (state.mu, state.nu, state.gg, state.q)))]
+    outs = [
+      self._leaf(jnp.asarray(g), *args, first, refresh, c1, c2)
+      for g, *args in zip(
+        leaves, *(treedef.flatten_up_to(x) for x in (state.mu, state.nu, state.gg, state.q))
+      )
+    ]
     cols = [treedef.unflatten(list(c)) for c in zip(*outs)]
     return cols[0], ScaleBySoapState(safe_increment(state.count), *cols[1:])
 
@@ -140,8 +147,10 @@ class ScaleBySoap(GradientTransformation):
     gc = g.astype(cdt).reshape(shape)
     s = self.shampoo_beta
     s = jnp.where(hyper(s, cdt) < 0, hyper(self.b2, cdt), hyper(s, cdt))
-    gg_new = tuple(x if not x.size else s * x.astype(cdt) + (1 - s) * mode_statistic(gc, k)
-                   for k, x in enumerate(gg))
+    gg_new = tuple(
+      x if not x.size else s * x.astype(cdt) + (1 - s) * mode_statistic(gc, k)
+      for k, x in enumerate(gg)
+    )
 
     def init_branch():
       qs = tuple(x if not x.size else _eigenbasis(x) for x in gg_new)
@@ -173,11 +182,16 @@ class ScaleBySoap(GradientTransformation):
         m_new = mode_product(m_orig, new_q, transpose=True)
         return m_new, v_sorted, tuple(q0 if o is None else o for q0, o in zip(q, new_q))
 
-      m_out, v_out, q_out = lax.cond(refresh, rotate, lambda: (m, v, tuple(
-          x if not x.size else x.astype(cdt) for x in q)))
-      return (n.reshape(g.shape).astype(g.dtype), m_out.reshape(g.shape).astype(mu.dtype),
-              v_out.reshape(g.shape).astype(nu.dtype), gg_new,
-              tuple(a.astype(b.dtype) for a, b in zip(q_out, q)))
+      m_out, v_out, q_out = lax.cond(
+        refresh, rotate, lambda: (m, v, tuple(x if not x.size else x.astype(cdt) for x in q))
+      )
+      return (
+        n.reshape(g.shape).astype(g.dtype),
+        m_out.reshape(g.shape).astype(mu.dtype),
+        v_out.reshape(g.shape).astype(nu.dtype),
+        gg_new,
+        tuple(a.astype(b.dtype) for a, b in zip(q_out, q)),
+      )
 
     u, m, v, gg_out, q_out = lax.cond(first, init_branch, step_branch)
     return u, m, v, tuple(a.astype(b.dtype) for a, b in zip(gg_out, gg)), q_out
@@ -189,11 +203,31 @@ def _eigenbasis(x: jax.Array) -> jax.Array:
   return q[:, ::-1]
 
 
-def scale_by_soap(b1: Any = 0.95, b2: Any = 0.95, shampoo_beta: Any = -1.0, eps: Any = 1e-8,
-                  precondition_frequency: int = 10, max_precond_dim: int = 10000,
-                  merge_dims: bool = False, precondition_1d: bool = False,
-                  normalize_grads: bool = False, correct_bias: bool = True, *,
-                  state_dtype: Any = None) -> ScaleBySoap:
+def scale_by_soap(
+  b1: Any = 0.95,
+  b2: Any = 0.95,
+  shampoo_beta: Any = -1.0,
+  eps: Any = 1e-8,
+  precondition_frequency: int = 10,
+  max_precond_dim: int = 10000,
+  merge_dims: bool = False,
+  precondition_1d: bool = False,
+  normalize_grads: bool = False,
+  correct_bias: bool = True,
+  *,
+  state_dtype: Any = None,
+) -> ScaleBySoap:
   """SOAP's direction: Adam in Shampoo's eigenbasis (see `ScaleBySoap`)."""
-  return ScaleBySoap(b1, b2, shampoo_beta, eps, precondition_frequency, max_precond_dim,
-                     merge_dims, precondition_1d, normalize_grads, correct_bias, state_dtype)
+  return ScaleBySoap(
+    b1,
+    b2,
+    shampoo_beta,
+    eps,
+    precondition_frequency,
+    max_precond_dim,
+    merge_dims,
+    precondition_1d,
+    normalize_grads,
+    correct_bias,
+    state_dtype,
+  )

@@ -20,6 +20,7 @@ __all__ = ["AddSteppedWeightDecay", "AddSteppedWeightDecayState", "add_stepped_w
 
 class AddSteppedWeightDecayState(NamedTuple):
   """`count`: updates done."""
+
   count: jax.Array
 
 
@@ -56,7 +57,8 @@ class AddSteppedWeightDecay(GradientTransformation):
     return updates, AddSteppedWeightDecayState(safe_increment(state.count))
 
 
-def add_stepped_weight_decay(learning_rate: Any, weight_decay: Any = 0.0, *,
-                             skip_steps: int = 0) -> AddSteppedWeightDecay:
+def add_stepped_weight_decay(
+  learning_rate: Any, weight_decay: Any = 0.0, *, skip_steps: int = 0
+) -> AddSteppedWeightDecay:
   """Weight decay of the stepped weights (see `AddSteppedWeightDecay`)."""
   return AddSteppedWeightDecay(learning_rate, weight_decay, skip_steps)

@@ -11,8 +11,15 @@ import jax.numpy as jnp
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
-from gradtx.numerics.ops import (compute_dtype, hyper, map_leaves, safe_increment, scalar_dtype,
-                                 zero_count, zeros_like)
+from gradtx.numerics.ops import (
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+  zeros_like,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 
 __all__ = ["ScaleByAsgd", "ScaleByAsgdState", "scale_by_asgd", "asgd_average"]
@@ -21,6 +28,7 @@ __all__ = ["ScaleByAsgd", "ScaleByAsgdState", "scale_by_asgd", "asgd_average"]
 class ScaleByAsgdState(NamedTuple):
   """`count`; `eta`: the step the next update uses; `mu`: the next averaging weight;
   `ax`: the averaged parameters, shaped like the params."""
+
   count: jax.Array
   eta: jax.Array
   mu: jax.Array
@@ -50,8 +58,12 @@ class ScaleByAsgd(GradientTransformation):
 
   def init(self, params):
     dt = scalar_dtype()
-    return ScaleByAsgdState(zero_count(), jnp.asarray(self.learning_rate, dt),
-                            jnp.ones([], dt), zeros_like(params, self.state_dtype))
+    return ScaleByAsgdState(
+      zero_count(),
+      jnp.asarray(self.learning_rate, dt),
+      jnp.ones([], dt),
+      zeros_like(params, self.state_dtype),
+    )
 
   def update(self, updates, state, params=None, **extra_args):
     del extra_args
@@ -77,8 +89,14 @@ class ScaleByAsgd(GradientTransformation):
     return updates, ScaleByAsgdState(count, eta, mu, ax)
 
 
-def scale_by_asgd(learning_rate: Any = 1e-2, lambd: Any = 1e-4, alpha: Any = 0.75,
-                  t0: Any = 1e6, *, state_dtype: Any = None) -> ScaleByAsgd:
+def scale_by_asgd(
+  learning_rate: Any = 1e-2,
+  lambd: Any = 1e-4,
+  alpha: Any = 0.75,
+  t0: Any = 1e6,
+  *,
+  state_dtype: Any = None,
+) -> ScaleByAsgd:
   """Averaged SGD's step (see `ScaleByAsgd`); `state_dtype` stores the average."""
   return ScaleByAsgd(learning_rate, lambd, alpha, t0, state_dtype)
 
@@ -86,8 +104,13 @@ def scale_by_asgd(learning_rate: Any = 1e-2, lambd: Any = 1e-4, alpha: Any = 0.7
 def asgd_average(state: Any) -> Any:
   """The averaged parameters `a` kept by the `scale_by_asgd` stage found in `state`
   (any chain or wrapper state holding one)."""
-  found = [s for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleByAsgdState))
-           if isinstance(s, ScaleByAsgdState)]
+  found = [
+    s
+    for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleByAsgdState))
+    if isinstance(s, ScaleByAsgdState)
+  ]
   if len(found) != 1:
-    raise ValueError(f"asgd_average: expected one ScaleByAsgdState in the state, found {len(found)}.")
+    raise ValueError(
+      f"asgd_average: expected one ScaleByAsgdState in the state, found {len(found)}."
+    )
   return found[0].ax

@@ -9,13 +9,26 @@ import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
 from gradtx.core.protocol import EmptyState, GradientTransformation, StatelessTransformation
-from gradtx.numerics.ops import compute_dtype, hyper, map_leaves, safe_increment, scalar_dtype, zero_count
+from gradtx.numerics.ops import (
+  compute_dtype,
+  hyper,
+  map_leaves,
+  safe_increment,
+  scalar_dtype,
+  zero_count,
+)
 from gradtx.primitives.decay.weight_decay import require_params
 from gradtx.primitives.scaling.scaling import ScaleByLearningRateState, evaluate
 from gradtx.primitives.scaling.trust_ratio import block_norm
 
-__all__ = ["ScaleByParamBlockNorm", "scale_by_param_block_norm", "FromageStep", "fromage_step",
-           "ScaleState", "ScaleByTrustRatioState"]
+__all__ = [
+  "ScaleByParamBlockNorm",
+  "scale_by_param_block_norm",
+  "FromageStep",
+  "fromage_step",
+  "ScaleState",
+  "ScaleByTrustRatioState",
+]
 
 ScaleState = EmptyState  # Optax's name for `scale`'s (empty) state
 ScaleByTrustRatioState = EmptyState  # Optax's name for `scale_by_trust_ratio`'s (empty) state
@@ -36,7 +49,9 @@ class ScaleByParamBlockNorm(StatelessTransformation):
 
     def leaf(g, p):
       cdt = compute_dtype(g.dtype)
-      return ((g.astype(cdt) * block_norm(p.astype(cdt), hyper(self.min_scale, cdt))).astype(g.dtype),)
+      return (
+        (g.astype(cdt) * block_norm(p.astype(cdt), hyper(self.min_scale, cdt))).astype(g.dtype),
+      )
 
     return map_leaves(leaf, updates, params, n_out=1)[0], state
 

@@ -44,8 +44,7 @@ from gradtx.numerics.ops import safe_increment, zero_count
 from gradtx.numerics.rounding import element_bits, stochastic_round
 from gradtx.numerics.storage import is_low_precision
 
-__all__ = ["CompensatedUpdates", "CompensatedUpdatesState", "compensated_updates",
-           "DEFAULT_METHOD"]
+__all__ = ["CompensatedUpdates", "CompensatedUpdatesState", "compensated_updates", "DEFAULT_METHOD"]
 
 METHODS = ("auto", "kahan", "stochastic", "master")
 DEFAULT_METHOD = {jnp.dtype(jnp.bfloat16): "stochastic", jnp.dtype(jnp.float16): "master"}
@@ -54,6 +53,7 @@ DEFAULT_METHOD = {jnp.dtype(jnp.bfloat16): "stochastic", jnp.dtype(jnp.float16):
 class CompensatedUpdatesState(NamedTuple):
   """`count`: steps done (seeds stochastic rounding); `buffer`: per low-precision leaf the
   Kahan compensation (param dtype) or the float32 master copy, else `None`."""
+
   count: jax.Array
   buffer: Any
 
@@ -75,8 +75,10 @@ class CompensatedUpdates(GradientTransformation):
 
   def __post_init__(self):
     if self.method not in METHODS:
-      raise ValueError(f"compensated_updates: method={self.method!r} is invalid; expected one "
-                       f"of {', '.join(map(repr, METHODS))}.")
+      raise ValueError(
+        f"compensated_updates: method={self.method!r} is invalid; expected one "
+        f"of {', '.join(map(repr, METHODS))}."
+      )
     if not isinstance(self.seed, int):
       raise TypeError(f"compensated_updates: seed={self.seed!r} is invalid; expected an int.")
 
@@ -84,8 +86,9 @@ class CompensatedUpdates(GradientTransformation):
     """The method used for params of `dtype` (None: passed through)."""
     if not is_low_precision(dtype):
       return None
-    return DEFAULT_METHOD.get(jnp.dtype(dtype), "stochastic") if self.method == "auto" \
-        else self.method
+    return (
+      DEFAULT_METHOD.get(jnp.dtype(dtype), "stochastic") if self.method == "auto" else self.method
+    )
 
   def init(self, params):
     def leaf(p):
@@ -97,6 +100,7 @@ class CompensatedUpdates(GradientTransformation):
       if method == "master":
         return jnp.asarray(p, jnp.float32)
       return None
+
     return CompensatedUpdatesState(zero_count(), jax.tree.map(leaf, params, is_leaf=_is_none))
 
   def update(self, updates, state, params=None, **extra_args):
@@ -107,8 +111,9 @@ class CompensatedUpdates(GradientTransformation):
     u_leaves, treedef = jax.tree.flatten(updates, is_leaf=_is_none)
     p_leaves = treedef.flatten_up_to(params)
     b_leaves = treedef.flatten_up_to(state.buffer)
-    outs = [self._leaf(i, u, p, b, count)
-            for i, (u, p, b) in enumerate(zip(u_leaves, p_leaves, b_leaves))]
+    outs = [
+      self._leaf(i, u, p, b, count) for i, (u, p, b) in enumerate(zip(u_leaves, p_leaves, b_leaves))
+    ]
     new_u = treedef.unflatten([o[0] for o in outs])
     new_b = treedef.unflatten([o[1] for o in outs])
     return new_u, CompensatedUpdatesState(count, new_b)

@@ -3,25 +3,26 @@
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable, NamedTuple
+from collections.abc import Callable
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
 
 from gradtx.core.module import static
+from gradtx.core.protocol import GradientTransformation, StatelessTransformation
 from gradtx.core.validate import check_arrays
 from gradtx.numerics.ops import cast, safe_increment, scalar_dtype, zero_count
-from gradtx.core.protocol import GradientTransformation, StatelessTransformation
 
 __all__ = [
-    "Scale",
-    "ScaleByLearningRate",
-    "ScaleByLearningRateState",
-    "ScaleBySchedule",
-    "ScaleByScheduleState",
-    "scale",
-    "scale_by_learning_rate",
-    "scale_by_schedule",
+  "Scale",
+  "ScaleByLearningRate",
+  "ScaleByLearningRateState",
+  "ScaleBySchedule",
+  "ScaleByScheduleState",
+  "scale",
+  "scale_by_learning_rate",
+  "scale_by_schedule",
 ]
 
 ScalarOrSchedule = float | jax.Array | Callable[[jax.Array], jax.Array]
@@ -38,6 +39,7 @@ def scale_leaves(updates: Any, factor: jax.Array) -> Any:
 
   def leaf(g):
     return cast(g * factor_as(jnp.promote_types(g.dtype, factor.dtype)), g.dtype)
+
   return jax.tree.map(leaf, updates)
 
 
@@ -53,6 +55,7 @@ class Scale(StatelessTransformation):
 
 class ScaleByScheduleState(NamedTuple):
   """`count`: updates done; `scale`: the factor the last update used."""
+
   count: jax.Array
   scale: jax.Array
   _hyperparams = ("scale",)
@@ -60,6 +63,7 @@ class ScaleByScheduleState(NamedTuple):
 
 class ScaleByLearningRateState(NamedTuple):
   """`count`: updates done; `learning_rate`: the rate the last update used."""
+
   count: jax.Array
   learning_rate: jax.Array
   _hyperparams = ("learning_rate",)
@@ -121,7 +125,8 @@ def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> ScaleBy
   return ScaleBySchedule(step_size_fn)
 
 
-def scale_by_learning_rate(learning_rate: ScalarOrSchedule, *,
-                           flip_sign: bool = True) -> ScaleByLearningRate:
+def scale_by_learning_rate(
+  learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
+) -> ScaleByLearningRate:
   """Scales updates by `-learning_rate` (a number or a schedule); see `ScaleByLearningRate`."""
   return ScaleByLearningRate(learning_rate, flip_sign)

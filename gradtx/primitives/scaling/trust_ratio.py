@@ -8,11 +8,11 @@ import jax
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
-from gradtx.tree_utils import masks as _masks
 from gradtx.core.module import static
-from gradtx.numerics.ops import abs_sq, compute_dtype, hyper
 from gradtx.core.protocol import StatelessTransformation
+from gradtx.numerics.ops import abs_sq, compute_dtype, hyper
 from gradtx.primitives.decay.weight_decay import require_params
+from gradtx.tree_utils import masks as _masks
 
 __all__ = ["ScaleByTrustRatio", "scale_by_trust_ratio"]
 
@@ -66,7 +66,8 @@ class ScaleByTrustRatio(StatelessTransformation):
     return updates, state
 
 
-def scale_by_trust_ratio(min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps: Any = 0.0, *,
-                         mask: Any = None) -> ScaleByTrustRatio:
+def scale_by_trust_ratio(
+  min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps: Any = 0.0, *, mask: Any = None
+) -> ScaleByTrustRatio:
   """Scales each leaf's update by its trust ratio (see `ScaleByTrustRatio`)."""
   return ScaleByTrustRatio(min_norm, trust_coefficient, eps, mask)
