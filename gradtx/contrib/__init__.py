@@ -110,3 +110,9 @@ from gradtx.contrib.sophia import (
 
 __all__ += ["HutchinsonState", "SophiaState", "hutchinson_estimator_diag_hessian", "sophia"]
 # -- end E2
+
+# -- issue 11: GaLore
+from gradtx.contrib.galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore
+
+__all__ += ["GaLoreDimensionNumbers", "GaLoreState", "galore", "scale_by_galore"]
+# -- end issue 11
