@@ -95,15 +95,8 @@ def adam_direction(m_hat: jax.Array, v_hat: jax.Array, eps: Any, eps_root: Any) 
 
 
 class ScaleByAdam(GradientTransformation):
-  """Adam (Kingma & Ba, 2014) with bias correction.
+  """Adam's scaling; the update rule and defaults are on `scale_by_adam`.
 
-  `m_t = b1 m_{t-1} + (1 - b1) g_t`; `v_t = b2 v_{t-1} + (1 - b2) |g_t|^2`;
-  `m_hat = m_t / (1 - b1^t)`; `v_hat = v_t / (1 - b2^t)`;
-  `u_t = m_hat / (sqrt(v_hat + eps_root) + eps)`.
-  With `nesterov=True` (NAdam, Dozat 2016)
-  `m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`.
-  Defaults (Kingma & Ba; Optax): `b1=0.9`, `b2=0.999`, `eps=1e-8`,
-  `eps_root=0`. `mu_dtype` stores `m` (Optax's name), `state_dtype` both moments.
   The bias corrections are scalars computed once per step.
   """
 
@@ -111,9 +104,9 @@ class ScaleByAdam(GradientTransformation):
   b2: Any = 0.999
   eps: Any = 1e-8
   eps_root: Any = 0.0
-  mu_dtype: Any = static(None)
-  nesterov: bool = static(False)
-  state_dtype: Any = static(None)
+  mu_dtype: Any = static(default=None)
+  nesterov: bool = static(default=False)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_adam", self.b1, self.b2, self.eps, self.eps_root)
@@ -152,22 +145,15 @@ class ScaleByAmsgradState(NamedTuple):
 
 
 class ScaleByAmsgrad(GradientTransformation):
-  """AMSGrad (Reddi et al., 2018): Adam with a non-increasing step.
-
-  Adam's moments and corrections; `v_max_t = max(v_max_{t-1}, v_hat_t)`;
-  `u_t = m_hat / (sqrt(v_max_t + eps_root) + eps)`. Defaults as Optax.
-  With `raw_max=True` (PyTorch's `amsgrad=True`) the maximum is taken of the raw
-  moment, `v_max_t = max(v_max_{t-1}, v_t)`, and corrected after:
-  `u_t = m_hat / (sqrt(v_max_t / (1 - b2^t) + eps_root) + eps)`.
-  """
+  """AMSGrad's scaling; the update rule and defaults are on `scale_by_amsgrad`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-8
   eps_root: Any = 0.0
-  mu_dtype: Any = static(None)
-  state_dtype: Any = static(None)
-  raw_max: bool = static(False)
+  mu_dtype: Any = static(default=None)
+  state_dtype: Any = static(default=None)
+  raw_max: bool = static(default=False)
 
   def __post_init__(self):
     check_betas("scale_by_amsgrad", self.b1, self.b2, self.eps, self.eps_root)
@@ -207,17 +193,12 @@ class ScaleByAmsgrad(GradientTransformation):
 
 
 class ScaleByAdamax(GradientTransformation):
-  """AdaMax (Kingma & Ba, 2014, section 7): Adam with the infinity norm.
-
-  `m_t = b1 m_{t-1} + (1 - b1) g_t`; `u_t = max(b2 u_{t-1}, |g_t| + eps)`;
-  `update = m_t / (1 - b1^t) / u_t`. Defaults as Optax: `b1=0.9`,
-  `b2=0.999`, `eps=1e-8`. State: `ScaleByAdamState` with `nu` = `u`.
-  """
+  """AdaMax's scaling; the update rule and defaults are on `scale_by_adamax`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-8
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_adamax", self.b1, self.b2, self.eps)
@@ -254,7 +235,39 @@ def scale_by_adam(
   nesterov: bool = False,
   state_dtype: Any = None,
 ) -> ScaleByAdam:
-  """Adam's scaling with bias correction (see `ScaleByAdam`)."""
+  r"""Adam's scaling with bias correction (Kingma & Ba, 2014).
+
+  With $g_t$ the incoming update and $t = 1, 2, \dots$ the step count:
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, &
+  v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, |g_t|^2, \\
+  \hat m_t &= \frac{m_t}{1 - \beta_1^t}, &
+  \hat v_t &= \frac{v_t}{1 - \beta_2^t}, \\
+  u_t &= \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{\mathrm{root}}} + \epsilon},
+  \end{aligned}
+  $$
+
+  with $m_0 = v_0 = 0$ and $u_t = 0$ where the denominator is 0. With `nesterov=True`
+  (NAdam, Dozat 2016) $\hat m_t = \frac{\beta_1 m_t}{1 - \beta_1^{t+1}}
+  + \frac{(1 - \beta_1)\, g_t}{1 - \beta_1^t}$.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8` (Kingma & Ba, 2014, Algorithm 1),
+  `eps_root=0` (Optax's `scale_by_adam`).
+
+  Args:
+    b1: decay $\beta_1$ of the first moment.
+    b2: decay $\beta_2$ of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    nesterov: use Nesterov's look-ahead first moment (NAdam).
+    state_dtype: dtype of both moments (default: the params', at least float32).
+
+  Returns:
+    A `ScaleByAdam` transformation with state `ScaleByAdamState(count, mu, nu)`.
+  """
   return ScaleByAdam(b1, b2, eps, eps_root, mu_dtype, nesterov, state_dtype)
 
 
@@ -268,12 +281,61 @@ def scale_by_amsgrad(
   state_dtype: Any = None,
   raw_max: bool = False,
 ) -> ScaleByAmsgrad:
-  """AMSGrad's scaling (see `ScaleByAmsgrad`); `raw_max=True` is PyTorch's variant."""
+  r"""AMSGrad's scaling (Reddi et al., 2018): Adam with a non-increasing step.
+
+  Adam's $m_t$, $v_t$, $\hat m_t = m_t / (1 - \beta_1^t)$ and
+  $\hat v_t = v_t / (1 - \beta_2^t)$ (see `scale_by_adam`), then
+
+  $$
+  \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, \hat v_t), \qquad
+  u_t = \frac{\hat m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{\mathrm{root}}} + \epsilon}.
+  $$
+
+  With `raw_max=True` (PyTorch's `amsgrad=True`) the maximum is of the raw moment and is
+  corrected after: $v^{\max}_t = \max(v^{\max}_{t-1}, v_t)$,
+  $u_t = \hat m_t / \big(\sqrt{v^{\max}_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}}
+  + \epsilon\big)$.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0` (Optax's `scale_by_amsgrad`).
+
+  Args:
+    b1: decay $\beta_1$ of the first moment.
+    b2: decay $\beta_2$ of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    state_dtype: dtype of the moments.
+    raw_max: take the maximum of the uncorrected $v_t$ (PyTorch's variant).
+
+  Returns:
+    A `ScaleByAmsgrad` transformation with state `ScaleByAmsgradState`.
+  """
   return ScaleByAmsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype, raw_max)
 
 
 def scale_by_adamax(
   b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, state_dtype: Any = None
 ) -> ScaleByAdamax:
-  """AdaMax's scaling (see `ScaleByAdamax`)."""
+  r"""AdaMax's scaling (Kingma & Ba, 2014, section 7): Adam with the infinity norm.
+
+  $$
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  n_t = \max(\beta_2 n_{t-1}, |g_t| + \epsilon), \qquad
+  u_t = \frac{m_t}{(1 - \beta_1^t)\, n_t},
+  $$
+
+  with $m_0 = n_0 = 0$ ($u_t = 0$ where $n_t = 0$).
+
+  Defaults: `b1=0.9`, `b2=0.999` (Kingma & Ba, 2014, Algorithm 2), `eps=1e-8` (Optax's
+  `scale_by_adamax`; the paper has no $\epsilon$).
+
+  Args:
+    b1: decay $\beta_1$ of the first moment.
+    b2: decay $\beta_2$ of the infinity norm.
+    eps: $\epsilon$, added to $|g_t|$.
+    state_dtype: dtype of the state.
+
+  Returns:
+    A `ScaleByAdamax` transformation with state `ScaleByAdamState` (`nu` holds $n$).
+  """
   return ScaleByAdamax(b1, b2, eps, state_dtype)

@@ -39,25 +39,14 @@ class ScaleByAdanState(NamedTuple):
 
 
 class ScaleByAdan(GradientTransformation):
-  """Adan (Xie et al., 2022, Algorithm 1; the authors' code, sail-sg/Adan).
-
-  With `d_t = g_t - g_{t-1}` (0 on the first step):
-  `m_t = b1 m_{t-1} + (1 - b1) g_t`; `v_t = b2 v_{t-1} + (1 - b2) d_t`;
-  `n_t = b3 n_{t-1} + (1 - b3) |g_t + b2 d_t|^2`;
-  `u_t = (m_hat + b2 v_hat) / (sqrt(n_hat + eps_root) + eps)`, each moment
-  debiased by `1 - b^t`. The `b`s are `1 - beta` of the paper (whose betas are
-  weights of the new term), so the paper's `(1 - beta_2)` on the difference
-  terms is `b2` here, as in the authors' code; Optax 0.2.8 uses `1 - b2` there
-  (see docs/differences.md). Defaults as Optax and the authors:
-  `b1=0.98`, `b2=0.92`, `b3=0.99`, `eps=1e-8`, `eps_root=0`.
-  """
+  """Adan's scaling; the update rule and defaults are on `scale_by_adan`."""
 
   b1: Any = 0.98
   b2: Any = 0.92
   b3: Any = 0.99
   eps: Any = 1e-8
   eps_root: Any = 0.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     for name in ("b1", "b2", "b3"):
@@ -113,5 +102,28 @@ def scale_by_adan(
   *,
   state_dtype: Any = None,
 ) -> ScaleByAdan:
-  """Adan's scaling (see `ScaleByAdan`)."""
+  r"""Adan's scaling (Xie et al., 2022, Algorithm 1; the authors' code, sail-sg/Adan).
+
+  With $d_t = g_t - g_{t-1}$ ($d_1 = 0$):
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, d_t, \qquad
+  n_t = \beta_3 n_{t-1} + (1 - \beta_3)\, |g_t + \beta_2 d_t|^2, \\
+  u_t &= \frac{m_t / (1 - \beta_1^t) + \beta_2\, v_t / (1 - \beta_2^t)}
+    {\sqrt{n_t / (1 - \beta_3^t) + \epsilon_{\mathrm{root}}} + \epsilon}.
+  \end{aligned}
+  $$
+
+  The $\beta$s are one minus the paper's (whose betas weight the new term), so the paper's
+  $(1 - \beta_2)$ on the difference terms is $\beta_2$ here, as in the authors' code;
+  Optax 0.2.8 uses $1 - \beta_2$ there (docs/differences.md).
+
+  Defaults: `b1=0.98`, `b2=0.92`, `b3=0.99`, `eps=1e-8` (the authors' code; Optax's
+  `scale_by_adan`), `eps_root=0` (Optax).
+
+  Returns:
+    A `ScaleByAdan` transformation with state `ScaleByAdanState(m, v, n, g, t)`.
+  """
   return ScaleByAdan(b1, b2, b3, eps, eps_root, state_dtype)

@@ -40,26 +40,14 @@ class ScaleByBeliefState(NamedTuple):
 
 
 class ScaleByBelief(GradientTransformation):
-  """AdaBelief (Zhuang et al., 2020).
-
-  `m_t = b1 m_{t-1} + (1 - b1) g_t`;
-  `s_t = b2 s_{t-1} + (1 - b2) |g_t - m_t|^2 + eps_root`;
-  `m_hat = m_t / (1 - b1^t)`; `s_hat = s_t / (1 - b2^t)`;
-  `u_t = m_hat / (sqrt(s_hat) + eps)`. With `nesterov=True`
-  `m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`.
-  `eps_root` is added to the stored `s_t`, as in the paper's algorithm and
-  Optax. `s_t` may be 0 while `m_t` is not (e.g. `b1 = 0`, `eps_root = 0`), so
-  the only guard is `u = 0` where the whole denominator is 0 (`eps = 0`).
-  Defaults as Optax: `b1=0.9`, `b2=0.999`, `eps=1e-16`,
-  `eps_root=1e-16` (the paper's experiments use `eps=1e-8`, `eps_root=0`).
-  """
+  """AdaBelief's scaling; the update rule and defaults are on `scale_by_belief`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-16
   eps_root: Any = 1e-16
-  nesterov: bool = static(False)
-  state_dtype: Any = static(None)
+  nesterov: bool = static(default=False)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_belief", self.b1, self.b2, self.eps, self.eps_root)
@@ -101,5 +89,25 @@ def scale_by_belief(
   nesterov: bool = False,
   state_dtype: Any = None,
 ) -> ScaleByBelief:
-  """AdaBelief's scaling (see `ScaleByBelief`)."""
+  r"""AdaBelief's scaling (Zhuang et al., 2020).
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  s_t = \beta_2 s_{t-1} + (1 - \beta_2)\, |g_t - m_t|^2 + \epsilon_{\mathrm{root}}, \\
+  u_t &= \frac{m_t / (1 - \beta_1^t)}{\sqrt{s_t / (1 - \beta_2^t)} + \epsilon},
+  \end{aligned}
+  $$
+
+  with $m_0 = s_0 = 0$; $\epsilon_{\mathrm{root}}$ is added to the stored $s_t$, as in the
+  paper's algorithm and Optax, and $u_t = 0$ only where the whole denominator is 0.
+  With `nesterov=True` the numerator is $\frac{\beta_1 m_t}{1 - \beta_1^{t+1}}
+  + \frac{(1 - \beta_1) g_t}{1 - \beta_1^t}$.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16` (Optax's
+  `scale_by_belief`; the paper's experiments use `eps=1e-8`, `eps_root=0`).
+
+  Returns:
+    A `ScaleByBelief` transformation with state `ScaleByBeliefState(count, mu, nu)`.
+  """
   return ScaleByBelief(b1, b2, eps, eps_root, nesterov, state_dtype)

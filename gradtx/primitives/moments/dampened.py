@@ -31,18 +31,12 @@ class DampenedTraceState(NamedTuple):
 
 
 class DampenedTrace(GradientTransformation):
-  """Momentum with dampening (Sutskever et al., 2013; PyTorch's `SGD`).
-
-  `b_1 = g_1`; `b_t = decay b_{t-1} + (1 - dampening) g_t` for `t > 1`;
-  `u_t = b_t`, or with `nesterov=True` `u_t = g_t + decay b_t`. With
-  `dampening = 0` this is `trace`. Defaults (PyTorch): `decay=0.9` as
-  `trace`, `dampening=0`.
-  """
+  """Momentum with dampening; the update rule and defaults are on `dampened_trace`."""
 
   decay: Any = 0.9
   dampening: Any = 0.0
-  nesterov: bool = static(False)
-  state_dtype: Any = static(None)
+  nesterov: bool = static(default=False)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.decay_rate("dampened_trace", "decay", self.decay)
@@ -70,5 +64,20 @@ class DampenedTrace(GradientTransformation):
 def dampened_trace(
   decay: Any = 0.9, dampening: Any = 0.0, nesterov: bool = False, *, state_dtype: Any = None
 ) -> DampenedTrace:
-  """Momentum with dampening, buffer starting at the first gradient (see `DampenedTrace`)."""
+  r"""Momentum with dampening, buffer starting at the first gradient (Sutskever et al.,
+  2013; PyTorch's `SGD`).
+
+  $$
+  b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t \quad (t > 1), \qquad u_t = b_t,
+  $$
+
+  with $\mu$ = `decay` and $\tau$ = `dampening`; with `nesterov=True`,
+  $u_t = g_t + \mu\, b_t$. With $\tau = 0$ this is `trace`
+  (whose buffer starts at 0, the same thing).
+
+  Defaults: `decay=0.9` (as `trace`, Optax), `dampening=0` (PyTorch's `SGD`).
+
+  Returns:
+    A `DampenedTrace` transformation with state `DampenedTraceState(count, trace)`.
+  """
   return DampenedTrace(decay, dampening, nesterov, state_dtype)

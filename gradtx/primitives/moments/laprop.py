@@ -28,20 +28,12 @@ __all__ = ["ScaleByLaprop", "scale_by_laprop"]
 
 
 class ScaleByLaprop(GradientTransformation):
-  """LaProp: the gradient is normalized first, momentum comes after.
-
-  `v_t = b2 v_{t-1} + (1 - b2) g_t^2`; `n_t = g_t / (sqrt(v_t / (1 - b2^t)) + eps)`;
-  `m_t = b1 m_{t-1} + (1 - b1) n_t`; `u_t = m_t / (1 - b1^t)`.
-  Defaults (reference `LaProp.__init__`): `b1=0.8`, `b2=0.99`, `eps=1e-15`. The reference
-  weights its first-moment bias correction by the learning rates used so far; for a constant
-  learning rate that is `1 - b1^t`, as here (the learning rate is a later stage).
-  State: `ScaleByAdamState` with `mu` = `m` and `nu` = `v`.
-  """
+  """LaProp's scaling; the update rule and defaults are on `scale_by_laprop`."""
 
   b1: Any = 0.8
   b2: Any = 0.99
   eps: Any = 1e-15
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_laprop", self.b1, self.b2, self.eps)
@@ -71,5 +63,24 @@ class ScaleByLaprop(GradientTransformation):
 def scale_by_laprop(
   b1: Any = 0.8, b2: Any = 0.99, eps: Any = 1e-15, *, state_dtype: Any = None
 ) -> ScaleByLaprop:
-  """LaProp's scaling (see `ScaleByLaprop`)."""
+  r"""LaProp's scaling (Ziyin, Wang & Ueda, 2020): normalize first, momentum after.
+
+  $$
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+  n_t = \frac{g_t}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}, \qquad
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, n_t, \qquad
+  u_t = \frac{m_t}{1 - \beta_1^t}.
+  $$
+
+  The reference weights its first-moment bias correction by the learning rates used so
+  far; for a constant learning rate that is $1 - \beta_1^t$, as here (the learning rate is
+  a later stage).
+
+  Defaults: `b1=0.8`, `b2=0.99`, `eps=1e-15` (reference code Z-T-WANG/LaProp-Optimizer,
+  `LaProp.__init__`).
+
+  Returns:
+    A `ScaleByLaprop` transformation with state `ScaleByAdamState` (`mu` = $m$,
+    `nu` = $v$).
+  """
   return ScaleByLaprop(b1, b2, eps, state_dtype)

@@ -34,23 +34,14 @@ class ScaleByLionState(NamedTuple):
 
 
 class ScaleByLion(GradientTransformation):
-  """Lion (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms").
-
-  `c_t = b1 m_{t-1} + (1 - b1) g_t`; `u_t = sign(c_t)`;
-  `m_t = b2 m_{t-1} + (1 - b2) g_t`. The momentum is updated after the
-  direction is taken, with its own rate `b2`. Optax's variants of the sign:
-  `mode="smooth"`: `u_t = tanh(smooth_beta c_t)`; `mode="refined"`: `c_t`
-  where `|c_t| < 1`, else `sign(c_t)`. Defaults (the paper; Optax):
-  `b1=0.9`, `b2=0.99`, `mode="hard"`, `smooth_beta=1`. `mu_dtype` (Optax's
-  name) or `state_dtype` is the momentum's dtype.
-  """
+  """Lion's scaling; the update rule and defaults are on `scale_by_lion`."""
 
   b1: Any = 0.9
   b2: Any = 0.99
-  mu_dtype: Any = static(None)
-  mode: str = static("hard")
+  mu_dtype: Any = static(default=None)
+  mode: str = static(default="hard")
   smooth_beta: Any = 1.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.check(
@@ -96,5 +87,24 @@ def scale_by_lion(
   smooth_beta: Any = 1.0,
   state_dtype: Any = None,
 ) -> ScaleByLion:
-  """Lion's scaling (see `ScaleByLion`)."""
+  r"""Lion's scaling (Chen et al., 2023, "Symbolic Discovery of Optimization Algorithms").
+
+  $$
+  c_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  u_t = \operatorname{sign}(c_t), \qquad
+  m_t = \beta_2 m_{t-1} + (1 - \beta_2)\, g_t,
+  $$
+
+  with $m_0 = 0$: the momentum is updated after the direction is taken, at its own rate
+  $\beta_2$. Variants of the sign: `mode="smooth"`, $u_t = \tanh(\beta_s c_t)$ with
+  $\beta_s$ = `smooth_beta`; `mode="refined"`, $u_t = c_t$ where $|c_t| < 1$, else
+  $\operatorname{sign}(c_t)$.
+
+  Defaults: `b1=0.9`, `b2=0.99` (Chen et al., 2023), `mode="hard"`, `smooth_beta=1`
+  (Optax's `scale_by_lion`). `mu_dtype` (Optax's name) or `state_dtype` is the
+  momentum's dtype.
+
+  Returns:
+    A `ScaleByLion` transformation with state `ScaleByLionState(count, mu)`.
+  """
   return ScaleByLion(b1, b2, mu_dtype, mode, smooth_beta, state_dtype)

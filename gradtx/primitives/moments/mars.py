@@ -44,17 +44,7 @@ def _corrected(g: jax.Array, last: jax.Array, gamma: jax.Array, b1: jax.Array) -
 
 
 class ScaleByMars(GradientTransformation):
-  """MARS-AdamW's direction (the reference's `mars_type="mars-adamw"`, `is_approx=True`).
-
-  For 2-D leaves, as the reference's `is_grad_2d = len(grad.shape) == 2` (all leaves with
-  `optimize_1d=True`):
-  `c_t = g_t + gamma b1 / (1 - b1) (g_t - g_{t-1})` (`g_0 = 0`), then `c_t <- c_t / ||c_t||`
-  when `||c_t|| > 1` (Frobenius norm of the leaf); `m_t = b1 m + (1 - b1) c_t`;
-  `v_t = b2 v + (1 - b2) c_t^2`; `u_t = m_t / (1 - b1^t) / (sqrt(v_t / (1 - b2^t)) + eps)`.
-  Other leaves get plain Adam on `g_t` with `(b1_1d, b2_1d)` (the reference's `betas_1d`).
-  Defaults (reference): `b1=0.95`, `b2=0.99`, `gamma=0.025`, `eps=1e-8`,
-  `b1_1d=0.9`, `b2_1d=0.95`, `optimize_1d=False`.
-  """
+  """MARS-AdamW's direction; the update rule and defaults are on `scale_by_mars`."""
 
   b1: Any = 0.95
   b2: Any = 0.99
@@ -62,8 +52,8 @@ class ScaleByMars(GradientTransformation):
   eps: Any = 1e-8
   b1_1d: Any = 0.9
   b2_1d: Any = 0.95
-  optimize_1d: bool = static(False)
-  state_dtype: Any = static(None)
+  optimize_1d: bool = static(default=False)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_mars", self.b1, self.b2, self.eps)
@@ -115,5 +105,29 @@ def scale_by_mars(
   *,
   state_dtype: Any = None,
 ) -> ScaleByMars:
-  """MARS-AdamW's scaling (see `ScaleByMars`)."""
+  r"""MARS-AdamW's scaling (Yuan et al., 2024; reference code AGI-Arena/MARS,
+  `mars_type="mars-adamw"`, `is_approx=True`).
+
+  For 2-D leaves (the reference's `is_grad_2d`; all leaves with `optimize_1d=True`), with
+  $g_0 = 0$ and $\|\cdot\|$ the leaf's Frobenius norm:
+
+  $$
+  \begin{aligned}
+  c_t &= g_t + \gamma \frac{\beta_1}{1 - \beta_1} (g_t - g_{t-1}), \qquad
+  c_t \leftarrow c_t / \|c_t\| \ \text{ if } \|c_t\| > 1, \\
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, c_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, c_t^2, \qquad
+  u_t = \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}.
+  \end{aligned}
+  $$
+
+  Other leaves get plain Adam on $g_t$ with $(\beta_1, \beta_2)$ = `(b1_1d, b2_1d)` (the
+  reference's `betas_1d`).
+
+  Defaults: `b1=0.95`, `b2=0.99`, `gamma=0.025`, `eps=1e-8`, `b1_1d=0.9`, `b2_1d=0.95`,
+  `optimize_1d=False` (the reference code, `mars.py`).
+
+  Returns:
+    A `ScaleByMars` transformation with state `ScaleByMarsState`.
+  """
   return ScaleByMars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype)

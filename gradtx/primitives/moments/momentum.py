@@ -33,20 +33,11 @@ class TraceState(NamedTuple):
 
 
 class Trace(GradientTransformation):
-  """Heavy-ball momentum.
-
-  `v_t = g_t + decay * v_{t-1}`; `u_t = v_t`, or with `nesterov=True`
-  `u_t = g_t + decay * v_t`. Followed by `scale(-lr)` this is the sources'
-  `dw_t = -lr g_t + mu dw_{t-1}`; the Nesterov form is the standard
-  reformulation of the look-ahead rule `dw_t = -lr grad(w_t + mu dw_{t-1}) +
-  mu dw_{t-1}`, whose iterates are the look-ahead points. Defaults as Optax:
-  `decay=0.9`, `nesterov=False`; `state_dtype` is the velocity's dtype
-  (default: the params' dtype, at least float32).
-  """
+  """Heavy-ball momentum; the update rule and defaults are on `trace`."""
 
   decay: Any = 0.9
-  nesterov: bool = static(False)
-  state_dtype: Any = static(None)
+  nesterov: bool = static(default=False)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.decay_rate("trace", "decay", self.decay)
@@ -78,17 +69,11 @@ class EmaState(NamedTuple):
 
 
 class Ema(GradientTransformation):
-  """Exponential-moving-average momentum.
-
-  `m_t = decay * m_{t-1} + (1 - decay) * g_t`; `u_t = m_t`, or with
-  `debias=True` `u_t = m_t / (1 - decay^t)`. `decay = 0.9` averages about the
-  last 10 gradients, 0.999 about the last 1000. Defaults as Optax:
-  `debias=True`.
-  """
+  """Moving-average momentum; the update rule and defaults are on `ema`."""
 
   decay: Any
-  debias: bool = static(True)
-  state_dtype: Any = static(None)
+  debias: bool = static(default=True)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.decay_rate("ema", "decay", self.decay)
@@ -121,12 +106,43 @@ def trace(
   *,
   state_dtype: Any = None,
 ) -> Trace:
-  """Heavy-ball momentum (see `Trace`); `accumulator_dtype` is Optax's name for `state_dtype`."""
+  r"""Heavy-ball momentum (Polyak, 1964), with Nesterov's look-ahead as an option.
+
+  $$
+  v_t = g_t + \mu\, v_{t-1}, \qquad u_t = v_t,
+  $$
+
+  with $\mu$ = `decay` and $v_0 = 0$; with `nesterov=True`, $u_t = g_t + \mu\, v_t$. Followed by `scale(-lr)` this is
+  $\Delta w_t = -\eta\, g_t + \mu\, \Delta w_{t-1}$; the Nesterov form is the standard
+  reformulation of the look-ahead rule
+  $\Delta w_t = -\eta \nabla f(w_t + \mu \Delta w_{t-1}) + \mu \Delta w_{t-1}$
+  (Sutskever et al., 2013), whose iterates are the look-ahead points.
+
+  Defaults: `decay=0.9`, `nesterov=False` (Optax's `trace`). `accumulator_dtype` is
+  Optax's name for `state_dtype`, the velocity's dtype (default: the params', at least
+  float32).
+
+  Returns:
+    A `Trace` transformation with state `TraceState(trace)`.
+  """
   return Trace(decay, nesterov, pick_dtype(state_dtype, accumulator_dtype))
 
 
 def ema(
   decay: Any, debias: bool = True, accumulator_dtype: Any = None, *, state_dtype: Any = None
 ) -> Ema:
-  """Moving-average momentum (see `Ema`)."""
+  r"""Exponential-moving-average momentum.
+
+  $$
+  m_t = \beta\, m_{t-1} + (1 - \beta)\, g_t, \qquad u_t = \frac{m_t}{1 - \beta^t},
+  $$
+
+  with $\beta$ = `decay` and $m_0 = 0$; with `debias=False`, $u_t = m_t$. $\beta = 0.9$ averages about the last 10
+  gradients, 0.999 about the last 1000.
+
+  Defaults: `decay` is required; `debias=True` (Optax's `ema`).
+
+  Returns:
+    An `Ema` transformation with state `EmaState(count, ema)`.
+  """
   return Ema(decay, debias, pick_dtype(state_dtype, accumulator_dtype))

@@ -40,22 +40,15 @@ def _momentum(b1: Any, t: jax.Array, momentum_decay: Any) -> jax.Array:
 
 
 class ScaleByNadam(GradientTransformation):
-  """NAdam (Dozat, 2016, "Incorporating Nesterov Momentum into Adam") with the
-  paper's momentum schedule, as PyTorch's `NAdam`.
-
-  `mu_t = b1 (1 - 0.5 * 0.96^(t psi))`, `P_t = prod_{i <= t} mu_i`;
-  Adam's `m_t`, `v_t`; `d_t = sqrt(v_t / (1 - b2^t)) + eps`;
-  `u_t = (1 - mu_t) / (1 - P_t) g_t / d_t + mu_{t+1} / (1 - P_t mu_{t+1}) m_t / d_t`.
-  With `momentum_decay = 0` the schedule is constant, `mu_t = b1 / 2`.
-  Defaults (paper; PyTorch): `b1=0.9`, `b2=0.999`, `eps=1e-8`, `momentum_decay=4e-3`.
-  The schedule and its running product are scalars, computed once per step.
-  """
+  """NAdam with the momentum schedule; the update rule and defaults are on
+  `scale_by_nadam`. The schedule and its running product are scalars, computed once
+  per step."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-8
   momentum_decay: Any = 4e-3
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_nadam", self.b1, self.b2, self.eps)
@@ -98,5 +91,27 @@ def scale_by_nadam(
   *,
   state_dtype: Any = None,
 ) -> ScaleByNadam:
-  """NAdam's scaling with the momentum schedule (see `ScaleByNadam`)."""
+  r"""NAdam's scaling (Dozat, 2016, "Incorporating Nesterov Momentum into Adam") with the
+  paper's momentum schedule, as PyTorch's `NAdam`.
+
+  With $\psi$ = `momentum_decay` and Adam's $m_t$, $v_t$ (see `scale_by_adam`):
+
+  $$
+  \begin{aligned}
+  \mu_t &= \beta_1 \big(1 - \tfrac12\, 0.96^{t \psi}\big), \qquad
+  P_t = \prod_{i \le t} \mu_i, \qquad
+  d_t = \sqrt{v_t / (1 - \beta_2^t)} + \epsilon, \\
+  u_t &= \frac{1 - \mu_t}{1 - P_t} \frac{g_t}{d_t}
+    + \frac{\mu_{t+1}}{1 - P_t \mu_{t+1}} \frac{m_t}{d_t}.
+  \end{aligned}
+  $$
+
+  With $\psi = 0$ the schedule is constant, $\mu_t = \beta_1 / 2$.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `momentum_decay=4e-3` (Dozat, 2016;
+  PyTorch's `NAdam`).
+
+  Returns:
+    A `ScaleByNadam` transformation with state `ScaleByNadamState`.
+  """
   return ScaleByNadam(b1, b2, eps, momentum_decay, state_dtype)

@@ -27,16 +27,12 @@ class ScaleByOptimisticGradientState(NamedTuple):
 
 
 class ScaleByOptimisticGradient(GradientTransformation):
-  """Generalized optimistic gradient (Mokhtari et al., 2019; Daskalakis et al., 2018).
-
-  `u_t = (alpha + beta) g_t - beta g_{t-1}`, with `g_0 = g_1` (so the first update
-  is `alpha g_1`). `alpha = beta = 1` is optimistic gradient descent,
-  `2 g_t - g_{t-1}`. Defaults as Optax: `alpha=1`, `beta=1`.
-  """
+  """Optimistic gradients; the update rule and defaults are on
+  `scale_by_optimistic_gradient`."""
 
   alpha: Any = 1.0
   beta: Any = 1.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.non_negative("scale_by_optimistic_gradient", "alpha", self.alpha)
@@ -63,5 +59,19 @@ class ScaleByOptimisticGradient(GradientTransformation):
 def scale_by_optimistic_gradient(
   alpha: Any = 1.0, beta: Any = 1.0, *, state_dtype: Any = None
 ) -> ScaleByOptimisticGradient:
-  """Optimistic gradients (see `ScaleByOptimisticGradient`)."""
+  r"""Generalized optimistic gradient (Mokhtari et al., 2019; Daskalakis et al., 2018).
+
+  $$
+  u_t = (\alpha + \beta)\, g_t - \beta\, g_{t-1},
+  $$
+
+  with $g_0 = g_1$, so the first update is $\alpha g_1$. $\alpha = \beta = 1$ is
+  optimistic gradient descent, $2 g_t - g_{t-1}$.
+
+  Defaults: `alpha=1`, `beta=1` (Optax's `scale_by_optimistic_gradient`).
+
+  Returns:
+    A `ScaleByOptimisticGradient` transformation with state
+    `ScaleByOptimisticGradientState`.
+  """
   return ScaleByOptimisticGradient(alpha, beta, state_dtype)

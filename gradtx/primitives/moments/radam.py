@@ -49,30 +49,16 @@ def _rectification(b2: Any, count: Any, threshold: Any):
 
 
 class ScaleByRadam(GradientTransformation):
-  """Rectified Adam (Liu et al., 2019, "On the Variance of the Adaptive Learning Rate").
-
-  Adam's moments `m_t`, `v_t` and corrections `m_hat = m_t / (1 - b1^t)`,
-  `v_hat = v_t / (1 - b2^t)`; with `rho_inf = 2 / (1 - b2) - 1` and
-  `rho_t = rho_inf - 2 t b2^t / (1 - b2^t)`:
-  `u_t = r_t m_hat / (sqrt(v_hat + eps_root) + eps)` when `rho_t >= threshold`,
-  where `r_t = sqrt((rho_t - 4)(rho_t - 2) rho_inf / ((rho_inf - 4)(rho_inf - 2) rho_t))`,
-  and `u_t = m_hat` (un-adapted momentum) otherwise. With `nesterov=True`
-  `m_hat = b1 m_t / (1 - b1^(t+1)) + (1 - b1) g_t / (1 - b1^t)`.
-  Defaults as Optax: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`,
-  `threshold=5` (the paper uses 4, the smallest `rho` for which `r_t` is
-  defined; Optax's 5 skips the first few, noisiest rectified steps).
-  State: `ScaleByAdamState`, as Optax. With `raw_eps=True` (PyTorch's form) eps
-  is added to the root of the raw moment: `r_t m_hat sqrt(1 - b2^t) / (sqrt(v_t) + eps)`.
-  """
+  """RAdam's scaling; the update rule and defaults are on `scale_by_radam`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-8
   eps_root: Any = 0.0
   threshold: Any = 5.0
-  nesterov: bool = static(False)
-  state_dtype: Any = static(None)
-  raw_eps: bool = static(False)
+  nesterov: bool = static(default=False)
+  state_dtype: Any = static(default=None)
+  raw_eps: bool = static(default=False)
 
   def __post_init__(self):
     check_betas("scale_by_radam", self.b1, self.b2, self.eps, self.eps_root)
@@ -113,5 +99,35 @@ def scale_by_radam(
   state_dtype: Any = None,
   raw_eps: bool = False,
 ) -> ScaleByRadam:
-  """RAdam's scaling (see `ScaleByRadam`); `raw_eps=True` is PyTorch's eps placement."""
+  r"""Rectified Adam's scaling (Liu et al., 2019, "On the Variance of the Adaptive Learning
+  Rate").
+
+  Adam's $m_t$, $v_t$, $\hat m_t = m_t / (1 - \beta_1^t)$, $\hat v_t = v_t / (1 - \beta_2^t)$
+  (see `scale_by_adam`), and
+
+  $$
+  \begin{aligned}
+  \rho_\infty &= \frac{2}{1 - \beta_2} - 1, \qquad
+  \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}, \qquad
+  r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\, \rho_\infty}
+    {(\rho_\infty - 4)(\rho_\infty - 2)\, \rho_t}}, \\
+  u_t &= \begin{cases}
+    r_t\, \hat m_t / \big(\sqrt{\hat v_t + \epsilon_{\mathrm{root}}} + \epsilon\big)
+      & \text{if } \rho_t \ge \text{threshold}, \\
+    \hat m_t & \text{otherwise.}
+  \end{cases}
+  \end{aligned}
+  $$
+
+  With `nesterov=True` $\hat m_t = \frac{\beta_1 m_t}{1 - \beta_1^{t+1}}
+  + \frac{(1 - \beta_1) g_t}{1 - \beta_1^t}$. With `raw_eps=True` (PyTorch's placement)
+  $\epsilon$ is added to the root of the raw moment:
+  $u_t = r_t\, \hat m_t \sqrt{1 - \beta_2^t} / (\sqrt{v_t} + \epsilon)$.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `threshold=5` (Optax's
+  `scale_by_radam`; the paper uses 4, the smallest $\rho_t$ for which $r_t$ is defined).
+
+  Returns:
+    A `ScaleByRadam` transformation with state `ScaleByAdamState`, as Optax.
+  """
   return ScaleByRadam(b1, b2, eps, eps_root, threshold, nesterov, state_dtype, raw_eps)

@@ -22,5 +22,17 @@ class ScaleBySign(StatelessTransformation):
 
 
 def scale_by_sign() -> ScaleBySign:
-  """Replaces each update by its sign (see `ScaleBySign`)."""
+  r"""Replaces each update by its sign (Bernstein et al., 2018, signSGD).
+
+  $$
+  u_t = \operatorname{sign}(g_t),
+  $$
+
+  elementwise; $g_t / |g_t|$ for complex $g_t$, and 0 where $g_t = 0$.
+
+  Defaults: none (no arguments).
+
+  Returns:
+    A stateless `ScaleBySign` transformation.
+  """
   return ScaleBySign()

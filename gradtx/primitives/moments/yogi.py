@@ -27,23 +27,14 @@ __all__ = ["ScaleByYogi", "scale_by_yogi"]
 
 
 class ScaleByYogi(GradientTransformation):
-  """Yogi (Zaheer et al., 2018, "Adaptive Methods for Nonconvex Optimization", Algorithm 2).
-
-  `m_t = b1 m_{t-1} + (1 - b1) g_t`;
-  `v_t = v_{t-1} - (1 - b2) sign(v_{t-1} - |g_t|^2) |g_t|^2`;
-  `u_t = m_hat / (sqrt(v_hat + eps_root) + eps)` with Adam's bias corrections
-  `m_hat = m_t / (1 - b1^t)`, `v_hat = v_t / (1 - b2^t)` (Optax's form).
-  Both moments start at `initial_accumulator_value` (the paper's `v_0 = 1e-6`).
-  Defaults as Optax: `b1=0.9`, `b2=0.999`, `eps=1e-3` (the paper's), `eps_root=0`.
-  State: `ScaleByAdamState`.
-  """
+  """Yogi's scaling; the update rule and defaults are on `scale_by_yogi`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-3
   eps_root: Any = 0.0
   initial_accumulator_value: Any = 1e-6
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_yogi", self.b1, self.b2, self.eps, self.eps_root)
@@ -90,5 +81,25 @@ def scale_by_yogi(
   *,
   state_dtype: Any = None,
 ) -> ScaleByYogi:
-  """Yogi's scaling (see `ScaleByYogi`)."""
+  r"""Yogi's scaling (Zaheer et al., 2018, "Adaptive Methods for Nonconvex Optimization",
+  Algorithm 2).
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = v_{t-1} - (1 - \beta_2)\, \operatorname{sign}(v_{t-1} - |g_t|^2)\, |g_t|^2, \\
+  u_t &= \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}}
+    + \epsilon},
+  \end{aligned}
+  $$
+
+  with Adam's bias corrections (Optax's form) and both moments starting at
+  $m_0 = v_0 =$ `initial_accumulator_value`.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-3`, `initial_accumulator_value=1e-6`
+  (Zaheer et al., 2018; Optax's `scale_by_yogi`), `eps_root=0` (Optax).
+
+  Returns:
+    A `ScaleByYogi` transformation with state `ScaleByAdamState`.
+  """
   return ScaleByYogi(b1, b2, eps, eps_root, initial_accumulator_value, state_dtype)
