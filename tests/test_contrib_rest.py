@@ -277,3 +277,28 @@ def test_nan_gradients_inside_apply_if_finite_keep_params(opt):
   updates, state = wrapped.update(bad, state, params)
   after = gradtx.apply_updates(params, updates)
   _close(after, params, 0.0)
+
+
+@pytest.mark.parametrize("name", ["momo", "momo_adam"])
+def test_momo_low_precision_params_keep_their_dtype(name):
+  """Optax's contrib `test_preserve_dtype` / `test_state_shape_dtype_shard_stability` (bfloat16,
+  float16 params): updates come back in the params' dtype, the state's dtypes do not change,
+  and the steps stay within bfloat16 rounding of Optax's float32 steps."""
+  target = jnp.asarray([1.0, -1.0, 1.0], jnp.float32)
+  loss = lambda x: jnp.sum((x.astype(jnp.float32) - target) ** 2)  # noqa: E731
+  for dtype in (jnp.bfloat16, jnp.float16):
+    ours, ref = getattr(gc, name)(0.1), getattr(optax.contrib, name)(0.1)
+    p = jnp.asarray([-1.0, 10.0, 1.0], dtype)
+    q = p.astype(jnp.float32)
+    state, ref_state = ours.init(p), ref.init(q)
+    dtypes = [x.dtype for x in jax.tree.leaves(state)]
+    for _ in range(3):
+      value, g = jax.value_and_grad(loss)(p)
+      u, state = ours.update(g, state, p, value=value)
+      assert u.dtype == dtype
+      assert [x.dtype for x in jax.tree.leaves(state)] == dtypes
+      p = p + u
+      ref_value, ref_g = jax.value_and_grad(loss)(q)
+      ref_u, ref_state = ref.update(ref_g, ref_state, q, value=ref_value)
+      q = q + ref_u
+    np.testing.assert_allclose(np.asarray(p, np.float32), np.asarray(q), rtol=3e-2, atol=3e-2)

@@ -53,12 +53,19 @@ class MomoAdamState(NamedTuple):
 
 
 def _scalars(state: Any, params: Any, updates: Any, value: Any, b: Any) -> tuple:
-  """`barf = b barf + (1 - b) f`, `gamma = b gamma + (1 - b) <g, x>`."""
+  """`barf = b barf + (1 - b) f`, `gamma = b gamma + (1 - b) <g, x>`, in at least float32."""
   if value is None:
     raise ValueError("momo: update() needs the loss as `value=`.")
-  barf = b * state.barf + (1 - b) * jnp.asarray(value, state.barf.dtype)
-  gamma = b * state.gamma + (1 - b) * tree_vdot(updates, params)
+  cdt = compute_dtype(state.barf.dtype)
+  b = hyper(b, cdt)
+  barf = b * cast(state.barf, cdt) + (1 - b) * jnp.asarray(value, cdt)
+  gamma = b * cast(state.gamma, cdt) + (1 - b) * cast(tree_vdot(updates, params), cdt)
   return barf, gamma
+
+
+def _stored(state: Any, barf: Any, gamma: Any) -> tuple:
+  """`barf`, `gamma` back in the state's dtype (the params' lowest, as Optax's)."""
+  return cast(barf, state.barf.dtype), cast(gamma, state.gamma.dtype)
 
 
 def _step(state, barf, gamma, iprod, norm, alpha, wd, lower_bound, adapt, bc1=1.0):
@@ -90,7 +97,7 @@ class Momo(GradientTransformation):
   beta: Any = 0.9
   lower_bound: Any = 0.0
   weight_decay: Any = 0.0
-  adapt_lower_bound: bool = static(False)
+  adapt_lower_bound: bool = static(default=False)
 
   def __post_init__(self):
     _checks.decay_rate("momo", "beta", self.beta)
@@ -108,12 +115,13 @@ class Momo(GradientTransformation):
     require_params("momo", params, updates)
     b = jnp.where(state.count == 0, 0.0, self.beta)
     barf, gamma = _scalars(state, params, updates, value, b)
-    d = map_leaves(
-      lambda m, g: (cast(hyper(b, g.dtype) * m + (1 - hyper(b, g.dtype)) * g, m.dtype),),
-      state.exp_avg,
-      updates,
-      n_out=1,
-    )[0]
+
+    def leaf(m, g):
+      cdt = compute_dtype(g.dtype)
+      bc = hyper(b, cdt)
+      return (cast(bc * cast(m, cdt) + (1 - bc) * cast(g, cdt), m.dtype),)
+
+    d = map_leaves(leaf, state.exp_avg, updates, n_out=1)[0]
     alpha = evaluate(self.learning_rate, state.count)
     tau, lb = _step(
       state,
@@ -127,8 +135,8 @@ class Momo(GradientTransformation):
       self.adapt_lower_bound,
     )
     shrink = alpha * self.weight_decay / (1 + alpha * self.weight_decay)
-    u = jax.tree.map(lambda m, p: -shrink * p - tau * m, d, params)
-    return u, MomoState(d, barf, gamma, lb, safe_increment(state.count))
+    u = jax.tree.map(lambda m, p, g: cast(-shrink * p - tau * m, g.dtype), d, params, updates)
+    return u, MomoState(d, *_stored(state, barf, gamma), lb, safe_increment(state.count))
 
 
 class MomoAdam(GradientTransformation):
@@ -144,7 +152,7 @@ class MomoAdam(GradientTransformation):
   eps: Any = 1e-8
   lower_bound: Any = 0.0
   weight_decay: Any = 0.0
-  adapt_lower_bound: bool = static(False)
+  adapt_lower_bound: bool = static(default=False)
 
   def __post_init__(self):
     _checks.decay_rate("momo_adam", "b1", self.b1)
@@ -194,8 +202,10 @@ class MomoAdam(GradientTransformation):
       bias_correction(self.b1, count),
     )
     shrink = alpha * self.weight_decay / (1 + alpha * self.weight_decay)
-    u = jax.tree.map(lambda dw, p: -shrink * p - tau * dw, d_weighted, params)
-    return u, MomoAdamState(d, v, barf, gamma, lb, count)
+    u = jax.tree.map(
+      lambda dw, p, g: cast(-shrink * p - tau * dw, g.dtype), d_weighted, params, updates
+    )
+    return u, MomoAdamState(d, v, *_stored(state, barf, gamma), lb, count)
 
 
 def _momo(
