@@ -41,8 +41,6 @@ EXCEPTIONS = {
   # files edited by other helpers at the time of writing.
   "scale_by_shampoo": _OWNED,
   "scale_by_soap": _OWNED,
-  "shampoo": _OWNED,
-  "soap": _OWNED,
   "muon": _OWNED,
   "scale_by_muon": _OWNED,
 }

@@ -26,8 +26,18 @@ __all__ = ["yogi", "sm3", "novograd", "adan", "adamaxw", "fromage", "noisy_sgd"]
 def _yogi(
   learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-3, *, state_dtype: Any = None
 ) -> GradientTransformation:
-  """Yogi (Zaheer et al., 2018): Adam with `v <- v - (1 - b2) sign(v - g^2) g^2`
-  (see `ScaleByYogi`); Optax's defaults (`eps=1e-3`)."""
+  r"""Yogi (Zaheer et al., 2018): Adam with an additive second-moment update.
+
+  $$
+  v_t = v_{t-1} - (1 - \beta_2)\, \operatorname{sign}(v_{t-1} - g_t^2)\, g_t^2, \qquad
+  w_t = w_{t-1} - \eta_t \frac{m_t / (1 - \beta_1^t)}{\sqrt{v_t / (1 - \beta_2^t)}
+    + \epsilon},
+  $$
+
+  with Adam's first moment $m_t$ and $m_0 = v_0 = 10^{-6}$ (see `scale_by_yogi`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-3` (Zaheer et al., 2018; Optax's `yogi`).
+  """
   return chain(
     scale_by_yogi(b1, b2, eps, state_dtype=state_dtype), scale_by_learning_rate(learning_rate)
   )
@@ -36,8 +46,18 @@ def _yogi(
 def _sm3(
   learning_rate: Any, momentum: Any = 0.9, *, state_dtype: Any = None
 ) -> GradientTransformation:
-  """SM3 (Anil et al., 2019): per-axis accumulators (see `ScaleBySM3`) with momentum
-  `momentum` (the `b1` of `scale_by_sm3`), then `w <- w - lr u`."""
+  r"""SM3 (Anil et al., 2019): per-axis accumulators with momentum.
+
+  $$
+  w_t = w_{t-1} - \eta_t\, u_t, \qquad
+  u_t = \beta_1 u_{t-1} + (1 - \beta_1) \frac{g_t}{\sqrt{\nu_t + \epsilon}},
+  $$
+
+  with $\nu_t$ SM3's cover-set estimate of the summed squared gradients and
+  $\beta_1$ = `momentum` (see `scale_by_sm3`).
+
+  Defaults: `momentum=0.9` (Optax's `sm3`).
+  """
   _checks.decay_rate("sm3", "momentum", momentum)
   return chain(
     scale_by_sm3(momentum, state_dtype=state_dtype), scale_by_learning_rate(learning_rate)
@@ -54,8 +74,19 @@ def _novograd(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """NovoGrad (Ginsburg et al., 2019): layer-wise second moments (see
-  `ScaleByNovograd`); Optax's defaults (`eps=1e-6`)."""
+  r"""NovoGrad (Ginsburg et al., 2019): layer-wise second moments.
+
+  $$
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2) \|g_t\|^2, \qquad
+  m_t = \beta_1 m_{t-1} + \frac{g_t}{\sqrt{v_t + \epsilon_{\mathrm{root}}} + \epsilon}
+    + \lambda\, w_{t-1}, \qquad w_t = w_{t-1} - \eta_t\, m_t,
+  $$
+
+  per leaf, with $v_1 = \|g_1\|^2$ and $m_0 = 0$ (see `scale_by_novograd`).
+
+  Defaults: `b1=0.9`, `b2=0.25`, `eps=1e-6`, `eps_root=0`, `weight_decay=0` (Optax's
+  `novograd`).
+  """
   return chain(
     scale_by_novograd(b1, b2, eps, eps_root, weight_decay, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -74,9 +105,18 @@ def _adan(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Adan (Xie et al., 2022): `w <- w - lr (adan_direction + wd w)` (decoupled decay,
-  Optax's form; see `ScaleByAdan` for the direction, which follows the paper).
-  Optax's defaults (`eps_root=1e-8`)."""
+  r"""Adan (Xie et al., 2022) with decoupled weight decay (Optax's form).
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( u_t + \lambda\, w_{t-1} \big),
+  $$
+
+  with Adan's direction $u_t$ (`scale_by_adan`, which follows the paper and the authors'
+  code) and $\lambda$ = `weight_decay` (on `mask`).
+
+  Defaults: `b1=0.98`, `b2=0.92`, `b3=0.99`, `eps=1e-8`, `eps_root=1e-8`,
+  `weight_decay=0` (Optax's `adan`).
+  """
   return chain(
     scale_by_adan(b1, b2, b3, eps, eps_root, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),
@@ -94,8 +134,18 @@ def _adamaxw(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """AdaMaxW: AdaMax with decoupled weight decay,
-  `w <- w - lr (m_hat / u + wd w)`; Optax's default `weight_decay=1e-4`."""
+  r"""AdaMaxW: AdaMax with decoupled weight decay.
+
+  $$
+  w_t = w_{t-1} - \eta_t \left( \frac{m_t}{(1 - \beta_1^t)\, n_t} + \lambda\, w_{t-1}
+    \right),
+  $$
+
+  with AdaMax's $m_t$ and $n_t = \max(\beta_2 n_{t-1}, |g_t| + \epsilon)$
+  (`scale_by_adamax`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `weight_decay=1e-4` (Optax's `adamaxw`).
+  """
   return chain(
     scale_by_adamax(b1, b2, eps, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),
@@ -104,8 +154,17 @@ def _adamaxw(
 
 
 def _fromage(learning_rate: Any, min_norm: Any = 1e-6) -> GradientTransformation:
-  """Fromage (Bernstein et al., 2020): per leaf
-  `w <- (w - lr ||w|| / ||g|| g) / sqrt(1 + lr^2)` (norms floored at `min_norm`)."""
+  r"""Fromage (Bernstein et al., 2020).
+
+  $$
+  w_t = \frac{1}{\sqrt{1 + \eta_t^2}} \left( w_{t-1} - \eta_t
+    \frac{\|w_{t-1}\|}{\|g_t\|}\, g_t \right),
+  $$
+
+  per leaf, with both norms floored at `min_norm` (and the ratio 1 where one is 0).
+
+  Defaults: `min_norm=1e-6` (Optax's `fromage`).
+  """
   return chain(scale_by_trust_ratio(min_norm), fromage_step(learning_rate))
 
 
@@ -117,8 +176,17 @@ def _noisy_sgd(
   *,
   seed: int | None = None,
 ) -> GradientTransformation:
-  """Noisy SGD (Neelakantan et al., 2015): `w <- w - lr (g + N(0, eta / t^gamma))`
-  (see `AddNoise`); Optax's defaults."""
+  r"""Noisy SGD (Neelakantan et al., 2015): SGD on annealed noisy gradients.
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( g_t + \sigma_t n_t \big), \qquad
+  n_t \sim \mathcal N(0, I), \qquad \sigma_t^2 = \frac{\eta_n}{t^{\gamma}},
+  $$
+
+  with $\eta_n$ = `eta` and $t = 1$ on the first step (see `add_noise`).
+
+  Defaults: `eta=0.01`, `gamma=0.55` (Optax's `noisy_sgd`).
+  """
   return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 
 

@@ -36,12 +36,24 @@ def _shampoo(
   nesterov: bool = True,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Shampoo (Anil et al. 2020, google-research/distributed_shampoo): the grafted Kronecker
-  direction `u = P_L G P_R ||A|| / ||P_L G P_R||` (`scale_by_shampoo`), plus `wd * w`, then
-  heavy-ball momentum `m = b1 m + u` (Nesterov by default, as the reference) and
-  `w <- w - lr m`. Defaults: the reference's `b1=0.9`, `beta2=0.999`, `matrix_eps=1e-6`,
-  `weight_decay=0`, `start_preconditioning_step=5`, `nesterov=True`;
-  `precondition_frequency=10` (the reference recomputes every step; Shi et al. use 100)."""
+  r"""Shampoo (Anil et al., 2020; reference code google-research/distributed_shampoo).
+
+  $$
+  d_t = P_L\, G_t\, P_R\, \frac{\|a_t\|}{\|P_L G_t P_R\|} + \lambda\, w_{t-1}, \qquad
+  m_t = \beta_1 m_{t-1} + d_t, \qquad w_t = w_{t-1} - \eta_t\, m_t,
+  $$
+
+  with $P_L G_t P_R$ the Kronecker-factored preconditioned gradient grafted onto the norm
+  of the `graft_type` direction $a_t$ (`scale_by_shampoo`), $\lambda$ = `weight_decay`
+  and heavy-ball momentum ($w_t = w_{t-1} - \eta_t (d_t + \beta_1 m_t)$ with Nesterov, the
+  default, as the reference).
+
+  Defaults: `b1=0.9`, `beta2=0.999`, `matrix_eps=1e-6`, `weight_decay=0`,
+  `start_preconditioning_step=5`, `nesterov=True` (the reference code's), `graft_eps=1e-8`,
+  `block_size=1024`, `max_preconditioner_dim=10000`, `exponent_override=0` (gradtx's),
+  `precondition_frequency=10` (the reference recomputes every step; Shi et al., 2023,
+  use 100).
+  """
   return chain(
     scale_by_shampoo(
       beta2,
@@ -78,11 +90,20 @@ def _soap(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """SOAP (Vyas et al. 2024; reference nikhilvyas/SOAP): `w <- w - lr u` with SOAP's direction
-  `u` (`scale_by_soap`), then the stepped weights decayed, `w <- w (1 - lr wd)`, in the
-  reference's order; the first call only builds the eigenbasis (no step, no decay). Defaults
-  are the reference's: `lr=3e-3`, `betas=(0.95, 0.95)`, `shampoo_beta=-1` (= `b2`),
-  `eps=1e-8`, `weight_decay=0.01`, `precondition_frequency=10`, `max_precond_dim=10000`."""
+  r"""SOAP (Vyas et al., 2024; reference code nikhilvyas/SOAP).
+
+  $$
+  w_t = \big( w_{t-1} - \eta_t\, u_t \big) (1 - \eta_t \lambda),
+  $$
+
+  with SOAP's direction $u_t$ (Adam in Shampoo's eigenbasis, `scale_by_soap`) and the
+  stepped weights then decayed, in the reference's order ($\lambda$ = `weight_decay`); the
+  first call only builds the eigenbasis (no step, no decay).
+
+  Defaults: `learning_rate=3e-3`, `b1=0.95`, `b2=0.95`, `shampoo_beta=-1` (meaning
+  `b2`), `eps=1e-8`, `weight_decay=0.01`, `precondition_frequency=10`,
+  `max_precond_dim=10000` (the reference code's).
+  """
   return chain(
     scale_by_soap(
       b1,

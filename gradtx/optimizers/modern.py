@@ -40,12 +40,24 @@ def _mars(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """MARS-AdamW (Yuan et al. 2024; reference AGI-Arena/MARS `mars.py`): on 2-D leaves
-  `w <- w - lr (u + wd w)` with MARS's direction `u` (`scale_by_mars`); on the other leaves
-  (unless `optimize_1d`) AdamW with `(b1_1d, b2_1d)`: `w <- w - lr_1d (u + wd_1d w)`.
-  Defaults are the reference's: `lr=3e-3`, `betas=(0.95, 0.99)`, `eps=1e-8`,
-  `weight_decay=0`, `gamma=0.025`, `lr_1d=3e-3`, `betas_1d=(0.9, 0.95)`,
-  `weight_decay_1d=0.1`."""
+  r"""MARS-AdamW (Yuan et al., 2024; reference code AGI-Arena/MARS, `mars.py`).
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( u_t + \lambda\, w_{t-1} \big) \quad \text{(2-D leaves)},
+  \qquad
+  w_t = w_{t-1} - \eta^{1d}_t \big( u_t + \lambda^{1d}\, w_{t-1} \big) \quad
+  \text{(other leaves)},
+  $$
+
+  with $u_t$ MARS's variance-reduced Adam direction on 2-D leaves and plain Adam with
+  `(b1_1d, b2_1d)` on the others (`scale_by_mars`; all leaves are MARS's with
+  `optimize_1d=True`), $\eta$ = `learning_rate`, $\lambda$ = `weight_decay`,
+  $\eta^{1d}$ = `lr_1d`, $\lambda^{1d}$ = `weight_decay_1d`.
+
+  Defaults: `learning_rate=3e-3`, `b1=0.95`, `b2=0.99`, `eps=1e-8`, `weight_decay=0`,
+  `gamma=0.025`, `lr_1d=3e-3`, `b1_1d=0.9`, `b2_1d=0.95`, `weight_decay_1d=0.1` (the
+  reference code's).
+  """
   return chain(
     scale_by_mars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype=state_dtype),
     masked(
@@ -68,10 +80,18 @@ def _laprop(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """LaProp (Ziyin et al. 2020; reference Z-T-WANG/LaProp-Optimizer): `w <- w - lr u` with
-  LaProp's direction `u` (`scale_by_laprop`), then, as the reference, the stepped weights
-  decay without the learning rate: `w <- w (1 - wd)`. Defaults are the reference's:
-  `lr=4e-4`, `betas=(0.8, 0.99)`, `eps=1e-15`, `weight_decay=0`."""
+  r"""LaProp (Ziyin et al., 2020; reference code Z-T-WANG/LaProp-Optimizer).
+
+  $$
+  w_t = \big( w_{t-1} - \eta_t\, u_t \big) (1 - \lambda),
+  $$
+
+  with LaProp's direction $u_t$ (`scale_by_laprop`) and, as the reference, the stepped
+  weights decayed without the learning rate ($\lambda$ = `weight_decay`).
+
+  Defaults: `learning_rate=4e-4`, `b1=0.8`, `b2=0.99`, `eps=1e-15`, `weight_decay=0`
+  (the reference code's).
+  """
   return chain(
     scale_by_laprop(b1, b2, eps, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -97,11 +117,20 @@ def _kron(
   seed: int = 5318008,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """PSGD-Kron (Xi-Lin Li; reference psgd_jax `kron.py`, kron-torch): `w <- w - lr (u + wd w)`
-  with PSGD-Kron's direction `u` (`scale_by_kron`). Defaults are the reference's: `lr=1e-3`,
-  `b1=0.9`, `weight_decay=0`, the update probability 1 for 500 steps then annealed to 0.03
-  (`kron_update_probability`), `max_size_triangular=8192`, `min_ndim_triangular=2`,
-  `preconditioner_lr=0.1`, `preconditioner_init_scale=1`."""
+  r"""PSGD-Kron (Xi-Lin Li; reference code psgd_jax `kron.py`, kron-torch).
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( u_t + \lambda\, w_{t-1} \big),
+  $$
+
+  with PSGD-Kron's preconditioned momentum $u_t$ (`scale_by_kron`) and $\lambda$ =
+  `weight_decay` (on `weight_decay_mask`).
+
+  Defaults: `learning_rate=1e-3`, `b1=0.9`, `weight_decay=0`, the update probability 1
+  for 500 steps then annealed to 0.03 (`kron_update_probability`),
+  `max_size_triangular=8192`, `min_ndim_triangular=2`, `preconditioner_lr=0.1`,
+  `preconditioner_init_scale=1` (the reference code's); `seed=5318008` (gradtx's).
+  """
   return chain(
     scale_by_kron(
       b1,

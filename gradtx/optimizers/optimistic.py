@@ -18,8 +18,16 @@ __all__ = ["optimistic_gradient_descent", "optimistic_adam", "optimistic_adam_v2
 def _optimistic_gradient_descent(
   learning_rate: Any, alpha: Any = 1.0, beta: Any = 1.0, *, state_dtype: Any = None
 ) -> GradientTransformation:
-  """Optimistic gradient descent (Mokhtari et al., 2019):
-  `w <- w - lr ((alpha + beta) g_t - beta g_{t-1})`. Optax's defaults."""
+  r"""Optimistic gradient descent (Mokhtari et al., 2019).
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( (\alpha + \beta)\, g_t - \beta\, g_{t-1} \big),
+  $$
+
+  with $g_0 = g_1$ (see `scale_by_optimistic_gradient`).
+
+  Defaults: `alpha=1`, `beta=1` (Optax's `optimistic_gradient_descent`).
+  """
   return chain(
     scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -38,9 +46,18 @@ def _optimistic_adam(
   nesterov: bool = True,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Optimistic Adam (Daskalakis et al., 2018), Optax's deprecated form:
-  `a_t` = Adam's direction (NAdam by default), `w <- w - ((lr + o) a_t - o a_{t-1})`,
-  `optimism` `o` defaulting to `learning_rate`. A number only, no schedule."""
+  r"""Optimistic Adam (Daskalakis et al., 2018), Optax's deprecated form.
+
+  $$
+  w_t = w_{t-1} - \big( (\eta + o)\, a_t - o\, a_{t-1} \big),
+  $$
+
+  with $a_t$ Adam's direction (NAdam's by default, `nesterov=True`), $a_0 = a_1$, and
+  $o$ = `optimism`, defaulting to $\eta$ = `learning_rate` (a number only, no schedule).
+
+  Defaults: `optimism=None` (the learning rate), `b1=0.9`, `b2=0.999`, `eps=1e-8`,
+  `eps_root=0`, `nesterov=True` (Optax's `optimistic_adam`).
+  """
   warnings.warn(
     "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
     DeprecationWarning,
@@ -73,8 +90,17 @@ def _optimistic_adam_v2(
   nesterov: bool = True,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Optimistic Adam: Adam's direction `a_t` (NAdam by default), then
-  `w <- w - lr ((alpha + beta) a_t - beta a_{t-1})`. Optax's defaults."""
+  r"""Optimistic Adam (Daskalakis et al., 2018).
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( (\alpha + \beta)\, a_t - \beta\, a_{t-1} \big),
+  $$
+
+  with $a_t$ Adam's direction (NAdam's by default, `nesterov=True`) and $a_0 = a_1$.
+
+  Defaults: `alpha=1`, `beta=1`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`,
+  `nesterov=True` (Optax's `optimistic_adam_v2`).
+  """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
     scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),

@@ -18,15 +18,27 @@ __all__ = ["sign_sgd", "signum", "rprop"]
 
 
 def _sign_sgd(learning_rate: Any) -> GradientTransformation:
-  """signSGD (Bernstein et al., 2018): `w <- w - lr sign(g)`."""
+  r"""signSGD (Bernstein et al., 2018): $w_t = w_{t-1} - \eta_t \operatorname{sign}(g_t)$.
+
+  Defaults: none (`learning_rate` is required).
+  """
   return chain(scale_by_sign(), scale_by_learning_rate(learning_rate))
 
 
 def _signum(
   learning_rate: Any, beta: Any = 0.9, accumulator_dtype: Any = None, *, state_dtype: Any = None
 ) -> GradientTransformation:
-  """Signum (Bernstein et al., 2018): `m <- beta m + (1 - beta) g`, `w <- w - lr sign(m)`
-  (no debiasing: it does not change the sign). Optax's default `beta=0.9`."""
+  r"""Signum (Bernstein et al., 2018): the sign of the momentum.
+
+  $$
+  m_t = \beta\, m_{t-1} + (1 - \beta)\, g_t, \qquad
+  w_t = w_{t-1} - \eta_t \operatorname{sign}(m_t),
+  $$
+
+  with $m_0 = 0$ (no debiasing: it does not change the sign).
+
+  Defaults: `beta=0.9` (Optax's `signum`).
+  """
   _checks.decay_rate("signum", "beta", beta)
   return chain(
     ema(beta, debias=False, state_dtype=pick_dtype(state_dtype, accumulator_dtype)),
@@ -44,10 +56,20 @@ def _rprop(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Rprop (Riedmiller & Braun, 1993; torch.optim.Rprop): `w <- w - Delta sign(g)` with
-  per-coordinate steps `Delta` (initially `learning_rate`) grown by `eta_plus` while the
-  gradient keeps its sign and shrunk by `eta_minus` (and the step skipped) when it
-  flips (see `ScaleByRprop`)."""
+  r"""Rprop (Riedmiller & Braun, 1993; `torch.optim.Rprop`).
+
+  $$
+  w_t = w_{t-1} - \Delta_t \operatorname{sign}(g_t),
+  $$
+
+  with per-coordinate steps $\Delta_t$ ($\Delta_0$ = `learning_rate`) grown by
+  `eta_plus` while the gradient keeps its sign and shrunk by `eta_minus` (and the step
+  skipped) when it flips, clipped to `[min_step_size, max_step_size]` (see
+  `scale_by_rprop`).
+
+  Defaults: `eta_minus=0.5`, `eta_plus=1.2`, `min_step_size=1e-6`, `max_step_size=50`
+  (Optax's `rprop` and PyTorch's `Rprop`).
+  """
   return chain(
     scale_by_rprop(
       learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, state_dtype=state_dtype

@@ -62,8 +62,21 @@ def _sgd(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """SGD, with heavy-ball or Nesterov momentum: `v = g + mu v`, `w <- w - lr v`
-  (Nesterov: `w <- w - lr (g + mu v)`). No momentum by default (Optax)."""
+  r"""Stochastic gradient descent, with optional heavy-ball or Nesterov momentum.
+
+  $$
+  v_t = g_t + \mu\, v_{t-1}, \qquad w_t = w_{t-1} - \eta_t\, v_t,
+  $$
+
+  with $v_0 = 0$, $\eta_t$ = `learning_rate` (a number, or a schedule evaluated at the
+  count of updates done before this one, $t - 1$) and $\mu$ = `momentum`; with `nesterov=True`, $w_t = w_{t-1} - \eta_t (g_t + \mu v_t)$;
+  without momentum (`momentum=None`), $w_t = w_{t-1} - \eta_t\, g_t$.
+
+  Defaults: `momentum=None`, `nesterov=False` (Optax's `sgd`).
+
+  Returns:
+    The chain `trace(momentum, nesterov)`, `scale_by_learning_rate(learning_rate)`.
+  """
   _checks.decay_rate("sgd", "momentum", momentum)
   dtype = pick_dtype(state_dtype, accumulator_dtype)
   momentum_tx = trace(momentum, nesterov, state_dtype=dtype) if momentum is not None else identity()
@@ -78,7 +91,18 @@ def _adagrad(
   eps_in_sqrt: bool = True,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """AdaGrad: `G += g^2`, `w <- w - lr g / sqrt(G + eps)` (Optax's defaults)."""
+  r"""AdaGrad (Duchi et al., 2011).
+
+  $$
+  G_t = G_{t-1} + |g_t|^2, \qquad w_t = w_{t-1} - \eta_t \frac{g_t}{\sqrt{G_t + \epsilon}},
+  $$
+
+  with $G_0$ = `initial_accumulator_value`; with `eps_in_sqrt=False`, the denominator is
+  $\sqrt{G_t} + \epsilon$ (see `scale_by_rss`).
+
+  Defaults: `initial_accumulator_value=0.1`, `eps=1e-7`, `eps_in_sqrt=True` (Optax's
+  `adagrad`).
+  """
   return chain(
     scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -98,9 +122,23 @@ def _rmsprop(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """RMSProp: `S = decay S + (1 - decay) g^2`, `w <- w - lr g / sqrt(S + eps)`
-  (`eps_in_sqrt=False`: `/ (sqrt(S) + eps)`); `centered` subtracts the mean's
-  square; optional momentum after the learning rate (Optax's order)."""
+  r"""RMSProp (Tieleman & Hinton, 2012), optionally centered (Graves, 2013).
+
+  $$
+  S_t = \rho\, S_{t-1} + (1 - \rho)\, |g_t|^2, \qquad
+  w_t = w_{t-1} - \eta_t \frac{g_t}{\sqrt{S_t + \epsilon}},
+  $$
+
+  with $\rho$ = `decay` and $S_0$ = `initial_scale`. `eps_in_sqrt=False` divides by
+  $\sqrt{S_t} + \epsilon$; `centered=True` replaces $S_t$ by $S_t - |M_t|^2$,
+  $M_t = \rho M_{t-1} + (1 - \rho) g_t$; `bias_correction=True` uses
+  $S_t / (1 - \rho^t)$. With `momentum` $\mu$, the scaled step goes through `trace`
+  after the learning rate (Optax's order): $v_t = -\eta_t g_t / \sqrt{S_t + \epsilon}
+  + \mu v_{t-1}$, $w_t = w_{t-1} + v_t$.
+
+  Defaults: `decay=0.9`, `eps=1e-8`, `initial_scale=0`, `eps_in_sqrt=True`,
+  `centered=False`, `momentum=None`, `bias_correction=False` (Optax's `rmsprop`).
+  """
   _checks.decay_rate("rmsprop", "momentum", momentum)
   scaler = scale_by_stddev if centered else scale_by_rms
   return chain(
@@ -121,7 +159,22 @@ def _adam(
   nesterov: bool = False,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Adam with bias correction: `w <- w - lr m_hat / (sqrt(v_hat) + eps)`."""
+  r"""Adam (Kingma & Ba, 2014) with bias correction.
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, |g_t|^2, \\
+  w_t &= w_{t-1} - \eta_t \frac{m_t / (1 - \beta_1^t)}
+    {\sqrt{v_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}} + \epsilon}
+  \end{aligned}
+  $$
+
+  (`scale_by_adam`, then the learning rate; `nesterov=True` is NAdam's first moment).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8` (Kingma & Ba, 2014, Algorithm 1),
+  `eps_root=0` (Optax's `adam`).
+  """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -141,8 +194,19 @@ def _adamw(
   nesterov: bool = False,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """AdamW (decoupled weight decay): `w <- w - lr (m_hat / (sqrt(v_hat) + eps) + wd w)`.
-  Optax's default `weight_decay=1e-4`."""
+  r"""AdamW: Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+  $$
+  w_t = w_{t-1} - \eta_t \left( \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{\mathrm{root}}}
+    + \epsilon} + \lambda\, w_{t-1} \right),
+  $$
+
+  with Adam's bias-corrected moments $\hat m_t$, $\hat v_t$ (see `adam`) and
+  $\lambda$ = `weight_decay`, applied where `mask` is true.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `weight_decay=1e-4`
+  (Optax's `adamw`; PyTorch's `AdamW` defaults to `weight_decay=1e-2`).
+  """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),
@@ -160,7 +224,19 @@ def _nadam(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """NAdam: Adam with Nesterov momentum (`adam(..., nesterov=True)`)."""
+  r"""NAdam (Dozat, 2016): Adam with Nesterov momentum, `adam(..., nesterov=True)`.
+
+  $$
+  w_t = w_{t-1} - \eta_t \frac{\beta_1 m_t / (1 - \beta_1^{t+1})
+    + (1 - \beta_1)\, g_t / (1 - \beta_1^t)}
+    {\sqrt{v_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}} + \epsilon},
+  $$
+
+  with Adam's moments $m_t$, $v_t$ (Optax's form, without Dozat's momentum schedule;
+  for that see `scale_by_nadam`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0` (Optax's `nadam`).
+  """
   return _adam(
     learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True, state_dtype=state_dtype
   )
@@ -178,7 +254,18 @@ def _nadamw(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """NAdamW: AdamW with Nesterov momentum (`adamw(..., nesterov=True)`)."""
+  r"""NAdamW: AdamW with Nesterov momentum, `adamw(..., nesterov=True)`.
+
+  $$
+  w_t = w_{t-1} - \eta_t \left( \frac{\beta_1 m_t / (1 - \beta_1^{t+1})
+    + (1 - \beta_1)\, g_t / (1 - \beta_1^t)}
+    {\sqrt{v_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}} + \epsilon}
+    + \lambda\, w_{t-1} \right).
+  $$
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `weight_decay=1e-4` (Optax's
+  `nadamw`).
+  """
   return _adamw(
     learning_rate,
     b1,
@@ -203,7 +290,18 @@ def _amsgrad(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """AMSGrad: Adam with `v_max = max(v_max, v_hat)` in the denominator."""
+  r"""AMSGrad (Reddi et al., 2018): Adam with a non-increasing step.
+
+  $$
+  \hat v^{\max}_t = \max(\hat v^{\max}_{t-1}, \hat v_t), \qquad
+  w_t = w_{t-1} - \eta_t \frac{\hat m_t}{\sqrt{\hat v^{\max}_t + \epsilon_{\mathrm{root}}}
+    + \epsilon},
+  $$
+
+  with Adam's bias-corrected moments $\hat m_t$, $\hat v_t$ (see `scale_by_amsgrad`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0` (Optax's `amsgrad`).
+  """
   return chain(
     scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -213,7 +311,16 @@ def _amsgrad(
 def _adamax(
   learning_rate: Any, b1: Any = 0.9, b2: Any = 0.999, eps: Any = 1e-8, *, state_dtype: Any = None
 ) -> GradientTransformation:
-  """AdaMax: Adam with the infinity norm, `u = max(b2 u, |g| + eps)`."""
+  r"""AdaMax (Kingma & Ba, 2014, section 7): Adam with the infinity norm.
+
+  $$
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  n_t = \max(\beta_2 n_{t-1}, |g_t| + \epsilon), \qquad
+  w_t = w_{t-1} - \eta_t \frac{m_t}{(1 - \beta_1^t)\, n_t}.
+  $$
+
+  Defaults: `b1=0.9`, `b2=0.999` (Kingma & Ba, 2014), `eps=1e-8` (Optax's `adamax`).
+  """
   return chain(
     scale_by_adamax(b1, b2, eps, state_dtype=state_dtype), scale_by_learning_rate(learning_rate)
   )
@@ -230,8 +337,22 @@ def _radam(
   nesterov: bool = False,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """RAdam: Adam's step times the rectification `r_t` once `rho_t >= threshold`,
-  plain bias-corrected momentum before (see `ScaleByRadam`)."""
+  r"""RAdam (Liu et al., 2019): Adam's step times the rectification $r_t$ once
+  $\rho_t \ge$ `threshold`, plain bias-corrected momentum before.
+
+  $$
+  w_t = w_{t-1} - \eta_t\, u_t, \qquad u_t = \begin{cases}
+    r_t\, \hat m_t / \big(\sqrt{\hat v_t + \epsilon_{\mathrm{root}}} + \epsilon\big)
+      & \rho_t \ge \text{threshold}, \\
+    \hat m_t & \text{otherwise},
+  \end{cases}
+  $$
+
+  with $\rho_t$ and $r_t$ as in `scale_by_radam`.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `threshold=5` (Optax's
+  `radam`; the paper's threshold is 4).
+  """
   return chain(
     scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -248,8 +369,18 @@ def _adabelief(
   nesterov: bool = False,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """AdaBelief: Adam with `s = b2 s + (1 - b2) (g - m)^2 + eps_root` as the second
-  moment: `w <- w - lr m_hat / (sqrt(s_hat) + eps)` (Optax's defaults)."""
+  r"""AdaBelief (Zhuang et al., 2020): Adam whose second moment is the belief $s_t$.
+
+  $$
+  s_t = \beta_2 s_{t-1} + (1 - \beta_2)\, |g_t - m_t|^2 + \epsilon_{\mathrm{root}}, \qquad
+  w_t = w_{t-1} - \eta_t \frac{m_t / (1 - \beta_1^t)}{\sqrt{s_t / (1 - \beta_2^t)}
+    + \epsilon},
+  $$
+
+  with Adam's first moment $m_t$ (see `scale_by_belief`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16` (Optax's `adabelief`).
+  """
   return chain(
     scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov, state_dtype=state_dtype),
     scale_by_learning_rate(learning_rate),
@@ -265,9 +396,21 @@ def _adadelta(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Adadelta: `u = sqrt(E[u^2] + eps) / sqrt(E[g^2] + eps) g` on `g + wd w`,
-  `w <- w - lr u`. `learning_rate=None` is the paper's unit step, `lr = 1`
-  (Optax's `None` skips the scaling and so also its sign: it ascends)."""
+  r"""Adadelta (Zeiler, 2012), with optional coupled weight decay.
+
+  $$
+  \tilde g_t = g_t + \lambda w_{t-1}, \qquad
+  u_t = \frac{\sqrt{E[u^2]_{t-1} + \epsilon}}{\sqrt{E[\tilde g^2]_t + \epsilon}}\, \tilde g_t,
+  \qquad w_t = w_{t-1} - \eta_t\, u_t,
+  $$
+
+  with the moving averages of `scale_by_adadelta` (rate $\rho$) and $\lambda$ =
+  `weight_decay`. `learning_rate=None` is the paper's unit step, $\eta = 1$ (Optax's
+  `None` skips the scaling and so also its sign: it ascends).
+
+  Defaults: `rho=0.9`, `eps=1e-6`, `weight_decay=0` (Optax's `adadelta`; the paper's
+  $\rho = 0.95$).
+  """
   return chain(
     add_decayed_weights(weight_decay, weight_decay_mask),
     scale_by_adadelta(rho, eps, state_dtype=state_dtype),
@@ -285,8 +428,17 @@ def _lion(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Lion: `w <- w - lr (sign(b1 m + (1 - b1) g) + wd w)`, then
-  `m <- b2 m + (1 - b2) g`. Optax's default `weight_decay=1e-3`."""
+  r"""Lion (Chen et al., 2023), with decoupled weight decay.
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( \operatorname{sign}(\beta_1 m_{t-1} + (1 - \beta_1) g_t)
+    + \lambda\, w_{t-1} \big), \qquad
+  m_t = \beta_2 m_{t-1} + (1 - \beta_2)\, g_t.
+  $$
+
+  Defaults: `b1=0.9`, `b2=0.99` (Chen et al., 2023), `weight_decay=1e-3` (Optax's
+  `lion`).
+  """
   return chain(
     scale_by_lion(b1, b2, mu_dtype, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),
@@ -305,8 +457,21 @@ def _lamb(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """LAMB (You et al., 2019): `r = adam_direction + wd w` (masked decay), then per
-  leaf `w <- w - lr (||w|| / ||r||) r`. Optax's defaults (`eps=1e-6`)."""
+  r"""LAMB (You et al., 2019): Adam's direction plus weight decay, scaled per leaf by
+  the trust ratio.
+
+  $$
+  r_t = \frac{\hat m_t}{\sqrt{\hat v_t + \epsilon_{\mathrm{root}}} + \epsilon}
+    + \lambda\, w_{t-1}, \qquad
+  w_t = w_{t-1} - \eta_t \frac{\|w_{t-1}\|}{\|r_t\|}\, r_t,
+  $$
+
+  per leaf, with Adam's bias-corrected moments and the ratio taken as 1 where either norm
+  is 0 (see `scale_by_trust_ratio`); the decay applies where `mask` is true.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-6`, `eps_root=0`, `weight_decay=0` (Optax's
+  `lamb`).
+  """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),
@@ -327,9 +492,20 @@ def _lars(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """LARS (You et al., 2017): `r = g + wd w`; per leaf
-  `r <- trust_coefficient ||w|| / (||r|| + eps) r` (on `trust_ratio_mask`);
-  then momentum after the learning rate, `v = -lr r + momentum v`, `w <- w + v`."""
+  r"""LARS (You et al., 2017): layer-wise trust ratio, then momentum.
+
+  $$
+  r_t = g_t + \lambda\, w_{t-1}, \qquad
+  r_t \leftarrow \frac{c\, \|w_{t-1}\|}{\|r_t\| + \epsilon}\, r_t, \qquad
+  v_t = -\eta_t\, r_t + \mu\, v_{t-1}, \qquad w_t = w_{t-1} + v_t,
+  $$
+
+  per leaf, with $c$ = `trust_coefficient` (the ratio on `trust_ratio_mask` only, 1 where a
+  norm is 0), $\lambda$ = `weight_decay` (on `weight_decay_mask`) and $\mu$ = `momentum`.
+
+  Defaults: `weight_decay=0`, `trust_coefficient=0.001`, `eps=0`, `momentum=0.9`,
+  `nesterov=False` (Optax's `lars`).
+  """
   _checks.decay_rate("lars", "momentum", momentum)
   return chain(
     add_decayed_weights(weight_decay, weight_decay_mask),
@@ -355,15 +531,36 @@ def _adafactor(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Adafactor (Shazeer & Stern, 2018): factored RMS scaling, per-block RMS clipping
-  at `clipping_threshold`, `lr`, times `max(rms(w), 1e-3)`, optional momentum
-  (undebiased EMA) and decoupled weight decay, then descent (Optax's order and
-  defaults; a `None` stage is skipped). `dtype_momentum` defaults to the
-  state-dtype policy (at least float32; Optax's default is float32)."""
+  r"""Adafactor (Shazeer & Stern, 2018).
+
+  With $\hat V_t$ the factored second-moment estimate of `scale_by_factored_rms`
+  (decay $\beta_t = 1 - (t - \text{offset})^{-c}$, $c$ = `decay_rate`) and
+  $\operatorname{rms}(x) = \sqrt{\operatorname{mean}(|x|^2)}$ over a leaf:
+
+  $$
+  \begin{aligned}
+  a_t &= g_t / \sqrt{\hat V_t}, \qquad
+  b_t = \frac{a_t}{\max(1, \operatorname{rms}(a_t) / d)}, \qquad
+  c_t = \eta_t\, \max(\operatorname{rms}(w_{t-1}), 10^{-3})\, b_t, \\
+  m_t &= \beta_m m_{t-1} + (1 - \beta_m)\, c_t, \qquad
+  w_t = w_{t-1} - \big( m_t + \lambda\, w_{t-1} \big),
+  \end{aligned}
+  $$
+
+  with $d$ = `clipping_threshold`, $\beta_m$ = `momentum` (an undebiased EMA) and
+  $\lambda$ = `weight_decay_rate`; each stage whose argument is `None` is skipped
+  ($m_t = c_t$ without momentum), and `multiply_by_parameter_scale=False` drops the
+  $\max(\operatorname{rms}(w), 10^{-3})$ factor (Optax's order).
+
+  Defaults: `min_dim_size_to_factor=128`, `decay_rate=0.8`, `decay_offset=0`,
+  `clipping_threshold=1`, `eps=1e-30`, `multiply_by_parameter_scale=True`,
+  `factored=True` (Optax's `adafactor`). `dtype_momentum` defaults to the state-dtype
+  policy (at least float32; Optax's default is float32).
+  """
   _checks.decay_rate("adafactor", "momentum", momentum)
   _checks.positive("adafactor", "clipping_threshold", clipping_threshold)
   _checks.non_negative("adafactor", "eps", eps)
-  stages = [
+  stages: list[GradientTransformation] = [
     scale_by_factored_rms(
       factored, decay_rate, decay_offset, min_dim_size_to_factor, eps, state_dtype=state_dtype
     )

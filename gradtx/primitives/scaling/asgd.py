@@ -36,21 +36,13 @@ class ScaleByAsgdState(NamedTuple):
 
 
 class ScaleByAsgd(GradientTransformation):
-  """Averaged SGD with the step `eta_t` of Bottou (2012), PyTorch's `ASGD`.
-
-  `u_t = -eta_t (g_t + lambd w_t)` (so `w_{t+1} = w_t (1 - lambd eta_t) - eta_t g_t`);
-  `a_{t+1} = a_t + mu_t (w_{t+1} - a_t)` (`a = w_{t+1}` while `mu_t = 1`);
-  then `eta_{t+1} = lr / (1 + lambd lr t)^alpha`, `mu_{t+1} = 1 / max(1, t - t0)`.
-  `eta_1 = lr`, `mu_1 = 1`, `a_0 = 0`. The update is the whole step (it
-  includes `-eta`); it needs `params`. Read the average with `asgd_average`.
-  Defaults (PyTorch): `learning_rate=1e-2`, `lambd=1e-4`, `alpha=0.75`, `t0=1e6`.
-  """
+  """Averaged SGD's step; the rule and defaults are on `scale_by_asgd`."""
 
   learning_rate: Any = 1e-2
   lambd: Any = 1e-4
   alpha: Any = 0.75
   t0: Any = 1e6
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     for name in ("learning_rate", "lambd", "alpha", "t0"):
@@ -97,7 +89,26 @@ def scale_by_asgd(
   *,
   state_dtype: Any = None,
 ) -> ScaleByAsgd:
-  """Averaged SGD's step (see `ScaleByAsgd`); `state_dtype` stores the average."""
+  r"""Averaged SGD (Polyak & Juditsky, 1992) with the decaying step of Bottou (2012), as
+  PyTorch's `ASGD`.
+
+  With $\eta$ = `learning_rate`, $\lambda$ = `lambd`, $t = 1, 2, \dots$:
+
+  $$
+  \begin{aligned}
+  w_t &= w_{t-1} (1 - \lambda \eta_t) - \eta_t\, g_t, \qquad
+  a_t = a_{t-1} + \mu_t (w_t - a_{t-1}), \\
+  \eta_{t+1} &= \frac{\eta}{(1 + \lambda \eta t)^{\alpha}}, \qquad
+  \mu_{t+1} = \frac{1}{\max(1, t - t_0)},
+  \end{aligned}
+  $$
+
+  with $\eta_1 = \eta$, $\mu_1 = 1$ ($a_t = w_t$ while $\mu_t = 1$). The update is the
+  whole step $u_t = w_t - w_{t-1}$ (it includes $-\eta_t$) and needs `params`; read the
+  average $a_t$ with `asgd_average`. `state_dtype` stores the average.
+
+  Defaults: `learning_rate=1e-2`, `lambd=1e-4`, `alpha=0.75`, `t0=1e6` (PyTorch's `ASGD`).
+  """
   return ScaleByAsgd(learning_rate, lambd, alpha, t0, state_dtype)
 
 

@@ -35,8 +35,7 @@ ScaleByTrustRatioState = EmptyState  # Optax's name for `scale_by_trust_ratio`'s
 
 
 class ScaleByParamBlockNorm(StatelessTransformation):
-  """`u = g * max(||w||, min_scale)`, per leaf (a block), `||w||` its L2 norm.
-  Default as Optax: `min_scale=1e-3`."""
+  """Scaling by the parameter's block norm; the rule is on `scale_by_param_block_norm`."""
 
   min_scale: Any = 1e-3
 
@@ -57,11 +56,7 @@ class ScaleByParamBlockNorm(StatelessTransformation):
 
 
 class FromageStep(GradientTransformation):
-  """Fromage's step after the trust ratio (Bernstein et al., 2020, Algorithm 1):
-  `u = (w - lr(t) r) / sqrt(1 + lr(t)^2) - w`, so `w + u = (w - lr r) / sqrt(1 + lr^2)`
-  for the (trust-ratio scaled) update `r`. `learning_rate` is a number or a schedule
-  of the step count (0 first); the rate used is in the state, as for
-  `scale_by_learning_rate`."""
+  """Fromage's descent-and-shrink step; the rule is on `fromage_step`."""
 
   learning_rate: Any
 
@@ -86,10 +81,32 @@ class FromageStep(GradientTransformation):
 
 
 def scale_by_param_block_norm(min_scale: Any = 1e-3) -> ScaleByParamBlockNorm:
-  """Scales each leaf's update by its parameter's norm (see `ScaleByParamBlockNorm`)."""
+  r"""Scales each leaf's update by its parameter's norm.
+
+  $$
+  u_t = \max(\|w\|_2, s_{\min})\, g_t,
+  $$
+
+  per leaf (a block), $\|w\|_2$ its Frobenius norm and $s_{\min}$ = `min_scale`.
+
+  Defaults: `min_scale=1e-3` (Optax's `scale_by_param_block_norm`).
+  """
   return ScaleByParamBlockNorm(min_scale)
 
 
 def fromage_step(learning_rate: Any) -> FromageStep:
-  """Fromage's descent-and-shrink step (see `FromageStep`)."""
+  r"""Fromage's step after the trust ratio (Bernstein et al., 2020, Algorithm 1).
+
+  For the (trust-ratio scaled) update $r_t$ and $\eta = $ `learning_rate` at the count
+  of updates done before this one:
+
+  $$
+  u_t = \frac{w_{t-1} - \eta\, r_t}{\sqrt{1 + \eta^2}} - w_{t-1}, \qquad\text{so}\qquad
+  w_t = \frac{w_{t-1} - \eta\, r_t}{\sqrt{1 + \eta^2}}.
+  $$
+
+  The rate used is in the state, as for `scale_by_learning_rate`.
+
+  Defaults: none (`learning_rate` is required).
+  """
   return FromageStep(learning_rate)

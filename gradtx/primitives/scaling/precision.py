@@ -70,8 +70,8 @@ class CompensatedUpdates(GradientTransformation):
   `round(target - p)`, `target` the compensated, rounded param; for other leaves `u`.
   """
 
-  method: str = static("auto")
-  seed: int = static(0)
+  method: str = static(default="auto")
+  seed: int = static(default=0)
 
   def __post_init__(self):
     if self.method not in METHODS:
@@ -145,7 +145,28 @@ class CompensatedUpdates(GradientTransformation):
 
 
 def compensated_updates(method: str = "auto", *, seed: int = 0) -> CompensatedUpdates:
-  """The final stage for low-precision params: `"kahan"`, `"stochastic"`, `"master"` or
-  `"auto"` (per dtype, `DEFAULT_METHOD`); see `CompensatedUpdates`. Put it last in a chain,
-  right before `apply_updates`; the named optimizers end with `compensated_updates()`."""
+  r"""The final stage for low-precision params (see the module docstring for the costs).
+
+  For a bfloat16/float16 leaf $p$ and incoming update $u$ the outgoing update is
+  $\operatorname{round}(p' - p)$, where the new param $p'$ is, by `method`:
+
+  $$
+  \begin{aligned}
+  \text{kahan:}\quad & y = u + c, \quad p' = \operatorname{round}(p + y), \quad
+    c' = (p + y) - p', \\
+  \text{stochastic:}\quad & p' = \operatorname{sround}(p + u), \quad
+    \mathbb{E}[p'] = p + u, \\
+  \text{master:}\quad & W' = W + u, \quad p' = \operatorname{round}(W'),
+  \end{aligned}
+  $$
+
+  with $c$ the Kahan buffer (Kahan, 1965) and $W$ a float32 master copy (Micikevicius et
+  al., 2018); stochastic rounding (Gupta et al., 2015) hashes the element's index, the step
+  count, the leaf's position and `seed`. `"auto"` picks per dtype from `DEFAULT_METHOD`
+  (stochastic for bfloat16, master for float16). Leaves of float32 and wider pass through.
+  Put it last in a chain, right before `apply_updates`; the named optimizers end with
+  `compensated_updates()`.
+
+  Defaults: `method="auto"`, `seed=0` (gradtx's choice; Optax has no such stage).
+  """
   return CompensatedUpdates(method, seed)

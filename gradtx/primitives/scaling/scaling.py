@@ -102,7 +102,7 @@ class ScaleByLearningRate(GradientTransformation):
   """
 
   learning_rate: Any
-  flip_sign: bool = static(True)
+  flip_sign: bool = static(default=True)
 
   def init(self, params):
     check_arrays(params, "params", inexact=True)
@@ -116,17 +116,35 @@ class ScaleByLearningRate(GradientTransformation):
 
 
 def scale(step_size: Any) -> Scale:
-  """Scales updates by a fixed `step_size`."""
+  r"""Scales updates by a fixed factor: $u_t = \alpha\, g_t$, $\alpha$ = `step_size`.
+
+  Defaults: none (`step_size` is required).
+  """
   return Scale(step_size)
 
 
 def scale_by_schedule(step_size_fn: Callable[[jax.Array], jax.Array]) -> ScaleBySchedule:
-  """Scales updates by `step_size_fn(count)`."""
+  r"""Scales updates by a schedule: $u_t = s(t - 1)\, g_t$.
+
+  $s$ = `step_size_fn` is a gradtx schedule, any callable of the count, or a number; its
+  argument is the count of updates done before this one (0 on the first). The value used
+  is stored in the state (`scale`), so it can be logged.
+
+  Defaults: none (`step_size_fn` is required).
+  """
   return ScaleBySchedule(step_size_fn)
 
 
 def scale_by_learning_rate(
   learning_rate: ScalarOrSchedule, *, flip_sign: bool = True
 ) -> ScaleByLearningRate:
-  """Scales updates by `-learning_rate` (a number or a schedule); see `ScaleByLearningRate`."""
+  r"""Scales updates by the negated learning rate: $u_t = -\eta(t - 1)\, g_t$.
+
+  $\eta$ = `learning_rate` is a number or a schedule of the count of updates done before
+  this one (0 on the first); with `flip_sign=False`, $u_t = +\eta(t - 1)\, g_t$. The rate
+  the last step used is in the state (`learning_rate`), for logging or
+  `gradtx.hyperparams_of`.
+
+  Defaults: `flip_sign=True` (Optax's `scale_by_learning_rate`).
+  """
   return ScaleByLearningRate(learning_rate, flip_sign)

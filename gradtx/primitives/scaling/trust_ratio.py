@@ -23,22 +23,12 @@ def block_norm(x: jax.Array, min_norm: jax.Array) -> jax.Array:
 
 
 class ScaleByTrustRatio(StatelessTransformation):
-  """Layer-wise trust ratio (You et al., 2017, LARS; 2019, LAMB).
-
-  For each leaf (a block: a weight vector or matrix),
-  `p_n = max(||w||, min_norm)`, `u_n = max(||g||, min_norm)`,
-  `u = g * trust_coefficient * p_n / (u_n + eps)`, and `u = g` where `p_n` or
-  `u_n` is 0 (a zero parameter or zero update is left alone). The norms are
-  per leaf, so a leaf is a block. `mask` (a tree of bools like the params, a
-  prefix of it, or a function of the updates returning one) selects the
-  leaves scaled; the others pass unchanged (Optax wraps this in `masked`).
-  Defaults as Optax: `min_norm=0`, `trust_coefficient=1`, `eps=0`.
-  """
+  """Layer-wise trust ratio; the rule and defaults are on `scale_by_trust_ratio`."""
 
   min_norm: Any = 0.0
   trust_coefficient: Any = 1.0
   eps: Any = 0.0
-  mask: Any = static(None)
+  mask: Any = static(default=None)
 
   def __post_init__(self):
     _checks.non_negative("scale_by_trust_ratio", "min_norm", self.min_norm)
@@ -69,5 +59,20 @@ class ScaleByTrustRatio(StatelessTransformation):
 def scale_by_trust_ratio(
   min_norm: Any = 0.0, trust_coefficient: Any = 1.0, eps: Any = 0.0, *, mask: Any = None
 ) -> ScaleByTrustRatio:
-  """Scales each leaf's update by its trust ratio (see `ScaleByTrustRatio`)."""
+  r"""Scales each leaf's update by its trust ratio (You et al., 2017, LARS; 2019, LAMB).
+
+  Per leaf (a block), with $\|\cdot\|$ the Frobenius norm and $\nu$ = `min_norm`:
+
+  $$
+  p = \max(\|w\|, \nu), \qquad q = \max(\|g_t\|, \nu), \qquad
+  u_t = \frac{c\, p}{q + \epsilon}\, g_t,
+  $$
+
+  with $c$ = `trust_coefficient`, and $u_t = g_t$ where $p$ or $q$ is 0. `mask` (a tree
+  of bools like the params, a prefix of it, or a function of the updates) selects the
+  leaves scaled; the others pass unchanged.
+
+  Defaults: `min_norm=0`, `trust_coefficient=1`, `eps=0` (Optax's
+  `scale_by_trust_ratio`).
+  """
   return ScaleByTrustRatio(min_norm, trust_coefficient, eps, mask)
