@@ -30,19 +30,11 @@ class ScaleByAdaDeltaState(NamedTuple):
 
 
 class ScaleByAdaDelta(GradientTransformation):
-  """Adadelta (Zeiler, 2012).
-
-  `E[g^2]_t = rho E[g^2]_{t-1} + (1 - rho) |g_t|^2`;
-  `u_t = sqrt(E[u^2]_{t-1} + eps) / sqrt(E[g^2]_t + eps) * g_t`;
-  `E[u^2]_t = rho E[u^2]_{t-1} + (1 - rho) |u_t|^2`. Both averages start at 0.
-  The paper's step is `-u_t` (`learning_rate = 1` in `adadelta`). Defaults as
-  Optax: `rho=0.9`, `eps=1e-6`. The update is 0 where `E[g^2]_t + eps` is 0
-  (all gradients so far 0 and `eps = 0`).
-  """
+  """Adadelta's scaling; the update rule and defaults are on `scale_by_adadelta`."""
 
   rho: Any = 0.9
   eps: Any = 1e-6
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.decay_rate("scale_by_adadelta", "rho", self.rho)
@@ -78,5 +70,22 @@ class ScaleByAdaDelta(GradientTransformation):
 def scale_by_adadelta(
   rho: Any = 0.9, eps: Any = 1e-6, *, state_dtype: Any = None
 ) -> ScaleByAdaDelta:
-  """Adadelta's scaling (see `ScaleByAdaDelta`)."""
+  r"""Adadelta's scaling (Zeiler, 2012).
+
+  $$
+  \begin{aligned}
+  E[g^2]_t &= \rho\, E[g^2]_{t-1} + (1 - \rho)\, |g_t|^2, \qquad
+  u_t = \frac{\sqrt{E[u^2]_{t-1} + \epsilon}}{\sqrt{E[g^2]_t + \epsilon}}\, g_t, \\
+  E[u^2]_t &= \rho\, E[u^2]_{t-1} + (1 - \rho)\, |u_t|^2,
+  \end{aligned}
+  $$
+
+  both averages starting at 0. The paper's step is $-u_t$ (`learning_rate = 1` in
+  `adadelta`). $u_t = 0$ where $E[g^2]_t + \epsilon = 0$.
+
+  Defaults: `rho=0.9`, `eps=1e-6` (Optax's `scale_by_adadelta`; the paper's $\rho = 0.95$).
+
+  Returns:
+    A `ScaleByAdaDelta` transformation with state `ScaleByAdaDeltaState(e_g, e_x)`.
+  """
   return ScaleByAdaDelta(rho, eps, state_dtype)

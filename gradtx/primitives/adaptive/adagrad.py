@@ -41,19 +41,12 @@ def divide_by_root(g: Any, s: Any, eps: Any, eps_in_sqrt: bool) -> Any:
 
 
 class ScaleByRss(GradientTransformation):
-  """AdaGrad (Duchi et al., 2011).
-
-  `G_t = G_{t-1} + |g_t|^2`; `u_t = g_t / sqrt(G_t + eps)` (`eps_in_sqrt=True`,
-  Optax's and one source's form) or `u_t = g_t / (sqrt(G_t) + eps)`
-  (`eps_in_sqrt=False`, the other source's). `G_0 = initial_accumulator_value`.
-  The effective step only ever decreases. Defaults as Optax:
-  `initial_accumulator_value=0.1`, `eps=1e-7`.
-  """
+  """AdaGrad's scaling; the update rule and defaults are on `scale_by_rss`."""
 
   initial_accumulator_value: Any = 0.1
   eps: Any = 1e-7
-  eps_in_sqrt: bool = static(True)
-  state_dtype: Any = static(None)
+  eps_in_sqrt: bool = static(default=True)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.non_negative(
@@ -87,5 +80,20 @@ def scale_by_rss(
   eps_in_sqrt: bool = True,
   state_dtype: Any = None,
 ) -> ScaleByRss:
-  """AdaGrad's scaling (see `ScaleByRss`)."""
+  r"""AdaGrad's scaling by the root of the sum of squares (Duchi et al., 2011).
+
+  $$
+  G_t = G_{t-1} + |g_t|^2, \qquad u_t = \frac{g_t}{\sqrt{G_t + \epsilon}},
+  $$
+
+  with $G_0$ = `initial_accumulator_value`; `eps_in_sqrt=False` gives
+  $u_t = g_t / (\sqrt{G_t} + \epsilon)$ (the two forms in the sources). The effective step
+  only ever decreases.
+
+  Defaults: `initial_accumulator_value=0.1`, `eps=1e-7`, `eps_in_sqrt=True` (Optax's
+  `scale_by_rss`).
+
+  Returns:
+    A `ScaleByRss` transformation with state `ScaleByRssState(sum_of_squares)`.
+  """
   return ScaleByRss(initial_accumulator_value, eps, eps_in_sqrt, state_dtype)

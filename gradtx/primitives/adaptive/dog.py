@@ -35,23 +35,14 @@ def _norm(x: jax.Array) -> jax.Array:
 
 
 class ScaleByDistanceOverGradients(GradientTransformation):
-  """Layer-wise DoG (Ivgi et al., 2023, "DoG is SGD's Best Friend", LDoG).
-
-  Per leaf: `r_0 = reps_rel (1 + ||w_0||)`, `r_t = max(r_{t-1}, ||w_t - w_0||)`,
-  `G_t = G_{t-1} + ||g_t||^2`, `u_t = global_scale r_t / sqrt(G_t + eps) g_t`.
-  Defaults as Optax: `reps_rel=1e-6` (the authors recommend 1e-4 with batch
-  norm), `eps=1e-8`, `param_dtype=float32` (the stored `w_0`), `global_scale=1`
-  (use -1 for descent without a following `scale(-1)`). `state_dtype`, when given,
-  sets the dtype of all per-parameter state (`w_0` in `state_dtype`, the distances and
-  sums in its real dtype) and takes precedence over `param_dtype`; a complex `w_0` is
-  kept complex (of `param_dtype`'s precision), never silently made real.
-  """
+  """Layer-wise DoG; the update rule and defaults are on
+  `scale_by_distance_over_gradients`."""
 
   reps_rel: Any = 1e-6
   eps: Any = 1e-8
-  param_dtype: Any = static(jnp.float32)
+  param_dtype: Any = static(default=jnp.float32)
   global_scale: Any = 1.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.positive("scale_by_distance_over_gradients", "reps_rel", self.reps_rel)
@@ -106,5 +97,26 @@ def scale_by_distance_over_gradients(
   *,
   state_dtype: Any = None,
 ) -> ScaleByDistanceOverGradients:
-  """DoG's per-leaf step size times the gradient (see `ScaleByDistanceOverGradients`)."""
+  r"""Layer-wise DoG (Ivgi et al., 2023, "DoG is SGD's Best Friend", LDoG).
+
+  Per leaf, with $\|\cdot\|$ its norm and $w_0$ the params at `init`:
+
+  $$
+  r_0 = \epsilon_r (1 + \|w_0\|), \qquad r_t = \max(r_{t-1}, \|w_t - w_0\|), \qquad
+  G_t = G_{t-1} + \|g_t\|^2, \qquad u_t = s\, \frac{r_t}{\sqrt{G_t + \epsilon}}\, g_t,
+  $$
+
+  with $\epsilon_r$ = `reps_rel`, $G_0 = 0$, $s$ = `global_scale` (use -1 for descent
+  without a following `scale(-1)`) and $w_t$ the params passed to this update.
+
+  Defaults: `reps_rel=1e-6` (Optax's; the authors recommend 1e-4 with batch norm),
+  `eps=1e-8`, `param_dtype=float32` (the stored $w_0$), `global_scale=1` (Optax's
+  `scale_by_distance_over_gradients`). `state_dtype`, when given, sets the dtype of all
+  per-parameter state and takes precedence over `param_dtype`; a complex $w_0$ stays
+  complex.
+
+  Returns:
+    A `ScaleByDistanceOverGradients` transformation with state
+    `ScaleByDistanceOverGradientsState`.
+  """
   return ScaleByDistanceOverGradients(reps_rel, eps, param_dtype, global_scale, state_dtype)

@@ -81,33 +81,17 @@ class FactoredState(NamedTuple):
 
 
 class ScaleByFactoredRms(GradientTransformation):
-  """Adafactor's scaling (Shazeer & Stern, 2018) by a factored RMS estimate.
+  """Adafactor's factored scaling; the update rule and defaults are on
+  `scale_by_factored_rms`. `beta_t` is a scalar computed once per step, in float64 under
+  x64 (Optax's default computes it in float32 even then)."""
 
-  `beta_t = decay_rate_fn(t - step_offset, decay_rate)`, by default
-  `1 - (t - step_offset + 1)^(-decay_rate)` (`t` = steps done, 0 first), and
-  `G_t = |g_t|^2 + epsilon`. For a leaf whose second-largest axis `d1` has at
-  least `min_dim_size_to_factor` entries (`d0` = the largest axis):
-  `R_t = beta_t R_{t-1} + (1 - beta_t) mean_{d0}(G_t)`,
-  `C_t = beta_t C_{t-1} + (1 - beta_t) mean_{d1}(G_t)`,
-  `u_t = g_t / sqrt(R_t / mean_{d1}(R_t) (x) C_t)` -- the rank-1 estimate
-  `R C^T / sum(R)` of the second moment. Other leaves (vectors, scalars,
-  small matrices, or all with `factored=False`) keep the full
-  `V_t = beta_t V_{t-1} + (1 - beta_t) G_t` and `u_t = g_t / sqrt(V_t)`.
-  `step_offset` restarts the decay schedule (fine-tuning from a restored
-  count); `t - step_offset` must be >= 0 for the default `decay_rate_fn`.
-  Defaults as Optax: `factored=True`, `decay_rate=0.8`, `step_offset=0`,
-  `min_dim_size_to_factor=128`, `epsilon=1e-30`. `beta_t` is a scalar
-  computed once per step, in float64 under x64 (Optax's default computes it
-  in float32 even then).
-  """
-
-  factored: bool = static(True)
+  factored: bool = static(default=True)
   decay_rate: Any = 0.8
   step_offset: Any = 0
-  min_dim_size_to_factor: int = static(128)
+  min_dim_size_to_factor: int = static(default=128)
   epsilon: Any = 1e-30
-  decay_rate_fn: Callable[[Any, Any], Any] = static(decay_rate_pow)
-  state_dtype: Any = static(None)
+  decay_rate_fn: Callable[[Any, Any], Any] = static(default=decay_rate_pow)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.non_negative("scale_by_factored_rms", "decay_rate", self.decay_rate)
@@ -252,17 +236,62 @@ def scale_by_factored_rms(
   *,
   state_dtype: Any = None,
 ) -> ScaleByFactoredRms:
-  """Adafactor's factored RMS scaling (see `ScaleByFactoredRms`)."""
+  r"""Adafactor's scaling (Shazeer & Stern, 2018) by a factored RMS estimate.
+
+  With $s$ = the steps done before this one (0 first), $\beta_s$ =
+  `decay_rate_fn(s - step_offset, decay_rate)`, by default
+  $1 - (s - \text{step\_offset} + 1)^{-\text{decay\_rate}}$, and
+  $G_t = |g_t|^2 + \epsilon$: for a leaf whose second-largest axis $d_1$ has at least
+  `min_dim_size_to_factor` entries ($d_0$ the largest axis),
+
+  $$
+  R_t = \beta_s R_{t-1} + (1 - \beta_s) \operatorname{mean}_{d_0} G_t, \qquad
+  C_t = \beta_s C_{t-1} + (1 - \beta_s) \operatorname{mean}_{d_1} G_t, \qquad
+  u_t = \frac{g_t}{\sqrt{\big(R_t / \operatorname{mean}_{d_1} R_t\big) \otimes C_t}},
+  $$
+
+  the rank-1 estimate $R C^\top / \sum R$ of the second moment. Other leaves (vectors,
+  scalars, small matrices, or all with `factored=False`) keep the full
+  $V_t = \beta_s V_{t-1} + (1 - \beta_s) G_t$ and $u_t = g_t / \sqrt{V_t}$. `step_offset`
+  restarts the decay schedule (fine-tuning from a restored count).
+
+  Defaults: `factored=True`, `decay_rate=0.8`, `step_offset=0`,
+  `min_dim_size_to_factor=128`, `epsilon=1e-30` (Optax's `scale_by_factored_rms`).
+
+  Returns:
+    A `ScaleByFactoredRms` transformation with state `FactoredState`.
+  """
   return ScaleByFactoredRms(
     factored, decay_rate, step_offset, min_dim_size_to_factor, epsilon, decay_rate_fn, state_dtype
   )
 
 
 def clip_by_block_rms(threshold: Any) -> ClipByBlockRms:
-  """Clips each leaf's update to RMS at most `threshold` (see `ClipByBlockRms`)."""
+  r"""Clips each leaf's update to RMS at most `threshold` (Adafactor's update clipping,
+  Shazeer & Stern, 2018, section 6).
+
+  $$
+  u_t = \frac{g_t}{\max\big(1, \operatorname{rms}(g_t) / d\big)}, \qquad
+  \operatorname{rms}(x) = \sqrt{\operatorname{mean}(|x|^2)},
+  $$
+
+  per leaf (a block), $d$ = `threshold`.
+
+  Defaults: none (`threshold` is required; `adafactor` passes 1, the paper's $d$).
+  """
   return ClipByBlockRms(threshold)
 
 
 def scale_by_param_block_rms(min_scale: Any = 1e-3) -> ScaleByParamBlockRms:
-  """Scales each leaf's update by its parameter's RMS (see `ScaleByParamBlockRms`)."""
+  r"""Scales each leaf's update by its parameter's RMS: Adafactor's relative step size.
+
+  $$
+  u_t = \max\big(\operatorname{rms}(w), s_{\min}\big)\, g_t,
+  $$
+
+  per leaf, $s_{\min}$ = `min_scale`.
+
+  Defaults: `min_scale=1e-3` (Optax's `scale_by_param_block_rms`; the paper's
+  $\epsilon_2$).
+  """
   return ScaleByParamBlockRms(min_scale)

@@ -38,23 +38,15 @@ class ScaleByNovogradState(NamedTuple):
 
 
 class ScaleByNovograd(GradientTransformation):
-  """NovoGrad (Ginsburg et al., 2019, Algorithm 1), per leaf (a layer).
-
-  `v_1 = ||g_1||^2`, `v_t = b2 v_{t-1} + (1 - b2) ||g_t||^2`;
-  `m_1 = g_1 / (sqrt(v_1 + eps_root) + eps) + wd w`,
-  `m_t = b1 m_{t-1} + g_t / (sqrt(v_t + eps_root) + eps) + wd w`; `u_t = m_t`.
-  Defaults as Optax: `b1=0.9`, `b2=0.25`, `eps=1e-8`, `eps_root=0`,
-  `weight_decay=0`; `mu_dtype` (Optax's name) or `state_dtype` stores `m`.
-  Needs `params` when `weight_decay` is not 0.
-  """
+  """NovoGrad's scaling; the update rule and defaults are on `scale_by_novograd`."""
 
   b1: Any = 0.9
   b2: Any = 0.25
   eps: Any = 1e-8
   eps_root: Any = 0.0
   weight_decay: Any = 0.0
-  mu_dtype: Any = static(None)
-  state_dtype: Any = static(None)
+  mu_dtype: Any = static(default=None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     for name in ("b1", "b2"):
@@ -107,5 +99,24 @@ def scale_by_novograd(
   *,
   state_dtype: Any = None,
 ) -> ScaleByNovograd:
-  """NovoGrad's scaling (see `ScaleByNovograd`)."""
+  r"""NovoGrad's scaling (Ginsburg et al., 2019, Algorithm 1), per leaf (a layer).
+
+  $$
+  \begin{aligned}
+  v_1 &= \|g_1\|^2, \qquad v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, \|g_t\|^2, \\
+  m_1 &= s_1, \qquad m_t = \beta_1 m_{t-1} + s_t, \qquad
+  s_t = \frac{g_t}{\sqrt{v_t + \epsilon_{\mathrm{root}}} + \epsilon} + \lambda\, w_{t-1},
+  \qquad u_t = m_t,
+  \end{aligned}
+  $$
+
+  with $\|\cdot\|$ the leaf's norm and $\lambda$ = `weight_decay` (needs `params` when
+  not 0).
+
+  Defaults: `b1=0.9`, `b2=0.25`, `eps=1e-8`, `eps_root=0`, `weight_decay=0` (Optax's
+  `scale_by_novograd`). `mu_dtype` (Optax's name) or `state_dtype` stores $m$.
+
+  Returns:
+    A `ScaleByNovograd` transformation with state `ScaleByNovogradState(count, mu, nu)`.
+  """
   return ScaleByNovograd(b1, b2, eps, eps_root, weight_decay, mu_dtype, state_dtype)

@@ -25,25 +25,14 @@ class ScaleByRpropState(NamedTuple):
 
 
 class ScaleByRprop(GradientTransformation):
-  """Rprop without weight-backtracking (Riedmiller & Braun, 1993; `torch.optim.Rprop`).
-
-  With `s = g_t * u_{t-1}` elementwise: `Delta_t = clip(eta_plus Delta_{t-1},
-  min_step_size, max_step_size)` where `s > 0`, `clip(eta_minus Delta_{t-1}, ...)`
-  where `s < 0`, `clip(Delta_{t-1}, ...)` where `s = 0`; `u_t = Delta_t sign(g_t)`,
-  and `u_t = 0` where `s < 0` (the step after a sign change is skipped, and the
-  next comparison is with 0). `Delta_0 = learning_rate`; the descent sign comes from
-  the chain (`rprop` adds `scale(-1)`). The first update is `Delta_1 sign(g_1)`, as in
-  the paper and torch; Optax 0.2.8 returns the previous step's update, so its first
-  update is 0 (docs/differences.md). Defaults as Optax and torch: `eta_minus=0.5`,
-  `eta_plus=1.2`, `min_step_size=1e-6`, `max_step_size=50`.
-  """
+  """Rprop's scaling; the update rule and defaults are on `scale_by_rprop`."""
 
   learning_rate: Any
   eta_minus: Any = 0.5
   eta_plus: Any = 1.2
   min_step_size: Any = 1e-6
   max_step_size: Any = 50.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_rprop"
@@ -100,5 +89,30 @@ def scale_by_rprop(
   *,
   state_dtype: Any = None,
 ) -> ScaleByRprop:
-  """Rprop's step sizes times the gradient's sign (see `ScaleByRprop`)."""
+  r"""Rprop without weight-backtracking (Riedmiller & Braun, 1993; `torch.optim.Rprop`).
+
+  With $s = g_t\, u_{t-1}$ elementwise and $\operatorname{clip}$ to
+  [`min_step_size`, `max_step_size`]:
+
+  $$
+  \Delta_t = \begin{cases}
+    \operatorname{clip}(\eta^+ \Delta_{t-1}) & s > 0, \\
+    \operatorname{clip}(\eta^- \Delta_{t-1}) & s < 0, \\
+    \operatorname{clip}(\Delta_{t-1}) & s = 0,
+  \end{cases} \qquad
+  u_t = \begin{cases} 0 & s < 0, \\ \Delta_t \operatorname{sign}(g_t) & \text{otherwise}, \end{cases}
+  $$
+
+  with $\Delta_0$ = `learning_rate`, $\eta^\pm$ = `eta_plus`, `eta_minus`: the step
+  after a sign change is skipped, and the next comparison is with 0. The descent sign
+  comes from the chain (`rprop` adds `scale(-1)`). The first update is
+  $\Delta_1 \operatorname{sign}(g_1)$, as in the paper and torch; Optax 0.2.8 returns the
+  previous step's update, so its first update is 0 (docs/differences.md).
+
+  Defaults: `eta_minus=0.5`, `eta_plus=1.2`, `min_step_size=1e-6`, `max_step_size=50`
+  (Optax's `scale_by_rprop` and PyTorch's `Rprop`).
+
+  Returns:
+    A `ScaleByRprop` transformation with state `ScaleByRpropState`.
+  """
   return ScaleByRprop(learning_rate, eta_minus, eta_plus, min_step_size, max_step_size, state_dtype)

@@ -44,22 +44,14 @@ class ScaleByRmsState(NamedTuple):
 
 
 class ScaleByRms(GradientTransformation):
-  """RMSProp (Tieleman & Hinton, 2012).
-
-  `S_t = decay * S_{t-1} + (1 - decay) * |g_t|^2`;
-  `u_t = g_t / sqrt(S_t + eps)` (`eps_in_sqrt=True`, Optax's default and one
-  source's form) or `u_t = g_t / (sqrt(S_t) + eps)` (`eps_in_sqrt=False`,
-  the other source's). With `bias_correction=True`, `S_t / (1 - decay^t)` is
-  used. `S_0 = initial_scale`. Defaults as Optax: `decay=0.9`, `eps=1e-8`,
-  `initial_scale=0`.
-  """
+  """RMSProp's scaling; the update rule and defaults are on `scale_by_rms`."""
 
   decay: Any = 0.9
   eps: Any = 1e-8
   initial_scale: Any = 0.0
-  eps_in_sqrt: bool = static(True)
-  bias_correction: bool = static(False)
-  state_dtype: Any = static(None)
+  eps_in_sqrt: bool = static(default=True)
+  bias_correction: bool = static(default=False)
+  state_dtype: Any = static(default=None)
 
   _owner = "scale_by_rms"
 
@@ -100,13 +92,7 @@ class ScaleByStddevState(NamedTuple):
 
 
 class ScaleByStddev(ScaleByRms):
-  """Centered RMSProp (Graves, 2013).
-
-  `M_t = decay M_{t-1} + (1 - decay) g_t`; `S_t = decay S_{t-1} + (1 - decay) |g_t|^2`;
-  `u_t = g_t / sqrt(S_t - |M_t|^2 + eps)` (or `/ (sqrt(S_t - |M_t|^2) + eps)`).
-  Same fields and defaults as `ScaleByRms` (Optax's): `decay=0.9`,
-  `eps=1e-8`, `initial_scale=0`.
-  """
+  """Centered RMSProp's scaling; the update rule and defaults are on `scale_by_stddev`."""
 
   _owner = "scale_by_stddev"
 
@@ -148,7 +134,24 @@ def scale_by_rms(
   *,
   state_dtype: Any = None,
 ) -> ScaleByRms:
-  """RMSProp's scaling (see `ScaleByRms`)."""
+  r"""RMSProp's scaling (Tieleman & Hinton, 2012).
+
+  $$
+  S_t = \rho\, S_{t-1} + (1 - \rho)\, |g_t|^2, \qquad
+  u_t = \frac{g_t}{\sqrt{S_t + \epsilon}},
+  $$
+
+  with $\rho$ = `decay` and $S_0$ = `initial_scale`. `eps_in_sqrt=False` gives
+  $u_t = g_t / (\sqrt{S_t} + \epsilon)$ (the two forms in the sources);
+  `bias_correction=True` uses $S_t / (1 - \rho^t)$ for $S_t$. $u_t = 0$ where the root
+  and $g_t$ are both 0.
+
+  Defaults: `decay=0.9`, `eps=1e-8`, `initial_scale=0`, `eps_in_sqrt=True`,
+  `bias_correction=False` (Optax's `scale_by_rms`).
+
+  Returns:
+    A `ScaleByRms` transformation with state `ScaleByRmsState(count, nu)`.
+  """
   return ScaleByRms(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype)
 
 
@@ -161,5 +164,22 @@ def scale_by_stddev(
   *,
   state_dtype: Any = None,
 ) -> ScaleByStddev:
-  """Centered RMSProp's scaling (see `ScaleByStddev`)."""
+  r"""Centered RMSProp's scaling (Graves, 2013).
+
+  $$
+  M_t = \rho M_{t-1} + (1 - \rho)\, g_t, \qquad
+  S_t = \rho S_{t-1} + (1 - \rho)\, |g_t|^2, \qquad
+  u_t = \frac{g_t}{\sqrt{\max(S_t - |M_t|^2, 0) + \epsilon}},
+  $$
+
+  with $\rho$ = `decay`, $M_0 = 0$, $S_0$ = `initial_scale`. `eps_in_sqrt=False` puts
+  $\epsilon$ outside the root; `bias_correction=True` divides $M_t$ and $S_t$ by
+  $1 - \rho^t$ first.
+
+  Defaults: `decay=0.9`, `eps=1e-8`, `initial_scale=0`, `eps_in_sqrt=True`,
+  `bias_correction=False` (Optax's `scale_by_stddev`).
+
+  Returns:
+    A `ScaleByStddev` transformation with state `ScaleByStddevState(count, mu, nu)`.
+  """
   return ScaleByStddev(decay, eps, initial_scale, eps_in_sqrt, bias_correction, state_dtype)

@@ -6,6 +6,7 @@ import functools
 from typing import Any, NamedTuple
 
 import jax
+import jax.core  # `jax.core.Tracer`: jax imports the submodule but does not export it
 import jax.numpy as jnp
 
 from gradtx.core import checks as _checks
@@ -39,22 +40,13 @@ def _axis_shape(shape: tuple[int, ...], axis: int) -> list[int]:
 
 
 class ScaleBySM3(GradientTransformation):
-  """SM3-II (Anil et al., 2019, "Memory-Efficient Adaptive Optimization", Algorithm 4).
-
-  For a leaf of rank `k >= 2` with one accumulator `mu_r` per axis `r` (the
-  cover by rows, columns, ...): `nu'_t = min_r mu_r` (broadcast) `+ |g_t|^2`
-  (with `b2 < 1`: `b2 min_r mu_r + (1 - b2) |g_t|^2`), then
-  `mu_r = max over the other axes of nu'_t`. A vector or scalar keeps the full
-  accumulator. `u_t = m_t = b1 m_{t-1} + (1 - b1) g_t / sqrt(nu'_t + eps)` (0
-  where `nu'_t` is 0). Defaults as Optax: `b1=0.9`, `b2=1` (the paper's
-  un-decayed sum), `eps=1e-8`. Real parameters only. Optax's layout of the state;
-  a scalar leaf (which Optax rejects) keeps one accumulator of shape `()`.
-  """
+  """SM3's scaling; the update rule and defaults are on `scale_by_sm3`. A scalar leaf
+  (which Optax rejects) keeps one accumulator of shape `()`."""
 
   b1: Any = 0.9
   b2: Any = 1.0
   eps: Any = 1e-8
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.decay_rate("scale_by_sm3", "b1", self.b1)
@@ -135,5 +127,29 @@ class ScaleBySM3(GradientTransformation):
 def scale_by_sm3(
   b1: Any = 0.9, b2: Any = 1.0, eps: Any = 1e-8, *, state_dtype: Any = None
 ) -> ScaleBySM3:
-  """SM3's scaling (see `ScaleBySM3`)."""
+  r"""SM3-II's scaling (Anil et al., 2019, "Memory-Efficient Adaptive Optimization",
+  Algorithm 4).
+
+  For a leaf of rank $k \ge 2$ with one accumulator $\mu_r$ per axis $r$ (the cover by
+  rows, columns, ...), broadcast back to the leaf's shape:
+
+  $$
+  \begin{aligned}
+  \nu_t &= \beta_2 \min_r \mu_{r,t-1} + (1 - \beta_2)\, |g_t|^2 \quad
+    (\nu_t = \min_r \mu_{r,t-1} + |g_t|^2 \text{ for } \beta_2 = 1), \qquad
+  \mu_{r,t} = \max_{\text{axes} \ne r} \nu_t, \\
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1) \frac{g_t}{\sqrt{\nu_t + \epsilon}}, \qquad
+  u_t = m_t,
+  \end{aligned}
+  $$
+
+  ($u_t = 0$ where $\nu_t = 0$). A vector or scalar keeps the full accumulator. Real
+  parameters only.
+
+  Defaults: `b1=0.9`, `b2=1` (the paper's un-decayed sum), `eps=1e-8` (Optax's
+  `scale_by_sm3`).
+
+  Returns:
+    A `ScaleBySM3` transformation with state `ScaleBySM3State(mu, nu)` in Optax's layout.
+  """
   return ScaleBySM3(b1, b2, eps, state_dtype)
