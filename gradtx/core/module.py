@@ -18,16 +18,33 @@ sees tracers created by JAX transformations of an existing module.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import jax
+import jax.core  # `jax.core.Tracer`: jax imports the submodule but does not export it
 import numpy as np
+
+if TYPE_CHECKING:
+  from typing_extensions import Self, dataclass_transform
+else:
+  try:
+    from typing import dataclass_transform
+  except ImportError:  # Python 3.10: the decorator only informs type checkers
+
+    def dataclass_transform(**kwargs):
+      del kwargs
+      return lambda cls: cls
+
 
 __all__ = ["Module", "static"]
 
 
 def static(default: Any = dataclasses.MISSING, **kwargs: Any) -> Any:
-  """Declares a dataclass field that is part of the treedef, not a leaf."""
+  """Declares a dataclass field that is part of the treedef, not a leaf.
+
+  Pass the default by keyword, `static(default=None)`: type checkers (PEP 681 field
+  specifiers) only see a default given as `default=` or `default_factory=`.
+  """
   metadata = dict(kwargs.pop("metadata", {}), static=True)
   return dataclasses.field(default=default, metadata=metadata, **kwargs)
 
@@ -37,8 +54,16 @@ def _is_leaf_value(value: Any) -> bool:
   return isinstance(value, Module) or not callable(value)
 
 
+@dataclass_transform(
+  frozen_default=True, eq_default=False, field_specifiers=(static, dataclasses.field)
+)
 class Module:
   """Base class: subclasses become frozen dataclasses registered as pytrees."""
+
+  # Set on each subclass by `__init_subclass__` (the dataclass decorator, then the pytree split).
+  __dataclass_fields__: ClassVar[dict[str, dataclasses.Field[Any]]]
+  _static_names: ClassVar[tuple[str, ...]]
+  _dynamic_names: ClassVar[tuple[str, ...]]
 
   def __init_subclass__(cls, **kwargs: Any) -> None:
     super().__init_subclass__(**kwargs)
@@ -95,7 +120,7 @@ class Module:
   def __hash__(self) -> int:
     return hash(self._key())
 
-  def replace(self, **changes: Any) -> Module:
+  def replace(self, **changes: Any) -> Self:
     """Returns a copy with some fields changed (runs validation again)."""
     return dataclasses.replace(self, **changes)
 

@@ -13,9 +13,12 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Iterator
-from typing import Any, NamedTuple, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, cast
 
 import jax
+
+if TYPE_CHECKING:
+  from typing_extensions import Self
 
 from gradtx.core.module import Module, static
 from gradtx.core.validate import named_errors
@@ -126,9 +129,10 @@ class GradientTransformation(Module):
   one from a pair of functions (`FromFunctions`).
   """
 
-  def __new__(cls, *args: Any, **kwargs: Any) -> GradientTransformation:
+  def __new__(cls, *args: Any, **kwargs: Any) -> Self:
     if cls is GradientTransformation and (args or kwargs):
-      return object.__new__(FromFunctions)  # Python then runs FromFunctions.__init__
+      # Python then runs FromFunctions.__init__; FromFunctions is a GradientTransformation.
+      return cast("Self", object.__new__(FromFunctions))
     return object.__new__(cls)
 
   def __init_subclass__(cls, **kwargs: Any) -> None:
