@@ -229,3 +229,26 @@ def test_every_shared_named_optimizer_is_covered():
   covered = {name for name in shared
              if any(i == name or i.startswith(name + "_") for i in ids)}
   assert shared <= covered, sorted(shared - covered)
+
+
+@pytest.mark.parametrize("nesterov", [False, True])
+def test_momentum_one_is_accepted_and_sums_the_gradients(nesterov):
+  """Optax accepts `trace(1.0)` / `sgd(lr, momentum=1.0)` (its `PartitionTest` builds one):
+  the velocity is the running sum `v_t = sum_{s <= t} g_s` (NumPy float64), Nesterov's update
+  `g_t + v_t`; the sgd trajectory equals Optax's."""
+  rng = np.random.default_rng(0)
+  gs = rng.normal(size=(8, 5))
+  tx = gradtx.trace(1.0, nesterov=nesterov)
+  state = tx.init(jnp.zeros(5))
+  for t, g in enumerate(gs):
+    u, state = tx.update(jnp.asarray(g), state)
+    v = gs[: t + 1].sum(0)
+    np.testing.assert_allclose(np.asarray(u), g + v if nesterov else v, rtol=1e-14, atol=1e-14)
+  ours, ref = gradtx.sgd(0.1, 1.0, nesterov), optax.sgd(0.1, 1.0, nesterov)
+  p = q = jnp.linspace(-1.0, 1.0, 5)
+  s, r = ours.init(p), ref.init(q)
+  for _ in range(20):
+    u, s = ours.update(jnp.sin(3 * p), s, p)
+    w, r = ref.update(jnp.sin(3 * q), r, q)
+    p, q = p + u, q + w
+  np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=1e-12, atol=1e-12)

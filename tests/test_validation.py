@@ -59,7 +59,7 @@ for _name in ["adam", "adamw", "nadam", "nadamw", "amsgrad", "radam", "adabelief
 _add("adamax", _lr(O.adamax), "b1", RATE, 0.0)
 _add("adamax", _lr(O.adamax), "b2", RATE, 0.0)
 _add("adamax", _lr(O.adamax), "eps", NONNEG, 0.0)
-_add("sgd", _lr(O.sgd), "momentum", RATE, 0.0)
+_add("sgd", _lr(O.sgd), "momentum", (-0.1, 1.5, NAN), 1.0)  # [0, 1]: Optax builds trace(1.0)
 _add("adagrad", _lr(O.adagrad), "initial_accumulator_value", NONNEG, 0.0)
 _add("adagrad", _lr(O.adagrad), "eps", NONNEG, 0.0)
 _add("rmsprop", _lr(O.rmsprop), "decay", RATE, 0.0)
@@ -94,7 +94,7 @@ for _fn, _fid in [(gradtx.scale_by_rms, "scale_by_rms"), (gradtx.scale_by_stddev
   _add(_fid, _fn, "decay", RATE, 0.0)
   _add(_fid, _fn, "eps", NONNEG, 0.0)
   _add(_fid, _fn, "initial_scale", NONNEG, 0.0)
-_add("trace", gradtx.trace, "decay", RATE, 0.0)
+_add("trace", gradtx.trace, "decay", (-0.1, 1.5, NAN), 1.0)  # [0, 1], as sgd's momentum
 _add("ema", gradtx.ema, "decay", RATE, 0.0)
 _add("clip", gradtx.clip, "max_delta", POSITIVE, 1e-6)
 _add("clip_by_global_norm", gradtx.clip_by_global_norm, "max_norm", POSITIVE, 1e-6)

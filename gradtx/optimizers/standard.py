@@ -77,7 +77,7 @@ def _sgd(
   Returns:
     The chain `trace(momentum, nesterov)`, `scale_by_learning_rate(learning_rate)`.
   """
-  _checks.decay_rate("sgd", "momentum", momentum)
+  _checks.unit_interval("sgd", "momentum", momentum)  # as trace: 1 accepted, as in Optax
   dtype = pick_dtype(state_dtype, accumulator_dtype)
   momentum_tx = trace(momentum, nesterov, state_dtype=dtype) if momentum is not None else identity()
   return chain(momentum_tx, scale_by_learning_rate(learning_rate))

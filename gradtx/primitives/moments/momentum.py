@@ -40,7 +40,7 @@ class Trace(GradientTransformation):
   state_dtype: Any = static(default=None)
 
   def __post_init__(self):
-    _checks.decay_rate("trace", "decay", self.decay)
+    _checks.unit_interval("trace", "decay", self.decay)  # 1 as Optax: the velocity sums g
     check_state_dtype("trace", self.state_dtype)
 
   def init(self, params):
