@@ -35,6 +35,18 @@ class CosineDecay(Schedule):
 def cosine_decay_schedule(
   init_value: Any, decay_steps: Any, alpha: Any = 0.0, exponent: Any = 1.0
 ) -> CosineDecay:
-  """Cosine decay from `init_value` to `alpha * init_value` over `decay_steps`
-  (> 0, as in Optax), then constant."""
+  r"""Cosine decay (Loshchilov & Hutter, 2017) from `init_value` to
+  `alpha * init_value` over `decay_steps` (> 0, as in Optax), then constant.
+
+  $$
+  s = \min(n, T), \qquad
+  \eta(n) = \eta_0 \left( (1 - \alpha) \left[ \tfrac12 \big(1 + \cos(\pi s / T)\big)
+    \right]^{e} + \alpha \right),
+  $$
+
+  with $n$ the step count (0 on the first update), $T$ = `decay_steps` and $e$ =
+  `exponent` (Optax's extension).
+
+  Defaults: `alpha=0`, `exponent=1` (Optax's `cosine_decay_schedule`).
+  """
   return CosineDecay(init_value, decay_steps, alpha, exponent)

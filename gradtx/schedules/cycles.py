@@ -21,12 +21,25 @@ def linear_onecycle_schedule(
   div_factor: Any = 25.0,
   final_div_factor: Any = 1e4,
 ) -> PiecewiseInterpolate:
-  """Three linear phases (Optax's defaults): `peak / div_factor` up to `peak_value`
-  at `int(pct_start * T)`, back to `peak / div_factor` at `int(pct_final * T)`, then
-  to `peak / (div_factor * final_div_factor)` at `T = transition_steps`.
+  r"""One-cycle policy with three linear phases (Smith & Topin, 2017).
 
-  `transition_steps`, `pct_start` and `pct_final` place the boundaries (Python
-  numbers); `peak_value`, `div_factor` and `final_div_factor` may be traced.
+  With $T$ = `transition_steps`, $\eta_{\max}$ = `peak_value`, $d$ = `div_factor` and
+  $f$ = `final_div_factor`, the schedule interpolates linearly (`piecewise_interpolate_schedule`)
+  through
+
+  $$
+  \eta(0) = \frac{\eta_{\max}}{d}, \qquad
+  \eta(\lfloor p_s T \rfloor) = \eta_{\max}, \qquad
+  \eta(\lfloor p_f T \rfloor) = \frac{\eta_{\max}}{d}, \qquad
+  \eta(T) = \frac{\eta_{\max}}{d f},
+  $$
+
+  and stays at $\eta_{\max} / (d f)$ after $T$; $p_s$ = `pct_start`, $p_f$ = `pct_final`.
+  `transition_steps`, `pct_start` and `pct_final` place the boundaries (Python numbers);
+  `peak_value`, `div_factor` and `final_div_factor` may be traced.
+
+  Defaults: `pct_start=0.3`, `pct_final=0.85`, `div_factor=25`, `final_div_factor=1e4`
+  (Optax's `linear_onecycle_schedule`).
   """
   _checks.positive("linear_onecycle_schedule", "transition_steps", transition_steps)
   _checks.unit_interval("linear_onecycle_schedule", "pct_start", pct_start)
@@ -49,9 +62,24 @@ def cosine_onecycle_schedule(
   div_factor: Any = 25.0,
   final_div_factor: Any = 1e4,
 ) -> PiecewiseInterpolate:
-  """Cosine rise from `peak / div_factor` to `peak_value` at `int(pct_start * T)`,
-  then cosine decay to `peak / (div_factor * final_div_factor)` at
-  `T = transition_steps` (Optax's defaults; the fast.ai one-cycle policy)."""
+  r"""One-cycle policy with cosine phases (Smith & Topin, 2017; the fast.ai policy).
+
+  With $T$ = `transition_steps`, $\eta_{\max}$ = `peak_value`, $d$ = `div_factor`,
+  $f$ = `final_div_factor` and $p_s$ = `pct_start`, the schedule interpolates by cosine
+  (`piecewise_interpolate_schedule`) through
+
+  $$
+  \eta(0) = \frac{\eta_{\max}}{d}, \qquad
+  \eta(\lfloor p_s T \rfloor) = \eta_{\max}, \qquad
+  \eta(T) = \frac{\eta_{\max}}{d f},
+  $$
+
+  each phase $\eta = v_1 + \tfrac12 (v_0 - v_1)(1 + \cos \pi p)$ from $v_0$ to $v_1$,
+  $p$ the fraction of the phase done; constant after $T$.
+
+  Defaults: `pct_start=0.3`, `div_factor=25`, `final_div_factor=1e4` (Optax's
+  `cosine_onecycle_schedule`).
+  """
   _checks.positive("cosine_onecycle_schedule", "transition_steps", transition_steps)
   _checks.unit_interval("cosine_onecycle_schedule", "pct_start", pct_start)
   return piecewise_interpolate_schedule(
@@ -65,8 +93,19 @@ def cosine_onecycle_schedule(
 
 
 def sgdr_schedule(cosine_kwargs: Iterable[dict[str, Any]]) -> Join:
-  """Warm restarts: `warmup_cosine_decay_schedule(**kwargs)` cycles one after the
-  other, each lasting its `decay_steps` (Optax)."""
+  r"""SGDR's warm restarts (Loshchilov & Hutter, 2017): cycles of
+  `warmup_cosine_decay_schedule(**kwargs)` one after the other, each lasting its
+  `decay_steps` (Optax).
+
+  $$
+  \eta(n) = \eta_i(n - B_{i-1}) \quad \text{for } B_{i-1} \le n < B_i, \qquad
+  B_i = \sum_{j \le i} D_j,
+  $$
+
+  with $\eta_i$ the $i$-th warm-up-cosine cycle, $D_j$ its `decay_steps` and $B_0 = 0$.
+
+  Defaults: none (`cosine_kwargs` is required; Optax's `sgdr_schedule`).
+  """
   schedules, boundaries, step = [], [], 0
   for kwargs in cosine_kwargs:
     schedules.append(warmup_cosine_decay_schedule(**kwargs))

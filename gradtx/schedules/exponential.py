@@ -24,7 +24,7 @@ class ExponentialDecay(Schedule):
   transition_steps: Any
   decay_rate: Any
   transition_begin: Any = 0
-  staircase: bool = static(False)
+  staircase: bool = static(default=False)
   end_value: Any = None
 
   def __post_init__(self):
@@ -55,7 +55,7 @@ class InverseTimeDecay(Schedule):
   init_value: Any
   decay_rate: Any
   decay_steps: Any = 1
-  staircase: bool = static(False)
+  staircase: bool = static(default=False)
 
   def __post_init__(self):
     _checks.non_negative("inverse_time_decay", "decay_rate", self.decay_rate)
@@ -94,13 +94,24 @@ def exponential_decay(
   staircase: bool = False,
   end_value: Any = None,
 ) -> ExponentialDecay:
-  """`init * decay_rate^((t - begin) / transition_steps)`, floored if `staircase`.
+  r"""Exponential decay (Optax's rule).
 
-  The sources' `lr = 0.95^epoch * lr0` is `exponential_decay(lr0, 1, 0.95)`
-  of the epoch (see `epoch_schedule`); its staircase form drops every k epochs.
-  As in Optax, `transition_steps <= 0` or `decay_rate == 0` give the constant
-  `init_value`, and a negative `transition_begin` counts as 0 (each warns once
-  per call site); a negative `decay_rate` is refused.
+  With $n$ the step count (0 on the first update), $T$ = `transition_steps`,
+  $b$ = `transition_begin` and $\gamma$ = `decay_rate`:
+
+  $$
+  p = \frac{n - b}{T} \quad (\lfloor p \rfloor \text{ if staircase}), \qquad
+  \eta(n) = \begin{cases} \eta_0 & n \le b, \\ \eta_0\, \gamma^{p} & n > b, \end{cases}
+  $$
+
+  bounded by `end_value` when given (from below if $\gamma < 1$, from above otherwise).
+  The sources' $\eta = 0.95^{\text{epoch}} \eta_0$ is `exponential_decay(lr0, 1, 0.95)`
+  of the epoch (see `epoch_schedule`). As in Optax, `transition_steps <= 0` or
+  `decay_rate == 0` give the constant `init_value`, and a negative `transition_begin`
+  counts as 0 (each warns once per call site); a negative `decay_rate` is refused.
+
+  Defaults: `transition_begin=0`, `staircase=False`, `end_value=None` (Optax's
+  `exponential_decay`).
   """
   warn_steps_and_begin("exponential_decay", transition_steps, transition_begin)
   if holds(decay_rate, lambda v: v == 0) and not holds(transition_steps, lambda v: v <= 0):
@@ -116,13 +127,35 @@ def exponential_decay(
 def inverse_time_decay(
   init_value: Any, decay_rate: Any, decay_steps: Any = 1, staircase: bool = False
 ) -> InverseTimeDecay:
-  """`init / (1 + decay_rate * t / decay_steps)`.
+  r"""Inverse-time decay.
 
-  With init 0.2 and rate 1, t = 1, 2, 3, 4 gives 0.1, 0.0667, 0.05, 0.04.
+  $$
+  \eta(n) = \frac{\eta_0}{1 + \gamma\, n / T} \quad
+  (n / T \text{ floored if staircase}),
+  $$
+
+  with $n$ the step count (0 on the first update), $\gamma$ = `decay_rate` and
+  $T$ = `decay_steps`. With $\eta_0 = 0.2$ and $\gamma = 1$, $n = 1, 2, 3, 4$ gives
+  0.1, 0.0667, 0.05, 0.04.
+
+  Defaults: `decay_steps=1` (the reference texts' $\eta_0 / (1 + \gamma\, \text{epoch})$,
+  one decay per count), `staircase=False` (as Keras's `InverseTimeDecay`; Optax has no
+  such schedule).
   """
   return InverseTimeDecay(init_value, decay_rate, decay_steps, staircase)
 
 
 def inverse_sqrt_decay(init_value: Any, k: Any = 1.0, offset: Any = 1) -> InverseSqrtDecay:
-  """`init * k / sqrt(t + offset)`: the sources' `k / sqrt(t) * lr0` with 1-based t."""
+  r"""Inverse-square-root decay: the sources' $\eta_0\, k / \sqrt{t}$ with 1-based $t$.
+
+  $$
+  \eta(n) = \frac{\eta_0\, k}{\sqrt{n + o}},
+  $$
+
+  with $n$ the step count (0 on the first update) and $o$ = `offset` (1: the first step
+  uses $t = 1$).
+
+  Defaults: `k=1`, `offset=1` (the reference texts' $k / \sqrt{t}\, \eta_0$ with $t$ counted
+  from 1, so $\eta(0) = \eta_0$; Optax has no such schedule).
+  """
   return InverseSqrtDecay(init_value, k, offset)

@@ -128,8 +128,18 @@ class EpochSchedule(Schedule):
 def piecewise_constant_schedule(
   init_value: Any, boundaries_and_scales: dict | None = None
 ) -> PiecewiseConstant:
-  """Multiplies the value by `scale` from each `boundary` step on (manual drops);
-  boundaries and scales must be >= 0."""
+  r"""Multiplies the value by `scale` from each `boundary` step on (manual drops).
+
+  $$
+  \eta(n) = \eta_0 \prod_{i:\, b_i \le n} s_i,
+  $$
+
+  with $(b_i, s_i)$ the items of `boundaries_and_scales` (both must be $\ge 0$) and $n$
+  the step count (0 on the first update).
+
+  Defaults: `boundaries_and_scales=None` (no drops; Optax's
+  `piecewise_constant_schedule`).
+  """
   boundaries, scales = _sorted_items("piecewise_constant_schedule", boundaries_and_scales)
   return PiecewiseConstant(init_value, boundaries, scales)
 
@@ -137,18 +147,52 @@ def piecewise_constant_schedule(
 def piecewise_interpolate_schedule(
   interpolate_type: str, init_value: Any, boundaries_and_scales: dict | None = None
 ) -> PiecewiseInterpolate:
-  """Interpolates (`'linear'` or `'cosine'`) between the accumulated values
-  `init * prod(scale_j, j <= i)` reached at the sorted boundaries (Optax's rule);
-  the value is 0 for a negative step count, as in Optax."""
+  r"""Interpolates (`'linear'` or `'cosine'`) between the accumulated values reached at
+  the sorted boundaries (Optax's rule).
+
+  With $v_0 = \eta_0$, $v_i = v_{i-1} s_i$, $b_0 = 0$ and, on $[b_{i-1}, b_i)$,
+  $p = (n - b_{i-1}) / \max(b_i - b_{i-1}, 1)$:
+
+  $$
+  \eta(n) = v_{i-1} + (v_i - v_{i-1})\, p \quad \text{(linear)}, \qquad
+  \eta(n) = v_i + \tfrac12 (v_{i-1} - v_i) \big(1 + \cos(\pi p)\big) \quad \text{(cosine)},
+  $$
+
+  and $\eta(n) = v_k$ from the last boundary $b_k$ on; the value is 0 for a negative step
+  count, as in Optax.
+
+  Defaults: `boundaries_and_scales=None` (Optax's `piecewise_interpolate_schedule`).
+  """
   boundaries, scales = _sorted_items("piecewise_interpolate_schedule", boundaries_and_scales)
   return PiecewiseInterpolate(interpolate_type, init_value, boundaries, scales)
 
 
 def join_schedules(schedules: Sequence[Callable], boundaries: Sequence[Any]) -> Join:
-  """Runs `schedules[i]` from `boundaries[i-1]` on, with its count restarted at 0."""
+  r"""Runs `schedules[i]` from `boundaries[i-1]` on, with its count restarted at 0.
+
+  $$
+  \eta(n) = \eta_i(n - b_{i-1}) \quad \text{for } b_{i-1} \le n < b_i,
+  $$
+
+  with $b_0 = 0$ for the first schedule and $b$ = `boundaries` (one fewer than
+  `schedules`).
+
+  Defaults: none (both arguments are required; Optax's `join_schedules`).
+  """
   return Join(tuple(schedules), tuple(boundaries))
 
 
 def epoch_schedule(schedule: Callable, steps_per_epoch: Any, first_epoch: Any = 0) -> EpochSchedule:
-  """A schedule of the epoch, `floor(t / steps_per_epoch) + first_epoch`, as one of the step."""
+  r"""A schedule of the epoch as one of the step.
+
+  $$
+  \eta(n) = f\big(e_0 + \lfloor n / S \rfloor\big),
+  $$
+
+  with $f$ = `schedule`, $S$ = `steps_per_epoch`, $e_0$ = `first_epoch` and $n$ the step
+  count (0 on the first update).
+
+  Defaults: `first_epoch=0` (the sources count epochs from 0; gradtx's own, Optax has no
+  such schedule).
+  """
   return EpochSchedule(schedule, steps_per_epoch, first_epoch)

@@ -59,18 +59,31 @@ class Polynomial(Schedule):
 
 
 def constant_schedule(value: Any) -> Constant:
-  """`value(t) = value` for every step."""
+  r"""A constant schedule: $\eta(n) = v$ for every step count $n$, $v$ = `value`.
+
+  Defaults: none (`value` is required).
+  """
   return Constant(value)
 
 
 def linear_schedule(
   init_value: Any, end_value: Any, transition_steps: Any, transition_begin: Any = 0
 ) -> Polynomial:
-  """Linear interpolation from `init_value` to `end_value` over `transition_steps`
+  r"""Linear interpolation from `init_value` to `end_value` over `transition_steps`
   steps from `transition_begin` on: `polynomial_schedule` with `power = 1`.
+
+  With $n$ the step count (0 on the first update), $T$ = `transition_steps` and
+  $b$ = `transition_begin`:
+
+  $$
+  s = \operatorname{clip}(n - b, 0, T), \qquad
+  \eta(n) = \eta_0 + (\eta_{\mathrm{end}} - \eta_0) \frac{s}{T}.
+  $$
 
   `transition_steps <= 0` gives the constant `init_value` and a negative
   `transition_begin` counts as 0 (as in Optax; each warns once per call site).
+
+  Defaults: `transition_begin=0` (Optax's `linear_schedule`).
   """
   warn_steps_and_begin("linear_schedule", transition_steps, transition_begin)
   return Polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
@@ -79,11 +92,20 @@ def linear_schedule(
 def polynomial_schedule(
   init_value: Any, end_value: Any, power: Any, transition_steps: Any, transition_begin: Any = 0
 ) -> Polynomial:
-  """`s = clip(t - transition_begin, 0, transition_steps)`;
-  `value = (init - end) * (1 - s / transition_steps)^power + end` (Optax's rule).
+  r"""Polynomial decay from `init_value` to `end_value` (Optax's rule).
+
+  With $n$ the step count (0 on the first update), $T$ = `transition_steps`,
+  $b$ = `transition_begin` and $p$ = `power`:
+
+  $$
+  s = \operatorname{clip}(n - b, 0, T), \qquad
+  \eta(n) = (\eta_0 - \eta_{\mathrm{end}}) \Big(1 - \frac{s}{T}\Big)^{p} + \eta_{\mathrm{end}}.
+  $$
 
   `transition_steps <= 0` gives the constant `init_value` and a negative
   `transition_begin` counts as 0 (as in Optax; each warns once per call site).
+
+  Defaults: `transition_begin=0` (Optax's `polynomial_schedule`).
   """
   warn_steps_and_begin("polynomial_schedule", transition_steps, transition_begin)
   return Polynomial(init_value, end_value, power, transition_steps, transition_begin)

@@ -21,8 +21,17 @@ __all__ = [
 
 
 def warmup_constant_schedule(init_value: Any, peak_value: Any, warmup_steps: Any) -> Polynomial:
-  """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
-  `peak_value`: `linear_schedule(init_value, peak_value, warmup_steps)` (Optax)."""
+  r"""Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
+  `peak_value`: `linear_schedule(init_value, peak_value, warmup_steps)` (Optax).
+
+  $$
+  \eta(n) = \eta_0 + (\eta_{\mathrm{peak}} - \eta_0) \frac{\min(n, W)}{W},
+  $$
+
+  with $W$ = `warmup_steps` and $n$ the step count (0 on the first update).
+
+  Defaults: none (every argument is required; Optax's `warmup_constant_schedule`).
+  """
   _checks.check(
     "warmup_constant_schedule", "warmup_steps", warmup_steps, lambda v: v == v, "a number, not NaN"
   )
@@ -37,8 +46,23 @@ def warmup_cosine_decay_schedule(
   end_value: Any = 0.0,
   exponent: Any = 1.0,
 ) -> Join:
-  """Linear warm-up from `init_value` to `peak_value`, then cosine decay to
-  `end_value`; `decay_steps` includes the warm-up (Optax's convention)."""
+  r"""Linear warm-up from `init_value` to `peak_value`, then cosine decay to
+  `end_value`; `decay_steps` includes the warm-up (Optax's convention).
+
+  With $n$ the step count (0 on the first update), $W$ = `warmup_steps`, $D$ =
+  `decay_steps` and $e$ = `exponent`:
+
+  $$
+  \eta(n) = \begin{cases}
+    \eta_0 + (\eta_{\mathrm{peak}} - \eta_0)\, n / W & n < W, \\
+    \eta_{\mathrm{end}} + (\eta_{\mathrm{peak}} - \eta_{\mathrm{end}})
+      \left[ \tfrac12 \Big(1 + \cos \frac{\pi \min(n - W, D - W)}{D - W}\Big) \right]^{e}
+      & n \ge W.
+  \end{cases}
+  $$
+
+  Defaults: `end_value=0`, `exponent=1` (Optax's `warmup_cosine_decay_schedule`).
+  """
   _checks.non_negative("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps)
   _checks.greater(
     "warmup_cosine_decay_schedule", "decay_steps", decay_steps, "warmup_steps", warmup_steps
@@ -76,9 +100,24 @@ def warmup_exponential_decay_schedule(
   staircase: bool = False,
   end_value: Any = None,
 ) -> Join:
-  """Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
+  r"""Linear warm-up from `init_value` to `peak_value` over `warmup_steps`, then
   `exponential_decay(peak_value, transition_steps, decay_rate, transition_begin,
-  staircase, end_value)` of the steps after the warm-up (Optax)."""
+  staircase, end_value)` of the steps after the warm-up (Optax).
+
+  $$
+  \eta(n) = \begin{cases}
+    \eta_0 + (\eta_{\mathrm{peak}} - \eta_0)\, n / W & n < W, \\
+    \eta_{\mathrm{peak}}\, \gamma^{(n - W - b) / T} & n \ge W,
+  \end{cases}
+  $$
+
+  with $W$ = `warmup_steps`, $T$ = `transition_steps`, $\gamma$ = `decay_rate`, $b$ =
+  `transition_begin` (the exponent floored with `staircase`, the value $\eta_{\mathrm{peak}}$
+  while $n - W \le b$ and bounded by `end_value`, as `exponential_decay`).
+
+  Defaults: `transition_begin=0`, `staircase=False`, `end_value=None` (Optax's
+  `warmup_exponential_decay_schedule`).
+  """
   decay: ExponentialDecay = exponential_decay(
     peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value
   )
