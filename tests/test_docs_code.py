@@ -114,3 +114,32 @@ def test_pages_found():
   names = {_rel(p) for p in PAGES}
   assert "README.md" in names and "docs/numerics.md" in names, names
   assert os.path.isdir(ROOT / "docs" / "guides")
+
+
+def _table_rows(path: pathlib.Path):
+  """Yields (optimizer name, defaults cell) of the guide's tables."""
+  for line in path.read_text().splitlines():
+    cells = [c.strip() for c in line.strip().strip("|").split("|")]
+    m = re.fullmatch(r"`(\w+)`", cells[0]) if len(cells) == 4 else None
+    if m:
+      yield m.group(1), cells[2]
+
+
+def test_optimizer_guide_defaults_match_signatures():
+  """Every named optimizer has a row; every `name=value` default in a row is the factory's."""
+  import ast
+  import inspect
+
+  import gradtx
+  from gradtx import optimizers
+
+  rows = dict(_table_rows(ROOT / "docs" / "guides" / "03-optimizers.md"))
+  missing = sorted(set(optimizers.__all__) - set(rows))
+  assert not missing, f"optimizers without a row in the guide: {missing}"
+  for name, cell in rows.items():
+    signature = inspect.signature(getattr(gradtx, name))
+    for arg, text in re.findall(r"`(\w+)=([^`]+)`", cell):
+      assert arg in signature.parameters, f"{name}: no argument {arg!r}"
+      want = signature.parameters[arg].default
+      assert ast.literal_eval(text) == want and type(ast.literal_eval(text)) is type(want), (
+          f"{name}: the guide says {arg}={text}, the signature {arg}={want!r}")
