@@ -252,3 +252,19 @@ def test_momentum_one_is_accepted_and_sums_the_gradients(nesterov):
     w, r = ref.update(jnp.sin(3 * q), r, q)
     p, q = p + u, q + w
   np.testing.assert_allclose(np.asarray(p), np.asarray(q), rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("weight_decay", [0.1, lambda count: 0.1 / (1.0 + count)])
+def test_add_decayed_weights_of_none_updates_is_none_like_optax(weight_decay):
+  """Optax's `test_none_argument`: `update(None, state, params)` gives `None` updates (and
+  Optax's step count for a schedule). The test passes the integer `0` as the state, which
+  gradtx's stage reads (its state records the rate used); given its own state it agrees."""
+  w = (jnp.ones(2), {"a": jnp.ones(2), "b": jnp.ones(2)})
+  ours, ref = gradtx.add_decayed_weights(weight_decay), optax.add_decayed_weights(weight_decay)
+  s, r = ours.init(w), ref.init(w)
+  for _ in range(3):
+    u, s = ours.update(None, s, w)
+    v, r = ref.update(None, r, w)
+    assert u is None and v is None
+  if callable(weight_decay):
+    assert int(s.count) == int(r.count) == 3

@@ -39,7 +39,19 @@ BAD = [
     (gradtx.normalize_by_update_norm, dict(eps=-1.0), "eps"),
     (gradtx.scale_by_param_block_norm, dict(min_scale=-1.0), "min_scale"),
     (gradtx.scale_by_distance_over_gradients, dict(reps_rel=0.0), "reps_rel"),
+    (gradtx.scale_by_lion, dict(mode="invalid_mode"), "mode"),
 ]
+
+
+def test_lion_bad_mode_fails_in_optax_too_but_only_at_update():
+  """Optax's `test_lion_invalid_mode_raises` builds `scale_by_lion(mode='invalid_mode')` and
+  expects the `ValueError` from `update`; gradtx raises it at construction (above)."""
+  import optax
+
+  tx = optax.scale_by_lion(mode="invalid_mode")
+  g = jnp.asarray([0.1, -0.2])
+  with pytest.raises(ValueError, match="mode"):
+    tx.update(g, tx.init(g))
 
 
 @pytest.mark.parametrize("factory,kwargs,arg", BAD, ids=[f"{f.__name__}-{a}" for f, _, a in BAD])
