@@ -90,10 +90,32 @@ class ClipByGlobalNorm(GradientTransformation):
 
 
 def clip(max_delta: Any) -> Clip:
-  """Clips every element of the updates to `[-max_delta, max_delta]`."""
+  r"""Clips every element of the updates to `[-max_delta, max_delta]`.
+
+  $$
+  u_t = \operatorname{clip}(g_t, -\delta, \delta), \qquad \delta = \text{max\_delta},
+  $$
+
+  elementwise.
+
+  Defaults: none (`max_delta` is required; Optax's `clip`).
+  """
   return Clip(max_delta)
 
 
 def clip_by_global_norm(max_norm: Any) -> ClipByGlobalNorm:
-  """Rescales the updates so that their global norm is at most `max_norm`."""
+  r"""Rescales the updates so that their global norm is at most `max_norm` (Pascanu et
+  al., 2013: the remedy for exploding gradients).
+
+  $$
+  n_t = \|g_t\|_2 = \Big(\sum_{\text{leaves}} \sum |g_t|^2\Big)^{1/2}, \qquad
+  u_t = g_t \min\Big(1, \frac{c}{n_t}\Big),
+  $$
+
+  with $c$ = `max_norm`. The norm and the factor are scalars computed once per step and
+  kept in the state (`ClipByGlobalNormState`) for logging; under sharding the norm is a
+  global reduction.
+
+  Defaults: none (`max_norm` is required; Optax's `clip_by_global_norm`).
+  """
   return ClipByGlobalNorm(max_norm)

@@ -41,7 +41,7 @@ class ClipByGlobalPNorm(GradientTransformation):
   """
 
   max_norm: Any
-  norm_type: float = static(2.0)
+  norm_type: float = static(default=2.0)
   eps: Any = 0.0
 
   def __post_init__(self):
@@ -69,5 +69,19 @@ class ClipByGlobalPNorm(GradientTransformation):
 def clip_by_global_p_norm(
   max_norm: Any, norm_type: float = 2.0, eps: Any = 0.0
 ) -> ClipByGlobalPNorm:
-  """Rescales updates so that their global p-norm (plus `eps`) is at most `max_norm`."""
+  r"""Rescales updates so that their global $p$-norm (plus `eps`) is at most `max_norm`.
+
+  $$
+  n_t = \Big(\sum_{\text{leaves}} \sum |g_t|^p\Big)^{1/p} \quad
+  (\max |g_t| \text{ for } p = \infty), \qquad
+  u_t = g_t \min\Big(1, \frac{c}{n_t + \epsilon}\Big),
+  $$
+
+  with $p$ = `norm_type` and $c$ = `max_norm`. With $p = 2$, $\epsilon = 0$ this is
+  `clip_by_global_norm`; $\epsilon = 10^{-6}$ is PyTorch's `clip_grad_norm_`. The norm and
+  factor are kept in the state (`ClipByGlobalNormState`).
+
+  Defaults: `norm_type=2`, `eps=0` (as Optax's `clip_by_global_norm`; PyTorch's
+  `clip_grad_norm_` uses `norm_type=2` with `eps=1e-6`).
+  """
   return ClipByGlobalPNorm(max_norm, float(norm_type), eps)

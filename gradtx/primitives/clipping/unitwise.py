@@ -68,16 +68,11 @@ def unitwise_clip(g_norm: Any, max_norm: Any, grad: Any, div_eps: Any = 1e-6) ->
 
 
 class AdaptiveGradClip(StatelessTransformation):
-  """Adaptive gradient clipping (Brock et al., 2021, NFNets, eq. 3), unit-wise.
-
-  For each unit `i` (see `unitwise_norm`; `axis` overrides the default units):
-  `G_i = ||g_i||`, `W_i = max(||w_i||, eps)`, `u_i = g_i` if `G_i < clipping W_i`,
-  else `g_i clipping W_i / G_i`. Defaults as Optax: `eps=1e-3`, `axis=None`.
-  """
+  """Adaptive gradient clipping; the rule and defaults are on `adaptive_grad_clip`."""
 
   clipping: Any
   eps: Any = 1e-3
-  axis: Any = static(None)
+  axis: Any = static(default=None)
 
   def __post_init__(self):
     _checks.non_negative("adaptive_grad_clip", "clipping", self.clipping)
@@ -102,6 +97,19 @@ class AdaptiveGradClip(StatelessTransformation):
 def adaptive_grad_clip(
   clipping: Any, eps: Any = 1e-3, axis: int | tuple[int, ...] | None = None
 ) -> AdaptiveGradClip:
-  """Clips each unit's update to at most `clipping` times its parameters' norm
-  (see `AdaptiveGradClip`)."""
+  r"""Adaptive gradient clipping (Brock et al., 2021, NFNets, eq. 3), unit-wise.
+
+  For each unit $i$ (see `unitwise_norm`; `axis` overrides the default units):
+
+  $$
+  G_i = \|g_i\|, \qquad W_i = \max(\|w_i\|, \epsilon), \qquad
+  u_i = \begin{cases} g_i & G_i < \lambda W_i, \\
+    g_i\, \lambda W_i / G_i & \text{otherwise}, \end{cases}
+  $$
+
+  with $\lambda$ = `clipping`.
+
+  Defaults: `eps=1e-3`, `axis=None` (Optax's `adaptive_grad_clip`; the paper's
+  $\epsilon$).
+  """
   return AdaptiveGradClip(clipping, eps, axis)

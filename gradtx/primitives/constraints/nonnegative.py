@@ -30,5 +30,15 @@ class KeepParamsNonnegative(StatelessTransformation):
 
 
 def keep_params_nonnegative() -> KeepParamsNonnegative:
-  """Clips updates so that the parameters stay non-negative (see `KeepParamsNonnegative`)."""
+  r"""Clips updates so that the parameters stay non-negative.
+
+  $$
+  u_t = \begin{cases} -w_{t-1} & w_{t-1} + g_t < 0, \\ g_t & \text{otherwise}, \end{cases}
+  $$
+
+  so after `apply_updates` every parameter is $\ge 0$ (a negative one is moved to 0).
+  The last stage of a chain.
+
+  Defaults: none (no arguments; Optax's `keep_params_nonnegative`).
+  """
   return KeepParamsNonnegative()

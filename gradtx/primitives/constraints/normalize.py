@@ -53,10 +53,30 @@ class NormalizeByUpdateNorm(StatelessTransformation):
 
 
 def centralize() -> Centralize:
-  """Centralizes each update of rank >= 2 (see `Centralize`)."""
+  r"""Gradient centralization (Yong et al., 2020).
+
+  $$
+  u_t = g_t - \operatorname{mean}_{\text{axes} \ne 0}(g_t)
+  $$
+
+  for a leaf of rank $\ge 2$ (the mean over all axes but the first, broadcast back);
+  vectors and scalars pass unchanged.
+
+  Defaults: none (no arguments; Optax's `centralize`).
+  """
   return Centralize()
 
 
 def normalize_by_update_norm(scale_factor: Any = 1.0, eps: Any = 1e-6) -> NormalizeByUpdateNorm:
-  """Divides the updates by their global norm (see `NormalizeByUpdateNorm`)."""
+  r"""Divides the updates by their global norm.
+
+  $$
+  u_t = \frac{s\, g_t}{\|g_t\|_2 + \epsilon},
+  $$
+
+  with $\|g_t\|_2$ the global norm of all updates (one scalar per step) and $s$ =
+  `scale_factor`.
+
+  Defaults: `scale_factor=1`, `eps=1e-6` (Optax's `normalize_by_update_norm`).
+  """
   return NormalizeByUpdateNorm(scale_factor, eps)

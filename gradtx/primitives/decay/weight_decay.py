@@ -48,7 +48,7 @@ class AddDecayedWeights(GradientTransformation):
   """
 
   weight_decay: Any = 0.0
-  mask: Any = static(None)
+  mask: Any = static(default=None)
 
   def __post_init__(self):
     object.__setattr__(self, "mask", _masks.freeze(self.mask))
@@ -76,5 +76,19 @@ class AddDecayedWeights(GradientTransformation):
 
 
 def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> AddDecayedWeights:
-  """Adds `weight_decay * params` to the updates (see `AddDecayedWeights`)."""
+  r"""Adds `weight_decay * params` to the updates.
+
+  $$
+  u_t = g_t + \lambda_t\, w_{t-1}
+  $$
+
+  on the leaves selected by `mask` (all by default), with $\lambda_t$ = `weight_decay` (a
+  number or a schedule of the step count). Before the learning rate in an SGD chain it is
+  coupled L2 regularisation: `chain(add_decayed_weights(lam / lr), sgd(lr))` gives
+  $w_t = w_{t-1} - \eta g_t - \lambda w_{t-1}$. After Adam's scaling (as in `adamw`) it
+  is decoupled weight decay, $w_t = w_{t-1} - \eta (\text{adam direction} + \lambda
+  w_{t-1})$ (Loshchilov & Hutter, 2019).
+
+  Defaults: `weight_decay=0`, `mask=None` (Optax's `add_decayed_weights`).
+  """
   return AddDecayedWeights(weight_decay, mask)

@@ -100,9 +100,22 @@ def _per_leaf_batched(fn, leaves: list, keys: jax.Array) -> list:
 
 
 def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None) -> AddNoise:
-  """Adds annealed Gaussian noise to the updates (see `AddNoise`). `seed` is Optax's
-  deprecated spelling of an integer `key`; without either, the seed is 0 (with
-  Optax's warning)."""
+  r"""Adds annealed Gaussian noise to the updates (Neelakantan et al., 2015).
+
+  $$
+  u_t = g_t + \sigma_t n_t, \qquad n_t \sim \mathcal N(0, I), \qquad
+  \sigma_t^2 = \frac{\eta}{t^{\gamma}},
+  $$
+
+  with $\eta$ = `eta`, $\gamma$ = `gamma` and $t = 1$ on the first step. Each step splits
+  the state's key into the next key and a sample key, and the sample key into one key per
+  leaf (in tree order), as Optax does, so the noise is Optax's for the same key. `key` is
+  a PRNG key or an integer seed; `seed` is Optax's deprecated spelling of an integer
+  `key`.
+
+  Defaults: `eta`, `gamma` required (`noisy_sgd` passes Optax's 0.01 and 0.55);
+  `key=None` means seed 0, with Optax's warning.
+  """
   if seed is not None:
     warnings.warn('add_noise: "seed" is deprecated, use "key".', DeprecationWarning, stacklevel=2)
     if key is not None:

@@ -171,35 +171,20 @@ def _precondition(qs: tuple, tri: tuple, g: jax.Array) -> jax.Array:
 
 
 class ScaleByKron(GradientTransformation):
-  """PSGD-Kron's direction.
-
-  `m_t = b1 m + (1 - b1) g_t`, `m_hat = m_t / (1 - b1^t)`; every `1 / p(t)` steps (the
-  reference's deterministic counter: `p` is the update probability, `kron_update_probability`
-  by default) the factors `Q_i` take one fitting step (`_fit_factors`, step size
-  `preconditioner_lr`) from the damped momentum `m_hat + sqrt(eps_f32) mean|m_hat| v`, `v`
-  standard normal; on ~1% of those steps the factors are first rebalanced. Then
-  `u = P m_hat`, `P = Q^H Q`, and `u <- u / max(1, rms(u) / 1.1)` per leaf.
-  Randomness is a key folded from `seed` and the step count, as the reference, so runs
-  reproduce. A dim gets a diagonal factor when it has size 1 or over `max_size_triangular`,
-  the leaf has fewer than `min_ndim_triangular` dims, or by `memory_save_mode`
-  (`'one_diag'`: the largest dim; `'all_diag'`: all); the factors start at
-  `preconditioner_init_scale^(1/ndim) I`. Defaults are the reference's: `b1=0.9`,
-  `max_size_triangular=8192`, `min_ndim_triangular=2`, `preconditioner_lr=0.1`,
-  `preconditioner_init_scale=1`, `momentum_into_precond_update=True`, `seed=5318008`.
-  """
+  """PSGD-Kron's direction; the update rule and defaults are on `scale_by_kron`."""
 
   b1: Any = 0.9
   preconditioner_update_probability: Any = KronUpdateProbability()
   preconditioner_lr: Any = 0.1
   preconditioner_init_scale: Any = 1.0
-  max_size_triangular: int = static(8192)
-  min_ndim_triangular: int = static(2)
-  memory_save_mode: str | None = static(None)
-  momentum_into_precond_update: bool = static(True)
-  mu_dtype: Any = static(None)
-  precond_dtype: Any = static(None)
-  seed: int = static(5318008)
-  state_dtype: Any = static(None)
+  max_size_triangular: int = static(default=8192)
+  min_ndim_triangular: int = static(default=2)
+  memory_save_mode: str | None = static(default=None)
+  momentum_into_precond_update: bool = static(default=True)
+  mu_dtype: Any = static(default=None)
+  precond_dtype: Any = static(default=None)
+  seed: int = static(default=5318008)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_kron"
@@ -350,8 +335,32 @@ def scale_by_kron(
   seed: int = 5318008,
   state_dtype: Any = None,
 ) -> ScaleByKron:
-  """PSGD-Kron's scaling (see `ScaleByKron`); the update probability is a number in (0, 1]
-  or a schedule of the step (default `kron_update_probability()`)."""
+  r"""PSGD-Kron's scaling (Xi-Lin Li; reference code psgd_jax `kron.py`).
+
+  $$
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad \hat m_t = \frac{m_t}{1 - \beta_1^t},
+  \qquad u_t = P\, \hat m_t, \quad P = Q^H Q = \bigotimes_i Q_i^H Q_i, \qquad
+  u_t \leftarrow \frac{u_t}{\max(1, \operatorname{rms}(u_t) / 1.1)}
+  $$
+
+  per leaf. Every $1 / p(t)$ steps (the reference's deterministic counter; $p$ =
+  `preconditioner_update_probability`, a number in (0, 1] or a schedule of the step) the
+  factors $Q_i$ take one PSGD fitting step of size `preconditioner_lr` from the damped
+  momentum $\hat m_t + \sqrt{\epsilon_{32}}\, \operatorname{mean}|\hat m_t|\, v$, $v$
+  standard normal, with $A = Q \hat m$, $B = Q^{-H} v$: triangular
+  $Q_i \leftarrow Q_i - \eta_p \operatorname{triu}(A A^H - B B^H)_i / \|A A^H + B B^H\|_i\,
+  Q_i$, diagonal factors likewise with the Grams' diagonals; on ~1% of those steps the
+  factors are first rebalanced. Randomness is a key folded from `seed` and the step count,
+  so runs reproduce. A dim gets a diagonal factor when it has size 1 or over
+  `max_size_triangular`, the leaf has fewer than `min_ndim_triangular` dims, or by
+  `memory_save_mode` (`'one_diag'`: the largest dim; `'all_diag'`: all); the factors start
+  at $s^{1/\text{ndim}} I$, $s$ = `preconditioner_init_scale`.
+
+  Defaults: `b1=0.9`, `preconditioner_update_probability=kron_update_probability()`,
+  `max_size_triangular=8192`, `min_ndim_triangular=2`, `preconditioner_lr=0.1`,
+  `preconditioner_init_scale=1`, `momentum_into_precond_update=True`, `seed=5318008` (the
+  reference code's).
+  """
   return ScaleByKron(
     b1,
     preconditioner_update_probability,

@@ -32,7 +32,7 @@ class AddSteppedWeightDecay(GradientTransformation):
 
   learning_rate: Any
   weight_decay: Any = 0.0
-  skip_steps: int = static(0)
+  skip_steps: int = static(default=0)
 
   def __post_init__(self):
     _checks.non_negative("add_stepped_weight_decay", "weight_decay", self.weight_decay)
@@ -60,5 +60,20 @@ class AddSteppedWeightDecay(GradientTransformation):
 def add_stepped_weight_decay(
   learning_rate: Any, weight_decay: Any = 0.0, *, skip_steps: int = 0
 ) -> AddSteppedWeightDecay:
-  """Weight decay of the stepped weights (see `AddSteppedWeightDecay`)."""
+  r"""Weight decay of the stepped weights, as the reference SOAP (and LaProp) write it.
+
+  For the final update $u$ (learning rate already applied) and $\eta_t$ =
+  `learning_rate` at the step count:
+
+  $$
+  u'_t = u - \eta_t \lambda\, (w_{t-1} + u), \qquad\text{so}\qquad
+  w_t = (w_{t-1} + u)(1 - \eta_t \lambda),
+  $$
+
+  with $\lambda$ = `weight_decay`; no decay on the first `skip_steps` updates (SOAP's
+  first call leaves the weights untouched).
+
+  Defaults: `weight_decay=0`, `skip_steps=0` (no decay; `soap` passes the reference
+  code's `weight_decay=0.01`, `skip_steps=1`).
+  """
   return AddSteppedWeightDecay(learning_rate, weight_decay, skip_steps)
