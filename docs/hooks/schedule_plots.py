@@ -87,8 +87,12 @@ def render(name: str, curves) -> bytes:
   import numpy as np
 
   fig, ax = plt.subplots(figsize=(4.2, 2.4), dpi=100)
+  top = 0.0
   for label, schedule in curves:
-    ax.plot(np.arange(STEPS), _values(schedule), label=label, lw=1.6)
+    values = _values(schedule)
+    top = max(top, float(np.max(values)))
+    ax.plot(np.arange(STEPS), values, label=label, lw=1.6)
+  ax.set_ylim(0.0, 1.08 * top if top > 0 else 1.0)  # every example is >= 0: show the zero
   ax.set_title(name, fontsize=10, family="monospace")
   ax.set_xlabel("step t", fontsize=8)
   ax.tick_params(labelsize=7)
@@ -121,15 +125,14 @@ def on_page_markdown(markdown, page, config, files, **kwargs):
   src = page.file.src_uri
   if src == "api/schedules.md":
     for name in plots():
-      marker = f"<!-- entry: gradtx.schedules."
+      marker = "<!-- entry: gradtx.schedules."
       for line in markdown.splitlines():
         if line.startswith(marker) and line.rstrip(" ->").endswith(f".{name}"):
           image = f'![{name}](../{PLOT_DIR}/{name}.png){{ .gradtx-plot loading=lazy }}\n'
           markdown = markdown.replace(line, line + "\n" + image, 1)
   elif src == "schedules.md":
-    figures = "\n".join(
-      f'<figure markdown="span">![{name}]({PLOT_DIR}/{name}.png)'
-      f"<figcaption><code>{name}</code></figcaption></figure>" for name in plots())
+    figures = "\n".join(  # the plot's title names the schedule
+      f'<figure markdown="span">![{name}]({PLOT_DIR}/{name}.png)</figure>' for name in plots())
     markdown += ("\n\n## Plots\n\nDrawn with matplotlib from `gradtx.schedules` when this site"
                  f" is built, over {STEPS} steps.\n\n"
                  f'<div class="gradtx-plots" markdown>\n{figures}\n</div>\n')
