@@ -41,6 +41,7 @@ EXCEPTIONS = {
   # files edited by other helpers at the time of writing.
   "scale_by_shampoo": _OWNED,
   "scale_by_soap": _OWNED,
+  "scale_by_galore": _OWNED,
   "muon": _OWNED,
   "scale_by_muon": _OWNED,
 }

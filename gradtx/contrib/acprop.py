@@ -32,20 +32,13 @@ __all__ = ["ScaleByAcprop", "scale_by_acprop", "acprop"]
 
 
 class ScaleByAcprop(GradientTransformation):
-  """`m_t = b1 m + (1 - b1) g`; `s_t = b2 s + (1 - b2) |g - m_{t-1}|^2 + eps_root`;
-  `u_t = g / (sqrt(s_{t-1} / (1 - b2^(t-1))) + eps)` (`u_1 = g / (1 + eps)`).
-
-  The denominator uses the state before this step (the "asynchronous" update of
-  juntang-zhuang/ACProp-Optimizer); the prediction error is against the old `m`, as
-  Optax. Defaults as Optax: `b1=0.9`, `b2=0.999`, `eps=eps_root=1e-16`. The state is
-  Optax's `ScaleByBeliefState` layout `(count, mu, nu)`.
-  """
+  """ACProp's scaling; the update rule and defaults are on `scale_by_acprop`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
   eps: Any = 1e-16
   eps_root: Any = 1e-16
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.decay_rate("scale_by_acprop", "b1", self.b1)
@@ -87,7 +80,24 @@ def scale_by_acprop(
   *,
   state_dtype: Any = None,
 ) -> ScaleByAcprop:
-  """ACProp's scaling (see `ScaleByAcprop`)."""
+  r"""ACProp's scaling (Zhuang et al., 2021; reference code
+  juntang-zhuang/ACProp-Optimizer).
+
+  $$
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  s_t = \beta_2 s_{t-1} + (1 - \beta_2)\, |g_t - m_{t-1}|^2 + \epsilon_{\mathrm{root}},
+  \qquad u_t = \frac{g_t}{\sqrt{s_{t-1} / (1 - \beta_2^{t-1})} + \epsilon},
+  $$
+
+  with $u_1 = g_1 / (1 + \epsilon)$: the denominator uses the state before this step (the
+  "asynchronous" update) and the prediction error is against the old $m$, as Optax.
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16` (Optax's
+  `scale_by_acprop`).
+
+  Returns:
+    A `ScaleByAcprop` transformation with Optax's `ScaleByBeliefState(count, mu, nu)`.
+  """
   return ScaleByAcprop(b1, b2, eps, eps_root, state_dtype)
 
 
@@ -102,7 +112,18 @@ def _acprop(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """ACProp: `u = -lr_t (scale_by_acprop(g) + weight_decay x)` (Optax's chain)."""
+  r"""ACProp (Zhuang et al., 2021) with decoupled weight decay (Optax's chain).
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( u_t + \lambda\, w_{t-1} \big),
+  $$
+
+  with $u_t$ ACProp's direction (`scale_by_acprop`) and $\lambda$ = `weight_decay` (on
+  `mask`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16`, `weight_decay=0`
+  (Optax's `contrib.acprop`).
+  """
   return chain(
     scale_by_acprop(b1, b2, eps, eps_root, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),

@@ -67,11 +67,7 @@ def _check_schedule(owner: str, name: str, value: Any, check: Callable) -> None:
 
 
 class ScaleByAdemamix(GradientTransformation):
-  """`m1 = b1 m1 + (1 - b1) g`; `m2 = b3_t m2 + (1 - b3_t) g`; `nu = b2 nu + (1 - b2) g^2`;
-  `u = (m1 / (1 - b1^t) + alpha_t m2) / (sqrt(nu / (1 - b2^t) + eps_root) + eps)` (the slow
-  EMA is not bias-corrected, as the paper). `b3` and `alpha` may be schedules of the step
-  (the paper's warm-ups, e.g. `alpha_t = min(t / T, 1) alpha`). Defaults (paper, Optax):
-  `b1=0.9`, `b2=0.999`, `b3=0.9999`, `alpha=6` (`ademamix`: 5, as Optax), `eps=1e-8`."""
+  """AdEMAMix's scaling; the update rule and defaults are on `scale_by_ademamix`."""
 
   b1: Any = 0.9
   b2: Any = 0.999
@@ -79,8 +75,8 @@ class ScaleByAdemamix(GradientTransformation):
   alpha: Any = 6.0
   eps: Any = 1e-8
   eps_root: Any = 0.0
-  mu_dtype: Any = static(None)
-  state_dtype: Any = static(None)
+  mu_dtype: Any = static(default=None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_ademamix", self.b1, self.b2, self.eps, self.eps_root)
@@ -119,16 +115,15 @@ class ScaleByAdemamix(GradientTransformation):
 
 
 class ScaleBySimplifiedAdemamix(GradientTransformation):
-  """Simplified AdEMAMix (Morwani et al., 2024): `m = b1 m + g` (no `1 - b1`);
-  `n = b2 n + (1 - b2) g^2`; `u = (m + alpha_t g) / (sqrt(n / (1 - b2^t) + eps_root) + eps)`.
-  Defaults (Optax): `b1=0.99`, `b2=0.95`, `alpha=0`, `eps=1e-8`."""
+  """Simplified AdEMAMix's scaling; the update rule and defaults are on
+  `scale_by_simplified_ademamix`."""
 
   b1: Any = 0.99
   b2: Any = 0.95
   alpha: Any = 0.0
   eps: Any = 1e-8
   eps_root: Any = 0.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_simplified_ademamix", self.b1, self.b2, self.eps, self.eps_root)
@@ -175,7 +170,29 @@ def scale_by_ademamix(
   *,
   state_dtype: Any = None,
 ) -> ScaleByAdemamix:
-  """AdEMAMix's scaling (see `ScaleByAdemamix`)."""
+  r"""AdEMAMix's scaling (Pagliardini et al., 2024): a fast and a slow EMA of the
+  gradient.
+
+  $$
+  \begin{aligned}
+  m^{(1)}_t &= \beta_1 m^{(1)}_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  m^{(2)}_t = \beta_{3,t} m^{(2)}_{t-1} + (1 - \beta_{3,t})\, g_t, \qquad
+  \nu_t = \beta_2 \nu_{t-1} + (1 - \beta_2)\, g_t^2, \\
+  u_t &= \frac{m^{(1)}_t / (1 - \beta_1^t) + \alpha_t\, m^{(2)}_t}
+    {\sqrt{\nu_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}} + \epsilon},
+  \end{aligned}
+  $$
+
+  the slow EMA not bias-corrected, as the paper. $\beta_3$ = `b3` and $\alpha$ = `alpha`
+  may be schedules of the step (the paper's warm-ups, e.g.
+  $\alpha_t = \min(t / T, 1)\, \alpha$).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `b3=0.9999`, `alpha=6`, `eps=1e-8`, `eps_root=0`
+  (Optax's `contrib.scale_by_ademamix`; `ademamix` uses `alpha=5`, as Optax).
+
+  Returns:
+    A `ScaleByAdemamix` transformation with state `ScaleByAdemamixState`.
+  """
   return ScaleByAdemamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, state_dtype)
 
 
@@ -188,7 +205,24 @@ def scale_by_simplified_ademamix(
   *,
   state_dtype: Any = None,
 ) -> ScaleBySimplifiedAdemamix:
-  """Simplified AdEMAMix's scaling (see `ScaleBySimplifiedAdemamix`)."""
+  r"""Simplified AdEMAMix's scaling (Morwani et al., 2024).
+
+  $$
+  m_t = \beta_1 m_{t-1} + g_t, \qquad
+  n_t = \beta_2 n_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+  u_t = \frac{m_t + \alpha_t\, g_t}{\sqrt{n_t / (1 - \beta_2^t) + \epsilon_{\mathrm{root}}}
+    + \epsilon},
+  $$
+
+  (no $1 - \beta_1$ on the accumulated sum); $\alpha$ may be a schedule of the step.
+
+  Defaults: `b1=0.99`, `b2=0.95`, `alpha=0`, `eps=1e-8`, `eps_root=0` (Optax's
+  `contrib.scale_by_simplified_ademamix`).
+
+  Returns:
+    A `ScaleBySimplifiedAdemamix` transformation with state
+    `ScaleBySimplifiedAdEMAMixState`.
+  """
   return ScaleBySimplifiedAdemamix(b1, b2, alpha, eps, eps_root, state_dtype)
 
 
@@ -206,7 +240,18 @@ def _ademamix(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """AdEMAMix with decoupled weight decay: `u = -lr_t (ademamix(g) + weight_decay x)`."""
+  r"""AdEMAMix (Pagliardini et al., 2024) with decoupled weight decay.
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( u_t + \lambda\, w_{t-1} \big),
+  $$
+
+  with AdEMAMix's direction $u_t$ (`scale_by_ademamix`) and $\lambda$ = `weight_decay`
+  (on `mask`).
+
+  Defaults: `b1=0.9`, `b2=0.999`, `b3=0.9999`, `alpha=5`, `eps=1e-8`, `eps_root=0`,
+  `weight_decay=0` (Optax's `contrib.ademamix`).
+  """
   return chain(
     scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),
@@ -226,7 +271,18 @@ def _simplified_ademamix(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Simplified AdEMAMix: `u = -lr_t (simplified_ademamix(g) + weight_decay x)`."""
+  r"""Simplified AdEMAMix (Morwani et al., 2024) with decoupled weight decay.
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( u_t + \lambda\, w_{t-1} \big),
+  $$
+
+  with $u_t$ from `scale_by_simplified_ademamix` and $\lambda$ = `weight_decay` (on
+  `mask`).
+
+  Defaults: `b1=0.99`, `b2=0.95`, `alpha=0`, `eps=1e-8`, `eps_root=0`, `weight_decay=0`
+  (Optax's `contrib.simplified_ademamix`).
+  """
   return chain(
     scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root, state_dtype=state_dtype),
     add_decayed_weights(weight_decay, mask),

@@ -36,24 +36,16 @@ def _quarter_power(step: Any) -> Any:
 
 
 class ScaleByAdopt(GradientTransformation):
-  """ADOPT: normalise by the second moment *before* this gradient, then average.
-
-  Step 1 only sets `v_1 = g_1^2` (the update is 0). From step `t >= 2`:
-  `n = clip(g_t / max(sqrt(v_{t-1}), eps), c(t))` with `c(t) = clip_value_fn(t)`
-  (`t` counts steps from 1, as the reference's `clip_lambda(step)`; Optax evaluates
-  it at `t - 1`, see docs/differences.md); `m_t = b1 m_{t-1} + (1 - b1) n`;
-  `u = m_t` (Nesterov: `b1 m_t + (1 - b1) n`); `v_t = b2 v_{t-1} + (1 - b2) g_t^2`.
-  Defaults (reference and Optax): `b1=0.9`, `b2=0.9999`, `eps=1e-6`, `c(t) = t^0.25`.
-  """
+  """ADOPT's scaling; the update rule and defaults are on `scale_by_adopt`."""
 
   b1: Any = 0.9
   b2: Any = 0.9999
   eps: Any = 1e-6
-  mu_dtype: Any = static(None)
-  nesterov: bool = static(False)
-  use_clipping: bool = static(True)
-  clip_value_fn: Callable[[Any], Any] = static(_quarter_power)
-  state_dtype: Any = static(None)
+  mu_dtype: Any = static(default=None)
+  nesterov: bool = static(default=False)
+  use_clipping: bool = static(default=True)
+  clip_value_fn: Callable[[Any], Any] = static(default=_quarter_power)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_betas("scale_by_adopt", self.b1, self.b2, self.eps)
@@ -100,7 +92,28 @@ def scale_by_adopt(
   clip_value_fn: Callable[[Any], Any] = _quarter_power,
   state_dtype: Any = None,
 ) -> ScaleByAdopt:
-  """ADOPT's scaling (see `ScaleByAdopt`)."""
+  r"""ADOPT's scaling (Taniguchi et al., 2024): normalise by the second moment *before*
+  this gradient, then average.
+
+  Step 1 only sets $v_1 = g_1^2$ (the update is 0). From step $t \ge 2$:
+
+  $$
+  n_t = \operatorname{clip}\Big( \frac{g_t}{\max(\sqrt{v_{t-1}}, \epsilon)}, c(t) \Big),
+  \qquad m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, n_t, \qquad u_t = m_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2,
+  $$
+
+  with $\operatorname{clip}(x, c) = \min(\max(x, -c), c)$, $c$ = `clip_value_fn` ($t$
+  counts steps from 1, as the reference's `clip_lambda(step)`; Optax evaluates it at
+  $t - 1$, docs/differences.md), no clipping with `use_clipping=False`, and with
+  `nesterov=True` $u_t = \beta_1 m_t + (1 - \beta_1)\, n_t$.
+
+  Defaults: `b1=0.9`, `b2=0.9999`, `eps=1e-6`, $c(t) = t^{1/4}$ (the reference code and
+  Optax's `contrib.scale_by_adopt`).
+
+  Returns:
+    A `ScaleByAdopt` transformation with state `ScaleByAdamState`.
+  """
   return ScaleByAdopt(b1, b2, eps, mu_dtype, nesterov, use_clipping, clip_value_fn, state_dtype)
 
 
@@ -116,7 +129,12 @@ def _adopt(
   clip_value_fn: Callable[[Any], Any] = _quarter_power,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """ADOPT: `u = -lr_t scale_by_adopt(g)`."""
+  r"""ADOPT (Taniguchi et al., 2024): $w_t = w_{t-1} - \eta_t u_t$ with ADOPT's direction
+  $u_t$ (`scale_by_adopt`).
+
+  Defaults: `b1=0.9`, `b2=0.9999`, `eps=1e-6`, clipping $c(t) = t^{1/4}$ (the reference
+  code and Optax's `contrib.adopt`).
+  """
   return chain(
     scale_by_adopt(
       b1,

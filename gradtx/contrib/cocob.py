@@ -31,12 +31,7 @@ class COCOBState(NamedTuple):
 
 
 class ScaleByCocob(GradientTransformation):
-  """Per coordinate, with `g` the (sub)gradient:
-  `L = max(L, |g|)`; `G = G + |g|`; `Reward = max(Reward - g (w - w_1), 0)`;
-  `theta = theta - g`; `w_new = w_1 + theta / (L max(G + L, alpha L)) (L + Reward)`;
-  the update is `w_new - w`. `L` starts at `eps` (Optax's jitter; the paper starts at 0
-  and divides by it only after the first gradient). Defaults (paper): `alpha=100`.
-  """
+  """COCOB's step; the update rule and defaults are on `scale_by_cocob`."""
 
   alpha: Any = 100.0
   eps: Any = 1e-8
@@ -91,7 +86,28 @@ class ScaleByCocob(GradientTransformation):
 
 
 def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> ScaleByCocob:
-  """COCOB's step (see `ScaleByCocob`)."""
+  r"""COCOB-Backprop's step (Orabona & Tommasi, 2017), per coordinate.
+
+  With $g$ the (sub)gradient and $w_1$ the params at the first update:
+
+  $$
+  \begin{aligned}
+  L_t &= \max(L_{t-1}, |g_t|), \qquad G_t = G_{t-1} + |g_t|, \qquad
+  R_t = \max\big(R_{t-1} - g_t (w_{t-1} - w_1), 0\big), \qquad
+  \theta_t = \theta_{t-1} - g_t, \\
+  w_t &= w_1 + \frac{\theta_t}{L_t \max(G_t + L_t, \alpha L_t)} (L_t + R_t), \qquad
+  u_t = w_t - w_{t-1},
+  \end{aligned}
+  $$
+
+  with $L_0 = \epsilon$ (Optax's jitter; the paper starts at 0 and divides by it only
+  after the first gradient).
+
+  Defaults: `alpha=100` (the paper), `eps=1e-8` (Optax's `contrib.scale_by_cocob`).
+
+  Returns:
+    A `ScaleByCocob` transformation with state `COCOBState`.
+  """
   return ScaleByCocob(alpha, eps)
 
 
@@ -102,8 +118,13 @@ def _cocob(
   weight_decay: Any = 0.0,
   mask: Any | Callable[..., Any] | None = None,
 ) -> GradientTransformation:
-  """COCOB: the gradient `lr_t (g + weight_decay w)` fed to `scale_by_cocob` (Optax's chain;
-  `learning_rate` only rescales the gradient, 1 by default)."""
+  r"""COCOB (Orabona & Tommasi, 2017): `scale_by_cocob` fed the gradient
+  $\eta_t (g_t + \lambda w_{t-1})$ (Optax's chain; `learning_rate` only rescales the
+  gradient).
+
+  Defaults: `learning_rate=1`, `alpha=100`, `eps=1e-8`, `weight_decay=0` (Optax's
+  `contrib.cocob`).
+  """
   return chain(
     add_decayed_weights(weight_decay, mask),
     scale_by_learning_rate(learning_rate, flip_sign=False),

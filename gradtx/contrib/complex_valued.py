@@ -62,5 +62,15 @@ class SplitRealAndImaginary(GradientTransformation):
 
 
 def split_real_and_imaginary(inner: Any) -> SplitRealAndImaginary:
-  """Splits complex leaves into real pairs for `inner` (see `SplitRealAndImaginary`)."""
+  r"""Splits complex leaves into real pairs for `inner`.
+
+  $$
+  (u^{\mathrm{re}}, u^{\mathrm{im}}) = \text{inner}\big(\operatorname{Re} g,
+    \operatorname{Im} g\big), \qquad u = u^{\mathrm{re}} + i\, u^{\mathrm{im}},
+  $$
+
+  for each complex leaf; real leaves pass through to `inner` as they are.
+
+  Defaults: none (`inner` is required; Optax's `contrib.split_real_and_imaginary`).
+  """
   return SplitRealAndImaginary(inner)

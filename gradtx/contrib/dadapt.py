@@ -83,31 +83,17 @@ class DAdaptAdamWState(NamedTuple):
 
 
 class DAdaptAdamW(GradientTransformation):
-  """D-Adaptation Adam: AdamW whose step size `d` is a lower bound on the distance to
-  the solution.
-
-  `dlr = d lr_t c_t` (`c_t = sqrt(1 - b2^t) / (1 - b1^t)` with `use_bias_correction`,
-  else 1 as the reference's default; Optax always corrects), `sb2 = sqrt(b2)`:
-  `r = sb2 r + (1 - sb2) dlr <g, s / (sqrt(v) + eps)>` (old `s`, `v`);
-  `m = b1 m + dlr (1 - b1) g`; `v = b2 v + (1 - b2) g^2`; `s = sb2 s + dlr (1 - sb2) g`;
-  `d <- max(d, min(r / ((1 - sb2) |s|_1), d growth_rate))`;
-  `u = -m / (sqrt(v) + eps) - weight_decay dlr x` (`decouple=False`: L2,
-  `g <- g + weight_decay x` first). While `|s|_1 = 0` (every gradient so far 0) `d`,
-  `r` and the count stay as the reference leaves them; the update is then only the
-  decoupled weight decay (the reference skips the whole step).
-  Defaults (`dadaptation.DAdaptAdam`): `lr=1`, `betas=(0.9, 0.999)`, `eps=1e-8`,
-  `estim_lr0=1e-6` (`d0`), `growth_rate=inf`; decoupled weight decay 0 (AdamW, Optax).
-  """
+  """D-Adaptation AdamW; the update rule and defaults are on `dadapt_adamw`."""
 
   learning_rate: Any = 1.0
   betas: Any = (0.9, 0.999)
   eps: Any = 1e-8
   estim_lr0: Any = 1e-6
   weight_decay: Any = 0.0
-  use_bias_correction: bool = static(False)
-  decouple: bool = static(True)
+  use_bias_correction: bool = static(default=False)
+  decouple: bool = static(default=True)
   growth_rate: Any = float("inf")
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_dadapt(
@@ -191,8 +177,35 @@ def dadapt_adamw(
   growth_rate: Any = float("inf"),
   state_dtype: Any = None,
 ) -> DAdaptAdamW:
-  """D-Adaptation AdamW (see `DAdaptAdamW`); Optax's signature plus the reference's
-  `use_bias_correction`, `decouple` and `growth_rate`."""
+  r"""D-Adaptation AdamW (Defazio & Mishchenko, 2023): AdamW whose step size $d$ is a
+  lower bound on the distance to the solution; Optax's signature plus the reference's
+  `use_bias_correction`, `decouple` and `growth_rate`.
+
+  With $\delta_t = d\, \eta_t c_t$ ($c_t = \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$ with
+  `use_bias_correction`, else 1) and $\sqrt{\beta_2} = b$:
+
+  $$
+  \begin{aligned}
+  r_t &= b\, r_{t-1} + (1 - b)\, \delta_t \Big\langle g_t,
+    \frac{s_{t-1}}{\sqrt{v_{t-1}} + \epsilon} \Big\rangle, \qquad
+  m_t = \beta_1 m_{t-1} + \delta_t (1 - \beta_1)\, g_t, \\
+  v_t &= \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+  s_t = b\, s_{t-1} + \delta_t (1 - b)\, g_t, \\
+  d &\leftarrow \max\Big(d, \min\Big(\frac{r_t}{(1 - b) \|s_t\|_1}, \rho\, d\Big)\Big),
+  \qquad u_t = -\frac{m_t}{\sqrt{v_t} + \epsilon} - \lambda\, \delta_t\, w_{t-1},
+  \end{aligned}
+  $$
+
+  with $\rho$ = `growth_rate`, $\lambda$ = `weight_decay` (`decouple=False`: L2,
+  $g_t \leftarrow g_t + \lambda w_{t-1}$ first). While $\|s_t\|_1 = 0$ (every gradient
+  so far 0) $d$, $r$ and the count stay as the reference leaves them; the update is then
+  only the decoupled weight decay (the reference skips the whole step; Optax always
+  bias-corrects).
+
+  Defaults: `learning_rate=1`, `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6`,
+  `growth_rate=inf` (the reference code `dadaptation.DAdaptAdam`), `weight_decay=0`
+  (AdamW, Optax's `contrib.dadapt_adamw`).
+  """
   return DAdaptAdamW(
     learning_rate,
     tuple(betas),

@@ -73,7 +73,7 @@ class ScaleByDog(GradientTransformation):
   the paper's advice); `("distance", r)`: `r_bar_0 = r`; `("learning_rate", eta)`: the
   first step uses `eta`."""
 
-  init_step: tuple = static(("heuristic", 1e-6))
+  init_step: tuple = static(default=("heuristic", 1e-6))
   eps: Any = 1e-8
 
   def __post_init__(self):
@@ -164,7 +164,24 @@ def _dog(
   weight_decay: Any = None,
   mask: Any | Callable[..., Any] | None = None,
 ) -> GradientTransformation:
-  """DoG: `u = -lr_t scale_by_dog(g + weight_decay x)` (Optax's chain)."""
+  r"""DoG, "Distance over Gradients" (Ivgi et al., 2023), with norms over the whole tree.
+
+  With $\tilde g_t = g_t + \lambda w_{t-1}$ ($\lambda$ = `weight_decay`, on `mask`; none
+  by default) and $w_0$ the initial params:
+
+  $$
+  \bar r_t = \max(\bar r_{t-1}, \|w_{t-1} - w_0\|), \qquad
+  G_t = G_{t-1} + \|\tilde g_t\|^2, \qquad
+  w_t = w_{t-1} - \eta_t \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\, \tilde g_t,
+  $$
+
+  with $G_0 = 0$ and $\bar r_0$ from `init_step`: `("heuristic", a)`,
+  $\bar r_0 = a (1 + \|w_0\|)$; `("distance", r)`, $\bar r_0 = r$;
+  `("learning_rate", eta)`, the first step uses `eta` as its step size.
+
+  Defaults: `learning_rate=1`, `init_step=("heuristic", 1e-6)`, `eps=1e-8` (Optax's
+  `contrib.dog`; the paper advises $a = 10^{-4}$ with batch norm).
+  """
   return chain(
     *_decay(weight_decay, mask), scale_by_dog(init_step, eps), scale_by_learning_rate(learning_rate)
   )
@@ -177,7 +194,22 @@ def _dowg(
   weight_decay: Any = None,
   mask: Any | Callable[..., Any] | None = None,
 ) -> GradientTransformation:
-  """DoWG: `u = -lr_t scale_by_dowg(g + weight_decay x)` (Optax's chain)."""
+  r"""DoWG, "Distance over Weighted Gradients" (Khaled et al., 2023).
+
+  With $\tilde g_t = g_t + \lambda w_{t-1}$ ($\lambda$ = `weight_decay`, none by default)
+  and norms over the whole tree:
+
+  $$
+  \bar r^2_t = \max(\bar r^2_{t-1}, \|w_{t-1} - w_0\|^2), \qquad
+  v_t = v_{t-1} + \bar r^2_t \|\tilde g_t\|^2, \qquad
+  w_t = w_{t-1} - \eta_t \frac{\bar r^2_t}{\sqrt{v_t} + \epsilon}\, \tilde g_t,
+  $$
+
+  with $v_0 = 0$ and $\bar r^2_0$ = `init_estim_sq_dist` (default $\epsilon$).
+
+  Defaults: `learning_rate=1`, `init_estim_sq_dist=None`, `eps=1e-4` (Optax's
+  `contrib.dowg`).
+  """
   return chain(
     *_decay(weight_decay, mask),
     scale_by_dowg(init_estim_sq_dist, eps),

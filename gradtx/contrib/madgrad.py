@@ -39,18 +39,13 @@ class MadgradState(NamedTuple):
 
 
 class ScaleByMadgrad(GradientTransformation):
-  """MADGRAD's dual-averaged step, returned as the update `x_{k+1} - x_k`.
-
-  `lambda_k = (lr_k + eps) sqrt(k + 1)` (`k` from 0; the reference adds `eps` to `lr`);
-  `s = s + lambda_k g`; `nu = nu + lambda_k g^2`; `z = x_0 - s / (cbrt(nu) + eps)`;
-  `x_{k+1} = momentum x_k + (1 - momentum) z`. Defaults (reference): `momentum=0.9`,
-  `eps=1e-6`.
-  """
+  """MADGRAD's dual-averaged step; the update rule and defaults are on
+  `scale_by_madgrad`."""
 
   learning_rate: Any
   momentum: Any = 0.9
   eps: Any = 1e-6
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.unit_interval("scale_by_madgrad", "momentum", self.momentum)
@@ -89,7 +84,26 @@ class ScaleByMadgrad(GradientTransformation):
 def scale_by_madgrad(
   learning_rate: Any, momentum: Any = 0.9, eps: Any = 1e-6, *, state_dtype: Any = None
 ) -> ScaleByMadgrad:
-  """MADGRAD's step (see `ScaleByMadgrad`); it includes the learning rate."""
+  r"""MADGRAD's dual-averaged step (Defazio & Jelassi, 2021; reference code
+  facebookresearch/madgrad), returned as the update $x_{k+1} - x_k$; it includes the
+  learning rate.
+
+  With $k = 0, 1, \dots$ and $\eta_k$ = `learning_rate`:
+
+  $$
+  \lambda_k = (\eta_k + \epsilon) \sqrt{k + 1}, \qquad
+  s_{k+1} = s_k + \lambda_k g_k, \qquad \nu_{k+1} = \nu_k + \lambda_k g_k^2, \qquad
+  z_{k+1} = x_0 - \frac{s_{k+1}}{\sqrt[3]{\nu_{k+1}} + \epsilon}, \qquad
+  x_{k+1} = \mu\, x_k + (1 - \mu)\, z_{k+1},
+  $$
+
+  with $\mu$ = `momentum` (the reference adds $\epsilon$ to the learning rate).
+
+  Defaults: `momentum=0.9`, `eps=1e-6` (the reference code's).
+
+  Returns:
+    A `ScaleByMadgrad` transformation with state `MadgradState`.
+  """
   return ScaleByMadgrad(learning_rate, momentum, eps, state_dtype)
 
 
@@ -101,7 +115,11 @@ def _madgrad(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """MADGRAD with L2 weight decay added to the gradient first, as the reference."""
+  r"""MADGRAD (Defazio & Jelassi, 2021) with L2 weight decay added to the gradient first,
+  as the reference: `scale_by_madgrad` on $g_k + \lambda x_k$, $\lambda$ = `weight_decay`.
+
+  Defaults: `momentum=0.9`, `weight_decay=0`, `eps=1e-6` (the reference code's).
+  """
   return chain(
     add_decayed_weights(weight_decay),
     scale_by_madgrad(learning_rate, momentum, eps, state_dtype=state_dtype),

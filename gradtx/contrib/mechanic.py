@@ -30,19 +30,13 @@ class MechanicState(NamedTuple):
 
 
 class Mechanize(GradientTransformation):
-  """Mechanic (Algorithm 1): with `S = sum(s)`, the base update `b = base(g)`,
-  `Delta = (x_0 - x) / (S + eps) - b`, `g~ = g + weight_decay S ||g|| / (||x|| + eps) x`,
-  `h = <g~, (x_0 - x) / (S + eps)>`; for `beta_i = 1 - 0.1^i` (`i = 1..num_betas`):
-  `m = max(beta m, |h| + eps)`, `v = beta^2 v + h^2`, `r = beta r + clip(h, -m_old, m_old) s`,
-  `W = s_init m / n + max(r, 0)`, `s = W / (sqrt(v) + eps)`; `x_new = x_0 - sum(s) Delta`.
-  Defaults (paper, Optax): `weight_decay=1e-2` (the paper's `lambda`), `eps=1e-8`,
-  `s_init=1e-6`, `num_betas=6`."""
+  """Mechanic; the update rule and defaults are on `mechanize`."""
 
   base_optimizer: Any
   weight_decay: Any = 1e-2
   eps: Any = 1e-8
   s_init: Any = 1e-6
-  num_betas: int = static(6)
+  num_betas: int = static(default=6)
 
   def __post_init__(self):
     _checks.non_negative("mechanize", "weight_decay", self.weight_decay)
@@ -104,5 +98,30 @@ def mechanize(
   s_init: Any = 1e-6,
   num_betas: int = 6,
 ) -> Mechanize:
-  """Mechanic around `base_optimizer` (see `Mechanize`)."""
+  r"""Mechanic (Cutkosky et al., 2023, Algorithm 1): learns the scale of `base_optimizer`'s
+  updates.
+
+  With $S = \sum_i s_i$, the base update $b_t$,
+  $\Delta_t = (w_0 - w_{t-1}) / (S + \epsilon) - b_t$,
+  $\tilde g_t = g_t + \lambda S \frac{\|g_t\|}{\|w_{t-1}\| + \epsilon} w_{t-1}$ and
+  $h_t = \langle \tilde g_t, (w_0 - w_{t-1}) / (S + \epsilon) \rangle$, for each
+  $\beta_i = 1 - 0.1^i$, $i = 1, \dots$, `num_betas`:
+
+  $$
+  \begin{aligned}
+  m_i &\leftarrow \max(\beta_i m_i, |h_t| + \epsilon), \qquad
+  v_i \leftarrow \beta_i^2 v_i + h_t^2, \qquad
+  r_i \leftarrow \beta_i r_i + \operatorname{clip}(h_t, -m_i^{\mathrm{old}},
+    m_i^{\mathrm{old}})\, s_i, \\
+  W_i &= \frac{s_{\mathrm{init}}\, m_i}{n} + \max(r_i, 0), \qquad
+  s_i = \frac{W_i}{\sqrt{v_i} + \epsilon}, \qquad
+  w_t = w_0 - \Big(\sum_i s_i\Big) \Delta_t,
+  \end{aligned}
+  $$
+
+  with $n$ = `num_betas`, $\lambda$ = `weight_decay`, $s_{\mathrm{init}}$ = `s_init`.
+
+  Defaults: `weight_decay=1e-2` (the paper's $\lambda$), `eps=1e-8`, `s_init=1e-6`,
+  `num_betas=6` (the paper; Optax's `contrib.mechanize`).
+  """
   return Mechanize(base_optimizer, weight_decay, eps, s_init, num_betas)

@@ -59,16 +59,16 @@ def _scalars(state: Any, params: Any, updates: Any, value: Any, b: Any) -> tuple
   cdt = compute_dtype(state.barf.dtype)
   b = hyper(b, cdt)
   barf = b * cast(state.barf, cdt) + (1 - b) * jnp.asarray(value, cdt)
-  gamma = b * cast(state.gamma, cdt) + (1 - b) * cast(tree_vdot(updates, params), cdt)
+  gamma = b * cast(state.gamma, cdt) + (1 - b) * cast(jnp.asarray(tree_vdot(updates, params)), cdt)
   return barf, gamma
 
 
-def _stored(state: Any, barf: Any, gamma: Any) -> tuple:
+def _stored(state: Any, barf: Any, gamma: Any) -> tuple[jax.Array, jax.Array]:
   """`barf`, `gamma` back in the state's dtype (the params' lowest, as Optax's)."""
   return cast(barf, state.barf.dtype), cast(gamma, state.gamma.dtype)
 
 
-def _step(state, barf, gamma, iprod, norm, alpha, wd, lower_bound, adapt, bc1=1.0):
+def _step(state, barf, gamma, iprod, norm, alpha, wd, lower_bound, adapt, bc1: Any = 1.0):
   """The capped step `tau` and the next lower bound (Algorithm 1/2 and 3 of the paper)."""
   k = 1 + alpha * wd
   lb = state.lb
@@ -215,7 +215,28 @@ def _momo(
   weight_decay: Any = 0.0,
   adapt_lower_bound: bool = False,
 ) -> Momo:
-  """MoMo (see `Momo`)."""
+  r"""MoMo, model-based momentum SGD (Schaipp et al., 2023). Needs `value=` (the loss).
+
+  With $f_t$ the loss, $\beta_1 = 0$ on the first step and $\beta$ = `beta` after,
+  $\eta$ = `learning_rate`, $\lambda$ = `weight_decay`, $k = 1 + \eta \lambda$ and $\ell$
+  the loss lower bound:
+
+  $$
+  \begin{aligned}
+  d_t &= \beta d_{t-1} + (1 - \beta)\, g_t, \qquad
+  \bar f_t = \beta \bar f_{t-1} + (1 - \beta) f_t, \qquad
+  \gamma_t = \beta \gamma_{t-1} + (1 - \beta) \langle g_t, w_{t-1} \rangle, \\
+  \tau_t &= \min\Big(\eta, \frac{\max\big(k (\bar f_t - \ell - \gamma_t)
+    + \langle d_t, w_{t-1} \rangle, 0\big)}{\|d_t\|^2}\Big), \qquad
+  u_t = -\frac{\eta \lambda}{k} w_{t-1} - \tau_t d_t.
+  \end{aligned}
+  $$
+
+  `adapt_lower_bound=True` estimates $\ell$ online (the paper's Algorithm 3).
+
+  Defaults: `learning_rate=1`, `beta=0.9`, `lower_bound=0`, `weight_decay=0` (the paper;
+  Optax's `contrib.momo`).
+  """
   return Momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound)
 
 
@@ -228,7 +249,24 @@ def _momo_adam(
   weight_decay: Any = 0.0,
   adapt_lower_bound: bool = False,
 ) -> MomoAdam:
-  """MoMo-Adam (see `MomoAdam`)."""
+  r"""MoMo-Adam (Schaipp et al., 2023): MoMo with Adam's preconditioner. Needs `value=`.
+
+  With $\bar f_t$, $\gamma_t$, $k$ and $\ell$ as in `momo` (averaged at rate $\beta_1$):
+
+  $$
+  \begin{aligned}
+  d_t &= \beta_1 d_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+  D_t = \epsilon + \sqrt{v_t / (1 - \beta_2^t)}, \qquad c_t = 1 - \beta_1^t, \\
+  \tau_t &= \min\Big(\frac{\eta}{c_t}, \frac{\max\big(k (\bar f_t - c_t \ell - \gamma_t)
+    + \langle d_t, w_{t-1} \rangle, 0\big)}{\langle d_t, d_t / D_t \rangle}\Big), \qquad
+  u_t = -\frac{\eta \lambda}{k} w_{t-1} - \tau_t \frac{d_t}{D_t}.
+  \end{aligned}
+  $$
+
+  Defaults: `learning_rate=1e-2`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, `lower_bound=0`,
+  `weight_decay=0` (the paper; Optax's `contrib.momo_adam`).
+  """
   return MomoAdam(learning_rate, b1, b2, eps, lower_bound, weight_decay, adapt_lower_bound)
 
 

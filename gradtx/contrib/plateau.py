@@ -30,17 +30,7 @@ class ReduceLROnPlateauState(NamedTuple):
 
 
 class ReduceOnPlateau(GradientTransformation):
-  """`u = scale g`; `update(..., value=loss)` feeds the monitored value.
-
-  Every `accumulation_size` values their mean `a` is compared with the best so far:
-  it improves if `a < best - rtol |best| - atol` (torch's `ReduceLROnPlateau`
-  relative mode, on `|best|`, so a negative loss can improve and plateau too;
-  Optax's `(1 - rtol) best - atol` accepts a worsening negative loss as an
-  improvement and never reduces). After `patience` comparisons without improvement,
-  `scale <- max(factor scale, min_scale)` and `cooldown` comparisons are skipped.
-  Defaults (Optax): `factor=0.1`, `patience=10`, `rtol=1e-4`, `atol=0`, `cooldown=0`,
-  `accumulation_size=1`, `min_scale=0`.
-  """
+  """Reduce-on-plateau scaling; the rule and defaults are on `reduce_on_plateau`."""
 
   factor: Any = 0.1
   patience: Any = 10
@@ -117,5 +107,23 @@ def reduce_on_plateau(
   accumulation_size: Any = 1,
   min_scale: Any = 0.0,
 ) -> ReduceOnPlateau:
-  """Scales updates down by `factor` when `value` plateaus (see `ReduceOnPlateau`)."""
+  r"""Scales updates down by `factor` when `value` plateaus; `update(..., value=loss)`
+  feeds the monitored value.
+
+  $u_t = s\, g_t$. Every `accumulation_size` values their mean $a$ is compared with the
+  best so far, $b$; it improves if
+
+  $$
+  a < b - r |b| - \alpha
+  $$
+
+  ($r$ = `rtol`, $\alpha$ = `atol`; torch's `ReduceLROnPlateau` relative mode, on $|b|$,
+  so a negative loss can improve and plateau too; Optax's $(1 - r) b - \alpha$ accepts a
+  worsening negative loss as an improvement and never reduces). After `patience`
+  comparisons without improvement $s \leftarrow \max(f s, s_{\min})$ ($f$ = `factor`,
+  $s_{\min}$ = `min_scale`) and `cooldown` comparisons are skipped.
+
+  Defaults: `factor=0.1`, `patience=10`, `rtol=1e-4`, `atol=0`, `cooldown=0`,
+  `accumulation_size=1`, `min_scale=0` (Optax's `contrib.reduce_on_plateau`).
+  """
   return ReduceOnPlateau(factor, patience, rtol, atol, cooldown, accumulation_size, min_scale)

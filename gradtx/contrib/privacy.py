@@ -6,6 +6,7 @@ import warnings
 from typing import Any, NamedTuple
 
 import jax
+import jax.numpy as jnp
 
 from gradtx.combinators.combine import chain
 from gradtx.core import checks as _checks
@@ -26,7 +27,7 @@ __all__ = [
 
 def _as_key(key: Any) -> jax.Array:
   """A typed PRNG key from a typed key, a raw uint32 key or an integer seed."""
-  if isinstance(key, jax.Array) and jax.dtypes.issubdtype(key.dtype, jax.dtypes.prng_key):
+  if isinstance(key, jax.Array) and jnp.issubdtype(key.dtype, jax.dtypes.prng_key):
     return key
   if isinstance(key, jax.Array) and key.ndim == 1:
     return jax.random.wrap_key_data(key)
@@ -79,8 +80,22 @@ class DifferentiallyPrivateAggregate(GradientTransformation):
 def differentially_private_aggregate(
   l2_norm_clip: Any, noise_multiplier: Any, key: Any = None, *, seed: int | None = None
 ) -> DifferentiallyPrivateAggregate:
-  """DP-SGD's aggregation (see `DifferentiallyPrivateAggregate`); `key` a PRNG key or an
-  integer seed (`seed=` is Optax's deprecated spelling)."""
+  r"""DP-SGD's aggregation (Abadi et al., 2016) of per-example gradients (batch axis first
+  on every leaf, so first in a chain).
+
+  $$
+  u_t = \frac{1}{B} \Big( \sum_{i=1}^{B} g_i \min\Big(1, \frac{C}{\|g_i\|}\Big)
+    + \mathcal N\big(0, (C \sigma)^2 I\big) \Big),
+  $$
+
+  with $C$ = `l2_norm_clip`, $\sigma$ = `noise_multiplier`, $B$ the batch size and
+  $\|g_i\|$ the norm of example $i$'s gradient over all leaves. The key is split as Optax
+  does (next key, then one key per leaf), so the noise is Optax's for the same key; `key`
+  is a PRNG key or an integer seed (`seed=` is Optax's deprecated spelling).
+
+  Defaults: none (`l2_norm_clip`, `noise_multiplier` required; `key=None` means seed 0,
+  as Optax's `contrib.differentially_private_aggregate`).
+  """
   if seed is not None:
     if key is not None:
       raise ValueError("differentially_private_aggregate: give only one of seed and key.")
@@ -99,7 +114,17 @@ def _dpsgd(
   momentum: Any = None,
   nesterov: bool = False,
 ) -> GradientTransformation:
-  """DP-SGD: the private aggregate, optional momentum (`trace`), `-learning_rate`."""
+  r"""DP-SGD (Abadi et al., 2016): the private aggregate $\bar g_t$
+  (`differentially_private_aggregate`), optional momentum, then descent.
+
+  $$
+  v_t = \bar g_t + \mu\, v_{t-1}, \qquad w_t = w_{t-1} - \eta_t\, v_t
+  $$
+
+  ($v_t = \bar g_t$ without momentum; Nesterov with `nesterov=True`, as `trace`).
+
+  Defaults: `momentum=None`, `nesterov=False` (Optax's `contrib.dpsgd`).
+  """
   stages = () if momentum is None else (trace(momentum, nesterov),)
   return chain(
     differentially_private_aggregate(l2_norm_clip, noise_multiplier, seed),

@@ -48,22 +48,9 @@ class ProdigyState(NamedTuple):
 
 
 class Prodigy(GradientTransformation):
-  """Prodigy: AdamW whose step size `d` is estimated from the distance travelled.
-
-  With `d` the current estimate, `lr_t` the schedule (1 by default), `b3 = sqrt(b2)`
-  unless given, `dlr = d lr_t c_t` (`c_t = sqrt(1 - b2^t) / (1 - b1^t)` with
-  `use_bias_correction`, else 1, as the reference's default; Optax always corrects):
-  `m = b1 m + d (1 - b1) g`; `v = b2 v + d^2 (1 - b2) g^2`;
-  `s = b3 s + (d / d0) dlr g` (`(d / d0) d g` with `safeguard_warmup`);
-  `r = b3 r + (d / d0) dlr <g, x_0 - x>`; `d_hat = estim_lr_coef r / |s|_1`;
-  `d_max = max(d_max, d_hat)`, `d <- min(d_max, d growth_rate)` (first raised to
-  `d_hat` while still `d0`); `u = -dlr m / (sqrt(v) + d eps) - weight_decay dlr x`
-  (`decouple=False`: `g <- g + weight_decay x` first instead). While `|s|_1 = 0` (no
-  gradient yet) `d`, `r` and the count stay, as in the reference; the update is then the
-  decoupled weight decay alone (the reference skips the whole step). Defaults (`prodigyopt`):
-  `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6` (`d0`), `estim_lr_coef=1`
-  (`d_coef`), `growth_rate=inf`, decoupled weight decay 0.
-  """
+  """Prodigy; the update rule and defaults are on `prodigy`. Where Optax differs: it always
+  bias-corrects (the reference's default does not), and the estimate is first raised to
+  `d_hat` while still `d0`; the reference skips the whole step while `|s|_1 = 0`."""
 
   learning_rate: Any = 1.0
   betas: Any = (0.9, 0.999)
@@ -72,11 +59,11 @@ class Prodigy(GradientTransformation):
   estim_lr0: Any = 1e-6
   estim_lr_coef: Any = 1.0
   weight_decay: Any = 0.0
-  safeguard_warmup: bool = static(False)
-  use_bias_correction: bool = static(False)
-  decouple: bool = static(True)
+  safeguard_warmup: bool = static(default=False)
+  use_bias_correction: bool = static(default=False)
+  decouple: bool = static(default=True)
   growth_rate: Any = float("inf")
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     check_dadapt(
@@ -188,8 +175,38 @@ def prodigy(
   growth_rate: Any = float("inf"),
   state_dtype: Any = None,
 ) -> Prodigy:
-  """Prodigy, learning-rate-free AdamW (see `Prodigy`); Optax's signature plus the
-  reference's `use_bias_correction`, `decouple` and `growth_rate`."""
+  r"""Prodigy (Mishchenko & Defazio, 2023): AdamW whose step size $d$ is estimated from
+  the distance travelled; Optax's signature plus the reference's `use_bias_correction`,
+  `decouple` and `growth_rate`.
+
+  With $d$ the current estimate, $\eta_t$ = `learning_rate` (1 by default),
+  $\beta_3 = \sqrt{\beta_2}$ unless `beta3` is given, $d_0$ = `estim_lr0` and
+  $\delta_t = d\, \eta_t c_t$ ($c_t = \sqrt{1 - \beta_2^t} / (1 - \beta_1^t)$ with
+  `use_bias_correction`, else 1):
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + d (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + d^2 (1 - \beta_2)\, g_t^2, \\
+  s_t &= \beta_3 s_{t-1} + \tfrac{d}{d_0} \delta_t\, g_t, \qquad
+  r_t = \beta_3 r_{t-1} + \tfrac{d}{d_0} \delta_t \langle g_t, w_0 - w_{t-1} \rangle,
+  \qquad \hat d = \kappa\, \frac{r_t}{\|s_t\|_1}, \\
+  d_{\max} &\leftarrow \max(d_{\max}, \hat d), \qquad
+  d \leftarrow \min(d_{\max}, \rho\, d), \qquad
+  u_t = -\delta_t \frac{m_t}{\sqrt{v_t} + d\, \epsilon} - \lambda\, \delta_t\, w_{t-1},
+  \end{aligned}
+  $$
+
+  with $\kappa$ = `estim_lr_coef`, $\rho$ = `growth_rate` and $\lambda$ = `weight_decay`
+  (`decouple=False`: $g_t \leftarrow g_t + \lambda w_{t-1}$ first instead);
+  `safeguard_warmup` uses $\tfrac{d}{d_0} d\, g_t$ in $s_t$. While $\|s_t\|_1 = 0$ (no
+  gradient yet) $d$, $r$ and the count stay, as in the reference; the update is then the
+  decoupled weight decay alone.
+
+  Defaults: `learning_rate=1`, `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6`,
+  `estim_lr_coef=1`, `weight_decay=0`, `growth_rate=inf` (the reference code
+  `prodigyopt`; Optax's `contrib.prodigy`).
+  """
   return Prodigy(
     learning_rate,
     tuple(betas),

@@ -34,7 +34,12 @@ class Normalize(StatelessTransformation):
 
 
 def normalize() -> Normalize:
-  """Normalizes the gradient by its global norm (see `Normalize`)."""
+  r"""Normalizes the gradient by its global norm: $u_t = g_t / \|g_t\|$, and $u_t = 0$
+  where $\|g_t\| = 0$ (Optax divides 0 by 0 and returns NaN, so SAM's first step at a
+  stationary point poisons the parameters); a NaN norm still gives NaN.
+
+  Defaults: none (no arguments; Optax's `contrib.normalize`).
+  """
   return Normalize()
 
 
@@ -55,21 +60,14 @@ def _pick(cond: jax.Array, a: Any, b: Any) -> Any:
 
 
 class SAM(GradientTransformation):
-  """SAM: `sync_period - 1` adversarial steps of `adv_optimizer` (ascent: its updates
-  negated), then one step of `optimizer` from the outer parameters with the gradient
-  at the perturbed point. Transparent mode (default) spreads these over successive
-  `update` calls; `opaque_mode=True` runs them inside one call with
-  `update(..., grad_fn=grad_fn)`, `grad_fn(params, i)` the gradient at adversarial
-  step `i`. `reset_state` re-initializes the adversarial state after each sync.
-  The usual SAM: `sam(sgd(lr), chain(normalize(), sgd(rho)))`. Defaults as Optax.
-  """
+  """SAM; the rule and defaults are on `sam`."""
 
   optimizer: GradientTransformation
   adv_optimizer: GradientTransformation
-  sync_period: int = static(2)
-  reset_state: bool = static(True)
-  opaque_mode: bool = static(False)
-  batch_axis_name: Any = static(None)
+  sync_period: int = static(default=2)
+  reset_state: bool = static(default=True)
+  opaque_mode: bool = static(default=False)
+  batch_axis_name: Any = static(default=None)
 
   def __post_init__(self):
     object.__setattr__(self, "optimizer", as_transformation(self.optimizer))
@@ -133,5 +131,25 @@ def sam(
   opaque_mode: bool = False,
   batch_axis_name: str | None = None,
 ) -> SAM:
-  """Sharpness-Aware Minimization around `optimizer` (see `SAM`); Optax's signature."""
+  r"""Sharpness-Aware Minimization around `optimizer` (Foret et al., 2021); Optax's
+  signature.
+
+  With $k$ = `sync_period`: $k - 1$ adversarial steps of `adv_optimizer` (ascent: its
+  updates negated), then one step of `optimizer` from the outer parameters with the
+  gradient at the perturbed point. The usual SAM, `sam(sgd(lr), chain(normalize(),
+  sgd(rho)))`, is
+
+  $$
+  \tilde w = w + \rho \frac{\nabla f(w)}{\|\nabla f(w)\|}, \qquad
+  w \leftarrow w - \eta\, \nabla f(\tilde w).
+  $$
+
+  Transparent mode (default) spreads these over successive `update` calls;
+  `opaque_mode=True` runs them inside one call with `update(..., grad_fn=grad_fn)`,
+  `grad_fn(params, i)` the gradient at adversarial step `i`. `reset_state` re-initializes
+  the adversarial state after each sync.
+
+  Defaults: `sync_period=2`, `reset_state=True`, `opaque_mode=False` (Optax's
+  `contrib.sam`).
+  """
   return SAM(optimizer, adv_optimizer, sync_period, reset_state, opaque_mode, batch_axis_name)

@@ -64,25 +64,13 @@ class ScheduleFreeWarmup(Schedule):
 
 
 class ScheduleFree(GradientTransformation):
-  """Schedule-Free wrapper of `base_optimizer` (Defazio et al., 2024).
-
-  With `d_t` the base optimizer's update (its learning rate `lr_t` included, no momentum),
-  `y` the params (where gradients are taken), `z` the base iterate, `x` the average:
-  `z_{t+1} = z_t + d_t`; `x_{t+1} = (1 - c_t) x_t + c_t z_{t+1}`;
-  `y_{t+1} = b1 x_{t+1} + (1 - b1) z_{t+1}`, computed as the reference does,
-  `y_{t+1} = y_t + c_t (z_t - y_t) + (1 - b1 (1 - c_t)) d_t` (no division by `b1`).
-  Averaging weights `c_t = w_t / sum_{i<=t} w_i`, `w_t = t^r max_{i<=t}(lr_i)^weight_lr_power`.
-  `learning_rate` is evaluated at the count of steps done (0 on the first), the same
-  count the base optimizer's own learning-rate stage sees, as in the reference (Optax
-  evaluates it one step ahead). Defaults (`schedulefree`): `b1=0.9`,
-  `weight_lr_power=2`, `r=0`. Evaluate at `schedule_free_eval_params(state, params)`.
-  """
+  """Schedule-Free wrapper; the update rule and defaults are on `schedule_free`."""
 
   base_optimizer: GradientTransformation
   learning_rate: Any
   b1: Any = 0.9
   weight_lr_power: Any = 2.0
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
   r: Any = 0.0
 
   def __post_init__(self):
@@ -144,8 +132,31 @@ def schedule_free(
   *,
   r: Any = 0.0,
 ) -> ScheduleFree:
-  """Makes `base_optimizer` (momentum off, its learning rate `learning_rate`)
-  schedule-free; see `ScheduleFree`."""
+  r"""Makes `base_optimizer` (momentum off, its learning rate `learning_rate`)
+  schedule-free (Defazio et al., 2024).
+
+  With $d_t$ the base optimizer's update (its learning rate $\eta_t$ included), $y$ the
+  params (where gradients are taken), $z$ the base iterate and $x$ the average:
+
+  $$
+  \begin{aligned}
+  z_{t+1} &= z_t + d_t, \qquad x_{t+1} = (1 - c_t)\, x_t + c_t\, z_{t+1}, \qquad
+  y_{t+1} = \beta_1 x_{t+1} + (1 - \beta_1)\, z_{t+1}, \\
+  c_t &= \frac{\omega_t}{\sum_{i \le t} \omega_i}, \qquad
+  \omega_t = t^{r} \big(\max_{i \le t} \eta_i\big)^{p},
+  \end{aligned}
+  $$
+
+  with $p$ = `weight_lr_power`; $y$ is computed as the reference does,
+  $y_{t+1} = y_t + c_t (z_t - y_t) + (1 - \beta_1 (1 - c_t))\, d_t$ (no division by
+  $\beta_1$). `learning_rate` is evaluated at the count of steps done (0 on the first),
+  the count the base optimizer's own learning-rate stage sees, as the reference (Optax
+  evaluates it one step ahead). Evaluate the model at
+  `schedule_free_eval_params(state, params)`, $x = (y - (1 - \beta_1) z) / \beta_1$.
+
+  Defaults: `b1=0.9`, `weight_lr_power=2`, `r=0` (the reference code `schedulefree`;
+  Optax's `contrib.schedule_free`).
+  """
   return ScheduleFree(base_optimizer, learning_rate, b1, weight_lr_power, state_dtype, r)
 
 
@@ -168,11 +179,22 @@ def _schedule_free_adamw(
   *,
   r: Any = 0.0,
 ) -> GradientTransformation:
-  """`schedulefree.AdamWScheduleFree`: the base update is
-  `d_t = -lr_t (g_t / (sqrt(v_t / (1 - b2^t)) + eps) + weight_decay y_t)`,
-  `v_t = b2 v_{t-1} + (1 - b2) g_t^2`, with the linear warm-up
-  `lr_t = lr min(1, t / warmup_steps)` (`t` = 1 on the first step). Defaults as the
-  reference and Optax: `lr=0.0025`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, no weight decay."""
+  r"""Schedule-Free AdamW (Defazio et al., 2024; the reference's
+  `schedulefree.AdamWScheduleFree`): `schedule_free` around the base update
+
+  $$
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+  d_t = -\eta_t \left( \frac{g_t}{\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
+    + \lambda\, y_t \right),
+  $$
+
+  with the linear warm-up $\eta_t = \eta \min(1, t / \text{warmup\_steps})$ ($t = 1$ on
+  the first step; none with `warmup_steps=None`) and $\lambda$ = `weight_decay`.
+
+  Defaults: `learning_rate=0.0025`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, `weight_decay=0`,
+  `weight_lr_power=2`, `r=0` (the reference code and Optax's
+  `contrib.schedule_free_adamw`).
+  """
   lr = _warmup(learning_rate, warmup_steps)
   base = chain(
     scale_by_rms(b2, eps, 0.0, False, True, state_dtype=state_dtype),
@@ -192,9 +214,20 @@ def _schedule_free_sgd(
   *,
   r: Any = 0.0,
 ) -> GradientTransformation:
-  """`schedulefree.SGDScheduleFree`: the base update is
-  `d_t = -lr_t (g_t + weight_decay y_t)`, warm-up as `schedule_free_adamw`. Defaults as
-  the reference and Optax: `lr=1`, `b1=0.9` (its `momentum`), no weight decay."""
+  r"""Schedule-Free SGD (Defazio et al., 2024; the reference's
+  `schedulefree.SGDScheduleFree`): `schedule_free` around the base update
+
+  $$
+  d_t = -\eta_t \big( g_t + \lambda\, y_t \big),
+  $$
+
+  with the warm-up of `schedule_free_adamw` and $\lambda$ = `weight_decay` (none by
+  default).
+
+  Defaults: `learning_rate=1`, `b1=0.9` (the reference's `momentum`),
+  `weight_lr_power=2`, `r=0` (the reference code and Optax's
+  `contrib.schedule_free_sgd`).
+  """
   lr = _warmup(learning_rate, warmup_steps)
   stages = () if weight_decay is None else (add_decayed_weights(weight_decay),)
   base = chain(*stages, scale_by_learning_rate(lr))

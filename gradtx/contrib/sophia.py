@@ -83,7 +83,20 @@ class HutchinsonEstimator(GradientTransformation):
 
 
 def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> HutchinsonEstimator:
-  """Hutchinson's diagonal-Hessian estimator (see `HutchinsonEstimator`)."""
+  r"""Hutchinson's diagonal-Hessian estimator (Hutchinson, 1990), for `sophia`.
+
+  $$
+  \hat h = u \odot (H u), \qquad u \sim \text{Rademacher}, \qquad
+  \mathbb{E}[\hat h] = \operatorname{diag}(H),
+  $$
+
+  with $H u$ by forward-over-reverse differentiation of `obj_fn` (the loss of the params,
+  passed to `update`; the gradient is ignored) and $u$ drawn in float32 and cast to the
+  params' lowest dtype.
+
+  Defaults: `random_seed=None`, meaning `PRNGKey(0)` (Optax's
+  `contrib.hutchinson_estimator_diag_hessian`).
+  """
   return HutchinsonEstimator(random_seed)
 
 
@@ -101,8 +114,8 @@ class ScaleBySophia(GradientTransformation):
   clip_threshold: Any = 1.0
   update_interval: Any = 10
   hessian_diagonal_fn: Any = None
-  mu_dtype: Any = static(None)
-  verbose: bool = static(False)
+  mu_dtype: Any = static(default=None)
+  verbose: bool = static(default=False)
   print_win_rate_every_n_steps: Any = 0
 
   def __post_init__(self):
@@ -184,8 +197,24 @@ def scale_by_sophia(
   verbose: bool = False,
   print_win_rate_every_n_steps: Any = 0,
 ) -> ScaleBySophia:
-  """Sophia's scaling (see `ScaleBySophia`); the default Hessian estimator is
-  `hutchinson_estimator_diag_hessian()`."""
+  r"""Sophia's scaling (Liu et al., 2023).
+
+  $$
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  u_t = \operatorname{clip}\Big( \frac{m_t / (1 - \beta_1^t)}{\max(\gamma h_t, \epsilon)},
+    \pm c \Big),
+  $$
+
+  with $h$ the EMA of the Hessian-diagonal estimates, refreshed before the steps
+  $t = 1, 1 + k, 1 + 2k, \dots$ ($k$ = `update_interval`) as
+  $h \leftarrow \beta_2 h + (1 - \beta_2)\, \hat h$, $\hat h$ from `hessian_diagonal_fn`
+  (default `hutchinson_estimator_diag_hessian()`; after this step's update, as Optax), and
+  $c$ = `clip_threshold`.
+
+  Defaults: `b1=0.965`, `b2=0.99`, `eps=1e-8`, `gamma=0.01` (the paper's $\rho$),
+  `clip_threshold=1`, `update_interval=10`, `print_win_rate_every_n_steps=0` (the paper;
+  Optax's `contrib.scale_by_sophia`).
+  """
   return ScaleBySophia(
     b1,
     b2,
@@ -215,7 +244,23 @@ def _sophia(
   verbose: bool = False,
   print_win_rate_every_n_steps: Any = 0,
 ) -> GradientTransformation:
-  """Sophia: `u = -lr_t (scale_by_sophia(g) + weight_decay x)` (Optax's chain)."""
+  r"""Sophia (Liu et al., 2023), with decoupled weight decay (Optax's chain).
+
+  $$
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  w_t = w_{t-1} - \eta_t \left( \operatorname{clip}\Big( \frac{m_t / (1 - \beta_1^t)}
+    {\max(\gamma h_t, \epsilon)}, \pm c \Big) + \lambda\, w_{t-1} \right),
+  $$
+
+  with $h_t$ the EMA (rate $\beta_2$) of the Hessian-diagonal estimates of
+  `hessian_diagonal_fn` (`hutchinson_estimator_diag_hessian()` by default), refreshed
+  every `update_interval` steps, $c$ = `clip_threshold` and $\lambda$ = `weight_decay`
+  (on `weight_decay_mask`).
+
+  Defaults: `b1=0.965`, `b2=0.99`, `eps=1e-8`, `weight_decay=1e-4`, `gamma=0.01` (the
+  paper's $\rho$), `clip_threshold=1`, `update_interval=10`,
+  `print_win_rate_every_n_steps=0` (the paper; Optax's `contrib.sophia`).
+  """
   return chain(
     scale_by_sophia(
       b1,
