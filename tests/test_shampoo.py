@@ -100,6 +100,9 @@ class NumpyShampoo:
 
 
 SHAPES = {"w": (6, 5), "conv": (2, 2, 3), "b": (4,), "s": ()}
+# Leaves repeating SHAPES' shapes (same-shaped leaves are stacked and vmapped together),
+# drawn from their own stream so SHAPES' data stays as it was.
+REPEATS = {"w2": (6, 5), "b2": (4,)}
 
 
 def _run(tx, params, grads):
@@ -130,6 +133,9 @@ def _data(shapes, steps, seed=0):
 ])
 def test_matches_numpy(kw):
   params, grads = _data(SHAPES, 14)
+  params2, grads2 = _data(REPEATS, 14, seed=1)
+  params = {**params, **params2}
+  grads = [{**g, **g2} for g, g2 in zip(grads, grads2)]
   ref = NumpyShampoo(0.05, **kw)
   ours, _ = _run(gradtx.shampoo(0.05, **kw), jax.tree.map(jnp.asarray, params), grads)
   p = params
@@ -244,3 +250,18 @@ def test_bad_arguments():
     gradtx.scale_by_shampoo(block_size=0)
   with pytest.raises(ValueError, match="beta2"):
     gradtx.scale_by_shampoo(beta2=1.5)
+
+
+@pytest.mark.parametrize("method", ["eigh", "newton"])
+def test_roots_computed_only_on_refresh_steps(method):
+  # In the compiled step, eigh (LAPACK syevd) / the Newton while loops sit only inside the
+  # refresh branch of a conditional: a non-refresh step executes none of them.
+  from _hlo_calls import custom_calls
+
+  params = {"a": jnp.ones((6, 5)), "b": jnp.ones((6, 5)), "c": jnp.ones((3, 4))}
+  tx = gradtx.scale_by_shampoo(root_method=method)
+  text = jax.jit(tx.update).lower(params, tx.init(params)).compile().as_text()
+  always, inside = custom_calls(text)
+  work = "while" if method == "newton" else "syevd"
+  assert not [t for t in always if work in t], always
+  assert [t for t in inside if work in t], inside

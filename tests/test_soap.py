@@ -97,7 +97,8 @@ def _grads(shapes, steps, seed=0):
   return [{k: rng.standard_normal(s) for k, s in shapes.items()} for _ in range(steps)]
 
 
-SHAPES = {"w": (4, 4), "t": (2, 3, 4), "b": (3,), "s": ()}
+# "w2" and "b2" repeat shapes: same-shaped leaves are stacked and vmapped together.
+SHAPES = {"w": (4, 4), "w2": (4, 4), "t": (2, 3, 4), "b": (3,), "b2": (3,), "s": ()}
 
 
 def _run(tx, params, grads, jit=True):
@@ -239,3 +240,17 @@ def test_bad_arguments():
     gradtx.scale_by_soap(b1=1.5)
   with pytest.raises(ValueError, match="precondition_frequency"):
     gradtx.scale_by_soap(precondition_frequency=0)
+
+
+def test_eigh_and_qr_only_on_init_and_refresh_steps():
+  # In the compiled step, eigh (the first call's basis) and QR (the refresh) sit only inside
+  # conditional branches: a plain step executes neither.
+  from _hlo_calls import custom_calls
+
+  params = {"a": jnp.ones((6, 5)), "b": jnp.ones((6, 5)), "c": jnp.ones((3, 4))}
+  tx = gradtx.scale_by_soap()
+  text = jax.jit(tx.update).lower(params, tx.init(params)).compile().as_text()
+  always, inside = custom_calls(text)
+  for work in ("syevd", "geqrf"):
+    assert not [t for t in always if work in t], always
+    assert [t for t in inside if work in t], inside

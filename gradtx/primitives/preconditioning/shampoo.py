@@ -14,6 +14,7 @@ from jax import lax
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
+from gradtx.core.validate import check_same_structure
 from gradtx.numerics.ops import (
   abs_sq,
   bias_correction,
@@ -26,6 +27,7 @@ from gradtx.numerics.ops import (
 )
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.preconditioning.factors import EMPTY, inverse_root
+from gradtx.primitives.preconditioning.shampoo_groups import map_same_shape
 
 __all__ = ["ScaleByShampoo", "ScaleByShampooState", "scale_by_shampoo"]
 
@@ -116,14 +118,14 @@ class ScaleByShampoo(GradientTransformation):
   beta2: Any = 0.999
   matrix_eps: Any = 1e-6
   graft_eps: Any = 1e-8
-  graft_type: str = static("adam")
-  precondition_frequency: int = static(10)
-  start_preconditioning_step: int = static(5)
-  block_size: int = static(1024)
-  max_preconditioner_dim: int = static(10000)
-  root_method: str = static("eigh")
-  exponent_override: int = static(0)
-  state_dtype: Any = static(None)
+  graft_type: str = static(default="adam")
+  precondition_frequency: int = static(default=10)
+  start_preconditioning_step: int = static(default=5)
+  block_size: int = static(default=1024)
+  max_preconditioner_dim: int = static(default=10000)
+  root_method: str = static(default="eigh")
+  exponent_override: int = static(default=0)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_shampoo"
@@ -213,18 +215,14 @@ class ScaleByShampoo(GradientTransformation):
         nu_new,
       )
 
-    out = map_leaves(
-      leaf,
-      updates,
-      state.stats_l,
-      state.stats_r,
-      state.roots_l,
-      state.roots_r,
-      state.graft_nu,
-      n_out=6,
-      shapes=False,
-    )
-    return out[0], ScaleByShampooState(count, *out[1:])
+    trees = (state.stats_l, state.stats_r, state.roots_l, state.roots_r, state.graft_nu)
+    for i, tree in enumerate(trees):
+      check_same_structure("the updates", updates, f"state tree #{i + 1}", tree, shapes=False)
+    leaves, treedef = jax.tree.flatten(updates)
+    per_leaf = zip([jnp.asarray(g) for g in leaves], *(treedef.flatten_up_to(t) for t in trees))
+    outs = map_same_shape(leaf, list(per_leaf))
+    cols = [treedef.unflatten(list(c)) for c in zip(*outs)] if outs else [updates] * 6
+    return cols[0], ScaleByShampooState(count, *cols[1:])
 
   def _graft(self, gc, nu, b2, w, c2):
     """The grafting direction `A` and the new second moment."""

@@ -16,6 +16,7 @@ from gradtx.core.validate import check_same_structure
 from gradtx.numerics.ops import bias_correction, compute_dtype, hyper, safe_increment, zero_count
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.preconditioning.factors import mode_product, mode_statistic
+from gradtx.primitives.preconditioning.shampoo_groups import map_same_shape
 
 __all__ = ["ScaleBySoap", "ScaleBySoapState", "scale_by_soap", "soap_merged_shape"]
 
@@ -79,13 +80,13 @@ class ScaleBySoap(GradientTransformation):
   b2: Any = 0.95
   shampoo_beta: Any = -1.0
   eps: Any = 1e-8
-  precondition_frequency: int = static(10)
-  max_precond_dim: int = static(10000)
-  merge_dims: bool = static(False)
-  precondition_1d: bool = static(False)
-  normalize_grads: bool = static(False)
-  correct_bias: bool = static(True)
-  state_dtype: Any = static(None)
+  precondition_frequency: int = static(default=10)
+  max_precond_dim: int = static(default=10000)
+  merge_dims: bool = static(default=False)
+  precondition_1d: bool = static(default=False)
+  normalize_grads: bool = static(default=False)
+  correct_bias: bool = static(default=True)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_soap"
@@ -132,13 +133,15 @@ class ScaleBySoap(GradientTransformation):
     t = state.count  # Adam's step index, counted from the second call
     refresh = (t % self.precondition_frequency) == 0
     c1, c2 = bias_correction(self.b1, t), bias_correction(self.b2, t)
-    outs = [
-      self._leaf(jnp.asarray(g), *args, first, refresh, c1, c2)
-      for g, *args in zip(
-        leaves, *(treedef.flatten_up_to(x) for x in (state.mu, state.nu, state.gg, state.q))
-      )
-    ]
-    cols = [treedef.unflatten(list(c)) for c in zip(*outs)]
+    per_leaf = zip(
+      [jnp.asarray(g) for g in leaves],
+      *(treedef.flatten_up_to(x) for x in (state.mu, state.nu, state.gg, state.q)),
+    )
+    outs = map_same_shape(
+      lambda g, mu, nu, gg, q: self._leaf(g, mu, nu, gg, q, first, refresh, c1, c2),
+      list(per_leaf),
+    )
+    cols = [treedef.unflatten(list(c)) for c in zip(*outs)] if outs else [updates] * 5
     return cols[0], ScaleBySoapState(safe_increment(state.count), *cols[1:])
 
   def _leaf(self, g, mu, nu, gg, q, first, refresh, c1, c2):
