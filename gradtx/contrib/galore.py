@@ -50,8 +50,14 @@ class GaLoreState(NamedTuple):
   projector: Any
 
 
+def _is_dim_nums(x: Any) -> bool:
+  """A `GaLoreDimensionNumbers`, or any NamedTuple with its two fields (Optax's class)."""
+  fields = GaLoreDimensionNumbers._fields
+  return isinstance(x, tuple) and getattr(x, "_fields", None) == fields
+
+
 def _is_spec(x: Any) -> bool:
-  return x is None or isinstance(x, GaLoreDimensionNumbers)
+  return x is None or _is_dim_nums(x)
 
 
 def _hashable(spec: GaLoreDimensionNumbers) -> GaLoreDimensionNumbers:
@@ -67,7 +73,7 @@ class _Specs:
 
   def __init__(self, value: Any) -> None:
     self.fn = self.leaves = self.treedef = self.single = None
-    if isinstance(value, GaLoreDimensionNumbers):
+    if _is_dim_nums(value):
       self.single = _hashable(value)
     elif callable(value):
       self.fn = value
