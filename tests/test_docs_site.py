@@ -15,6 +15,7 @@ import importlib.util
 import inspect
 import pkgutil
 import re
+import shutil
 import subprocess
 import sys
 import types
@@ -203,6 +204,32 @@ def test_guides_nav_lists_every_guide(tmp_path):
   assert nav.guide_pages(tmp_path) == ["guides/index.md", "guides/a.md", "guides/b.md"]
 
 
+def math_problems(doc: str) -> list[str]:
+  """Docstring text that cannot render: control characters (a LaTeX command in a non-raw
+  string, `"\\beta"` written as `"\beta"`) and an unpaired `$` outside code."""
+  problems = [f"control character {c!r}" for c in re.findall(r"[\x00-\x08\x0b-\x1f]", doc)]
+  text = re.sub(r"`[^`]*`", "", re.sub(r"\$\$.*?\$\$", "", doc, flags=re.S))
+  if text.count("$") % 2:
+    problems.append("unpaired $")
+  return problems
+
+
+def test_math_checker_fails_on_broken_math():
+  assert math_problems("$\x08eta_1$") == ["control character '\\x08'"]
+  assert math_problems("cost $5 and $x$") == ["unpaired $"]
+  assert math_problems("$$a$$ and `$HOME` and $x$") == []
+
+
+def test_docstring_math_renders(pages):
+  problems = []
+  for text in pages.values():
+    for path in _ENTRY.findall(text):
+      doc = getattr(_resolve(path), "__doc__", None)
+      if isinstance(doc, str) and not isinstance(_resolve(path), str):
+        problems += [f"{path}: {p}" for p in math_problems(doc)]
+  assert problems == []
+
+
 @pytest.mark.slow
 def test_site_builds_strict_with_every_entry_and_plot(tmp_path, pages):
   """`mkdocs build --strict` (warnings fail it); every entry has its anchor in the HTML."""
@@ -225,3 +252,7 @@ def test_site_builds_strict_with_every_entry_and_plot(tmp_path, pages):
     assert f'src="../assets/schedules/{name}.png"' in topic_schedules, name
   assert (site / "assets" / "katex" / "katex.min.js").exists()
   assert 'class="arithmatex"' in (site / "index.html").read_text()  # the home page's formula
+  if shutil.which("node"):  # every formula of the site parses with the site's KaTeX copy
+    math = subprocess.run(["node", str(HOOKS / "check_math.js"), str(site)], capture_output=True,
+                          text=True, timeout=300)
+    assert math.returncode == 0, math.stdout[-3000:]
