@@ -97,7 +97,7 @@ class Accumulate(GradientTransformation):
 
   inner: GradientTransformation
   every_k: Any = 1
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     object.__setattr__(self, "inner", as_transformation(self.inner))
@@ -123,8 +123,21 @@ class Accumulate(GradientTransformation):
 
 
 def accumulate_gradients(transform: Any, every_k: Any, *, state_dtype: Any = None) -> Accumulate:
-  """Applies `transform` once every `every_k` calls to the mean gradient (Optax's
-  MultiSteps); `state_dtype` stores the accumulator (default: at least float32)."""
+  r"""Applies `transform` once every `every_k` calls to the mean gradient (Optax's
+  `MultiSteps`).
+
+  For micro-steps $j = 1, \dots, k$ ($k$ = `every_k`):
+
+  $$
+  A_j = A_{j-1} + g_j, \qquad u_j = 0 \ (j < k), \qquad
+  (u_k, s) = \text{transform}(A_k / k, s), \qquad A \leftarrow 0,
+  $$
+
+  so with equal-size micro-batches, $k$ micro-batches of size $B$ give exactly the update
+  of one batch of $kB$. `state_dtype` stores the accumulator (default: at least float32).
+
+  Defaults: none (`every_k` is required; Optax's `MultiSteps` with `use_grad_mean=True`).
+  """
   return Accumulate(transform, every_k, state_dtype)
 
 
@@ -142,7 +155,7 @@ class ApplyEveryK(GradientTransformation):
   the stages before and after it in a chain still step every call."""
 
   k: Any = 1
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.positive_integer("apply_every", "k", self.k)
@@ -159,6 +172,16 @@ class ApplyEveryK(GradientTransformation):
 
 
 def apply_every(k: Any = 1, *, state_dtype: Any = None) -> ApplyEveryK:
-  """Accumulates gradients and emits their sum every `k` steps, zeros otherwise
-  (see `ApplyEveryK`; for the exact large-batch equivalent use `accumulate_gradients`)."""
+  r"""Accumulates gradients and emits their sum every `k` steps, zeros otherwise.
+
+  $$
+  u_t = \begin{cases} \sum_{i = t - k + 1}^{t} g_i & t \equiv 0 \pmod k, \\
+    0 & \text{otherwise}. \end{cases}
+  $$
+
+  Unlike `accumulate_gradients` (the exact large-batch equivalent), the stages before and
+  after it in a chain still step every call.
+
+  Defaults: `k=1` (Optax's `apply_every`).
+  """
   return ApplyEveryK(k, state_dtype)

@@ -53,7 +53,7 @@ class AveragedParamsState(NamedTuple):
 class _Averaging(GradientTransformation):
   """Shared body: `avg_t = (1 - a_t) avg_{t-1} + a_t w_t`, `a_t` a scalar per step."""
 
-  state_dtype: Any = static(None)
+  state_dtype: Any = static(default=None)
   _owner = ""
 
   def _weight(self, count: jax.Array) -> jax.Array:  # `a_t` for the step `count` (1-based)
@@ -93,8 +93,8 @@ class EmaParams(_Averaging):
   """
 
   decay: Any = 0.999
-  warmup: bool = static(False)
-  debias: bool = static(False)
+  warmup: bool = static(default=False)
+  debias: bool = static(default=False)
   _owner = "ema_params"
 
   def __post_init__(self):
@@ -161,18 +161,61 @@ class PolynomialAveraging(_Averaging):
 def ema_params(
   decay: Any = 0.999, *, warmup: bool = False, debias: bool = False, state_dtype: Any = None
 ) -> EmaParams:
-  """An EMA of the params (see `EmaParams`); passes the updates through. The average is kept
-  in `state_dtype` (default: the param dtype, at least float32)."""
+  r"""An exponential moving average of the params; passes the updates through.
+
+  With $w_t$ the params after this step's update:
+
+  $$
+  \bar w_t = d_t\, \bar w_{t-1} + (1 - d_t)\, w_t, \qquad \bar w_0 = w_0,
+  $$
+
+  $d_t$ = `decay`, or with `warmup=True` $d_t = \min(\text{decay}, (1 + n) / (10 + n))$,
+  $n = t - 1$ the steps done before this one (TF's
+  `ExponentialMovingAverage(num_updates=...)`). With `debias=True` the average is
+  Adam-style bias corrected, $\bar w_t = e_t / (1 - \text{decay}^t)$ with $e_0 = 0$
+  (so $\bar w_1 = w_1$). Read it with `averaged_params`; it is kept in `state_dtype`
+  (default: the param dtype, at least float32).
+
+  Defaults: `decay=0.999`, `warmup=False`, `debias=False` (TensorFlow's
+  `ExponentialMovingAverage` usage; Optax has no such stage).
+  """
   return EmaParams(state_dtype=state_dtype, decay=decay, warmup=warmup, debias=debias)
 
 
 def swa(start: Any = 1, every: Any = 1, *, state_dtype: Any = None) -> Swa:
-  """Stochastic weight averaging of the params (see `Swa`); passes the updates through."""
+  r"""Stochastic weight averaging of the params (Izmailov et al., 2018); passes the
+  updates through.
+
+  The uniform average of $w_t$ (the params after step $t$, counted from 1) over the steps
+  $t = a, a + e, a + 2e, \dots$ ($a$ = `start`, $e$ = `every`):
+
+  $$
+  \bar w_t = \bar w_{t-1} + \frac{w_t - \bar w_{t-1}}{n + 1}
+  $$
+
+  on those steps ($n$ the iterates averaged so far), unchanged on the others; before
+  `start` the average is the current iterate. Read it with `averaged_params`.
+
+  Defaults: `start=1`, `every=1` (every step from the first: gradtx's choice; Optax has no
+  such stage).
+  """
   return Swa(state_dtype=state_dtype, start=start, every=every)
 
 
 def polynomial_averaging(gamma: Any = 3.0, *, state_dtype: Any = None) -> PolynomialAveraging:
-  """Polynomial-decay averaging of the params (see `PolynomialAveraging`)."""
+  r"""Polynomial-decay averaging of the params (Shamir & Zhang, 2013, eq. 9); passes the
+  updates through.
+
+  $$
+  \bar w_t = \Big(1 - \frac{1 + \gamma}{t + \gamma}\Big) \bar w_{t-1}
+    + \frac{1 + \gamma}{t + \gamma}\, w_t,
+  $$
+
+  so $\bar w_1 = w_1$; $\gamma = 0$ is the uniform average of $w_1, \dots, w_t$. Read it
+  with `averaged_params`.
+
+  Defaults: `gamma=3` (the paper's experiments).
+  """
   return PolynomialAveraging(state_dtype=state_dtype, gamma=gamma)
 
 

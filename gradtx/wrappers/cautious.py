@@ -17,21 +17,11 @@ __all__ = ["Cautious", "cautious"]
 
 
 class Cautious(GradientTransformation):
-  """`inner`'s update `u`, masked per leaf where it disagrees with the gradient `g`.
-
-  With `descent=True` (`inner` is a whole optimizer: its updates are added to the params, so
-  they agree with `g` where `u g < 0`): `phi = [u g < 0]`; with `descent=False` (`inner` is a
-  scaling stage whose direction is subtracted later, e.g. `scale_by_adam()`): `phi = [u g > 0]`.
-  Then `u <- u phi / max(mean(phi), eps)`, the mean over the leaf's elements. Default
-  `eps=1e-3` (the reference's `clamp_(min=1e-3)`). The reference C-AdamW masks Adam's direction
-  and decays the weights unmasked: `chain(cautious(scale_by_adam(), descent=False),
-  add_decayed_weights(wd), scale_by_learning_rate(lr))`; `cautious(adamw(lr, ...))` masks the
-  weight-decay term too. The state is `inner`'s.
-  """
+  """The cautious wrapper; the rule and defaults are on `cautious`."""
 
   inner: GradientTransformation
   eps: Any = 1e-3
-  descent: bool = static(True)
+  descent: bool = static(default=True)
 
   def __post_init__(self):
     object.__setattr__(self, "inner", as_transformation(self.inner))
@@ -56,5 +46,24 @@ class Cautious(GradientTransformation):
 
 
 def cautious(inner: GradientTransformation, eps: Any = 1e-3, *, descent: bool = True) -> Cautious:
-  """The cautious version of `inner` (see `Cautious`), e.g. `cautious(adamw(1e-3))`."""
+  r"""The cautious version of `inner` (Liang et al., 2024; reference code
+  kyleliang919/C-Optim), e.g. `cautious(adamw(1e-3))`.
+
+  With $u$ `inner`'s update and $g$ the gradient, per leaf:
+
+  $$
+  \phi = [u \odot g < 0] \ (\texttt{descent=True}), \qquad
+  \phi = [u \odot g > 0] \ (\texttt{descent=False}), \qquad
+  u \leftarrow \frac{u \odot \phi}{\max(\operatorname{mean}(\phi), \epsilon)},
+  $$
+
+  the mean over the leaf's elements. `descent=True` is for a whole optimizer (its updates
+  are added to the params); `descent=False` for a scaling stage whose direction is
+  subtracted later, e.g. `scale_by_adam()`. The reference C-AdamW masks Adam's direction and
+  decays the weights unmasked: `chain(cautious(scale_by_adam(), descent=False),
+  add_decayed_weights(wd), scale_by_learning_rate(lr))`; `cautious(adamw(lr, ...))` masks
+  the weight-decay term too. The state is `inner`'s.
+
+  Defaults: `eps=1e-3` (the reference code's `clamp_(min=1e-3)`), `descent=True`.
+  """
   return Cautious(inner, eps, descent)

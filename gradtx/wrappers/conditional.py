@@ -45,8 +45,8 @@ class Conditionally(GradientTransformation):
 
   inner: GradientTransformation
   should_transform_fn: Callable = static()
-  forward_extra_args: bool = static(False)
-  mask: bool = static(False)
+  forward_extra_args: bool = static(default=False)
+  mask: bool = static(default=False)
 
   def __post_init__(self):
     object.__setattr__(self, "inner", as_transformation(self.inner))
@@ -78,14 +78,35 @@ class Conditionally(GradientTransformation):
 def conditionally_transform(
   inner: Any, should_transform_fn: Callable, forward_extra_args: bool = False
 ) -> Conditionally:
-  """`inner` at the steps where `should_transform_fn(step)` is True; elsewhere the
-  updates pass through and the inner state is kept (see `Conditionally`)."""
+  r"""`inner` at the steps where `should_transform_fn(step)` is True; elsewhere the
+  updates pass through and the inner state is kept.
+
+  $$
+  (u_t, s_t) = \begin{cases} \text{inner}(g_t, s_{t-1}) & c(n), \\
+    (g_t, s_{t-1}) & \text{otherwise}, \end{cases}
+  $$
+
+  with $c$ = `should_transform_fn` and $n$ the calls so far (0 on the first); the extra
+  arguments reach $c$ only with `forward_extra_args`. The inner step runs under `lax.cond`.
+
+  Defaults: `forward_extra_args=False` (Optax's `conditionally_transform`).
+  """
   return Conditionally(inner, should_transform_fn, forward_extra_args, mask=False)
 
 
 def conditionally_mask(
   inner: Any, should_transform_fn: Callable, forward_extra_args: bool = False
 ) -> Conditionally:
-  """`inner` at the steps where `should_transform_fn(step)` is True; elsewhere the
-  updates are zero and the inner state is kept (see `Conditionally`)."""
+  r"""`inner` at the steps where `should_transform_fn(step)` is True; elsewhere the
+  updates are zero and the inner state is kept.
+
+  $$
+  (u_t, s_t) = \begin{cases} \text{inner}(g_t, s_{t-1}) & c(n), \\
+    (0, s_{t-1}) & \text{otherwise}, \end{cases}
+  $$
+
+  with $c$ = `should_transform_fn` and $n$ the calls so far (0 on the first).
+
+  Defaults: `forward_extra_args=False` (Optax's `conditionally_mask`).
+  """
   return Conditionally(inner, should_transform_fn, forward_extra_args, mask=True)

@@ -81,7 +81,20 @@ class ApplyIfFinite(GradientTransformation):
 
 
 def apply_if_finite(inner: Any, max_consecutive_errors: Any) -> ApplyIfFinite:
-  """Wraps `inner` so that non-finite gradients skip the step (see `ApplyIfFinite`)."""
+  r"""Wraps `inner` so that non-finite gradients skip the step.
+
+  $$
+  (u_t, s_t) = \begin{cases} \text{inner}(g_t, s_{t-1}) &
+    g_t \text{ finite, or } e_{t-1} \ge E, \\
+    (0, s_{t-1}) & \text{otherwise}, \end{cases}
+  $$
+
+  with $e$ the count of consecutive skips and $E$ = `max_consecutive_errors`: after $E$
+  consecutive skips the next step is applied anyway (giving up, as Optax does), so a
+  persistent NaN surfaces instead of silently stalling training.
+
+  Defaults: none (`max_consecutive_errors` is required; Optax's `apply_if_finite`).
+  """
   return ApplyIfFinite(inner, max_consecutive_errors)
 
 
@@ -109,5 +122,14 @@ class ZeroNans(GradientTransformation):
 
 
 def zero_nans() -> ZeroNans:
-  """Replaces NaN gradients by zero (see `ZeroNans`)."""
+  r"""Replaces NaN gradients by zero (Inf is kept), recording per leaf whether it did.
+
+  $$
+  u_t = \begin{cases} 0 & g_t = \text{NaN}, \\ g_t & \text{otherwise}, \end{cases}
+  $$
+
+  elementwise.
+
+  Defaults: none (no arguments; Optax's `zero_nans`).
+  """
   return ZeroNans()

@@ -66,9 +66,9 @@ class Lookahead(GradientTransformation):
   """
 
   fast_optimizer: GradientTransformation
-  sync_period: Any = static(1)
+  sync_period: Any = static(default=1)
   slow_step_size: Any = 0.5
-  reset_state: bool = static(False)
+  reset_state: bool = static(default=False)
 
   def __post_init__(self):
     object.__setattr__(self, "fast_optimizer", as_transformation(self.fast_optimizer))
@@ -81,7 +81,7 @@ class Lookahead(GradientTransformation):
     slow = jax.tree.map(jnp.asarray, params)
     return LookaheadState(self.fast_optimizer.init(params), zero_count(), slow)
 
-  def update(self, updates, state, params=None, **extra_args):
+  def update(self, updates, state, params: Any = None, **extra_args):
     require_params("lookahead", params)
     pair = _is_pair(params)
     fast, slow = (params.fast, params.slow) if pair else (params, state.slow)
@@ -111,6 +111,21 @@ class Lookahead(GradientTransformation):
 def lookahead(
   fast_optimizer: Any, sync_period: int, slow_step_size: Any, reset_state: bool = False
 ) -> Lookahead:
-  """Lookahead around `fast_optimizer` (see `Lookahead`); params may be a plain tree
-  (slow weights kept in the state) or Optax's `LookaheadParams`."""
+  r"""Lookahead around `fast_optimizer` (Zhang et al., 2019); params may be a plain tree
+  (slow weights kept in the state) or Optax's `LookaheadParams`.
+
+  With $u$ the fast optimizer's update at fast weights $f$ and slow weights $s$, between
+  syncs $f \leftarrow f + u$; every $k$-th step ($k$ = `sync_period`)
+
+  $$
+  s \leftarrow s + \alpha\, (f + u - s), \qquad f \leftarrow s,
+  $$
+
+  with $\alpha$ = `slow_step_size`; with `reset_state` the fast optimizer's state is
+  re-initialized at each sync. Updates must be applied unchanged for fast and slow
+  weights to stay in step.
+
+  Defaults: `reset_state=False` (Optax's `lookahead`; the paper uses $k = 5$,
+  $\alpha = 0.5$).
+  """
   return Lookahead(fast_optimizer, sync_period, slow_step_size, reset_state)

@@ -46,7 +46,11 @@ class Snapshot(GradientTransformation):
 
 
 def snapshot(measure_name: str, measure: Callable[[Any], Any]) -> Snapshot:
-  """Stores `measure(updates)` (e.g. `gradtx.tree.norm`) in the state under `measure_name`."""
+  r"""Stores `measure(updates)` (e.g. `gradtx.tree.norm`) in the state under
+  `measure_name`: $u_t = g_t$, state $\leftarrow$ `measure`$(g_t)$.
+
+  Defaults: none (both arguments are required; Optax's `snapshot`).
+  """
   return Snapshot(measure_name, measure)
 
 
@@ -62,7 +66,7 @@ class Monitor(GradientTransformation):
   """`u = g`; each measure, a function of the updates or a transformation whose
   output is the measurement (e.g. `measure_with_ema`), records under its name."""
 
-  names: tuple = static(())
+  names: tuple = static(default=())
   measures: tuple = ()
 
   def init(self, params):
@@ -77,8 +81,12 @@ class Monitor(GradientTransformation):
 
 
 def monitor(measures: dict[str, Any]) -> Monitor:
-  """Records `{name: measure}` of the updates in a chain: a function of the updates
-  (stateless) or a transformation (stateful, e.g. `measure_with_ema`)."""
+  r"""Records `{name: measure}` of the updates in a chain: $u_t = g_t$, and each measure,
+  a function of the updates (stateless) or a transformation whose output is the
+  measurement (stateful, e.g. `measure_with_ema`), records $m(g_t)$ under its name.
+
+  Defaults: none (`measures` is required; Optax's `monitor`).
+  """
 
   def as_measure(m: Any) -> GradientTransformation:
     if callable(m) and not isinstance(m, GradientTransformation):
@@ -94,7 +102,7 @@ class MeasureWithEma(GradientTransformation):
   State `(EmptyState(), EmaState)`, Optax's (a chain of the measure and `ema`)."""
 
   measure: Callable = static()
-  ema: Ema = None
+  ema: Ema
 
   def init(self, params):
     return (EmptyState(), self.ema.init(self.measure(params)))
@@ -113,8 +121,19 @@ def measure_with_ema(
   *,
   state_dtype: Any = None,
 ) -> MeasureWithEma:
-  """Moving average of `measure(updates)` (see `MeasureWithEma`); the average is
-  stored in `accumulator_dtype` / `state_dtype` (default: at least float32)."""
+  r"""Moving average of `measure(updates)`, for `monitor`.
+
+  $$
+  m_t = \beta\, m_{t-1} + (1 - \beta)\, \text{measure}(g_t), \qquad
+  \text{output} = \frac{m_t}{1 - \beta^t}
+  $$
+
+  ($m_t$ itself with `debias=False`), $\beta$ = `decay`, $m_0 = 0$. State
+  `(EmptyState(), EmaState)`, Optax's (a chain of the measure and `ema`); the average is
+  stored in `accumulator_dtype` / `state_dtype` (default: at least float32).
+
+  Defaults: `decay` is required; `debias=True` (Optax's `measure_with_ema`).
+  """
   return MeasureWithEma(
     measure, ema(decay, debias, state_dtype=pick_dtype(state_dtype, accumulator_dtype))
   )
