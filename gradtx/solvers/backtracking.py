@@ -82,8 +82,8 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
   max_learning_rate: Any = 1.0
   atol: Any = 0.0
   rtol: Any = 0.0
-  store_grad: bool = static(False)
-  verbose: bool = static(False)
+  store_grad: bool = static(default=False)
+  verbose: bool = static(default=False)
 
   def __post_init__(self):
     _checks.positive_integer(_NAME, "max_backtracking_steps", self.max_backtracking_steps)
@@ -114,6 +114,7 @@ class ScaleByBacktrackingLinesearch(GradientTransformation):
   ):
     require_params(_NAME, params, updates)
     require_objective(_NAME, value=value, grad=grad, value_fn=value_fn)
+    assert value_fn is not None  # require_objective raised otherwise
     fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
     dtype = _tree.value_dtype(params)
     value = jnp.asarray(value).astype(dtype)
@@ -198,7 +199,26 @@ def scale_by_backtracking_linesearch(
   store_grad: bool = False,
   verbose: bool = False,
 ) -> ScaleByBacktrackingLinesearch:
-  """Armijo backtracking line search (see `ScaleByBacktrackingLinesearch`)."""
+  r"""Armijo backtracking line search (Nocedal & Wright, Algorithm 3.1; Vaswani et al.,
+  2019 for the increase between searches).
+
+  $u = \eta\, g$ with $\eta = \min(\kappa_+ \eta_{\mathrm{prev}}, \eta_{\max})\,
+  \kappa_-^{\,j}$ for the first $j = 0, 1, \dots$, `max_backtracking_steps` such that
+
+  $$
+  f(w + \eta g) \le (1 + r) f(w) + c\, \eta \langle g, \nabla f(w) \rangle + a,
+  $$
+
+  with $\kappa_+$ = `increase_factor`, $\kappa_-$ = `decrease_factor`, $\eta_{\max}$ =
+  `max_learning_rate`, $c$ = `slope_rtol`, $r$ = `rtol`, $a$ = `atol`. If no step passes,
+  the smallest one tried is used; if the objective was never finite, $\eta = 0$. $g$ must
+  be a descent direction, e.g. $-\nabla f$ from `sgd`. Needs `value`, `grad`, `value_fn`
+  (see `gradtx.solvers.objective`); `store_grad=True` also returns the gradient at the
+  accepted point in the state.
+
+  Defaults: `slope_rtol=1e-4`, `decrease_factor=0.8`, `increase_factor=1.5`,
+  `max_learning_rate=1`, `atol=0`, `rtol=0` (Optax's `scale_by_backtracking_linesearch`).
+  """
   return ScaleByBacktrackingLinesearch(
     max_backtracking_steps,
     slope_rtol,

@@ -84,9 +84,9 @@ class ScaleByLBFGS(GradientTransformation):
   gradient) is not stored. Default `memory_size=10` (Optax; N&W suggest 3-20).
   """
 
-  memory_size: int = static(10)
-  scale_init_precond: bool = static(True)
-  state_dtype: Any = static(None)
+  memory_size: int = static(default=10)
+  scale_init_precond: bool = static(default=True)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     _checks.positive_integer("scale_by_lbfgs", "memory_size", self.memory_size)
@@ -154,7 +154,29 @@ class ScaleByLBFGS(GradientTransformation):
 def scale_by_lbfgs(
   memory_size: int = 10, scale_init_precond: bool = True, *, state_dtype: Any = None
 ) -> ScaleByLBFGS:
-  """L-BFGS's direction `H_k g_k` (see `ScaleByLBFGS`)."""
+  r"""L-BFGS's direction $u_k = H_k g_k$ (Nocedal & Wright, Algorithms 7.4-7.5; Liu &
+  Nocedal, 1989).
+
+  From the last `memory_size` pairs $s_i = w_{i+1} - w_i$, $y_i = g_{i+1} - g_i$,
+  $\rho_i = 1 / \langle y_i, s_i \rangle$, the two-loop recursion with $H_k^0 = \gamma_k I$:
+
+  $$
+  \begin{aligned}
+  q &= g_k; \quad \text{newest to oldest: } \alpha_i = \rho_i \langle s_i, q \rangle,\
+    q \leftarrow q - \alpha_i y_i; \quad r = \gamma_k q; \\
+  &\text{oldest to newest: } \beta = \rho_i \langle y_i, r \rangle,\
+    r \leftarrow r + (\alpha_i - \beta) s_i; \quad u_k = r,
+  \end{aligned}
+  $$
+
+  with $\gamma_k = \langle s, y \rangle / \langle y, y \rangle$ of the newest pair (N&W
+  eq. 7.20) if `scale_init_precond`, else 1; on the first step
+  $\gamma_0 = \min(1, 1 / \|g_0\|)$ (Optax's heuristic: a first step of length at most 1).
+  The new pair is stored before $H_k g_k$ is formed; a non-finite pair is not stored.
+
+  Defaults: `memory_size=10`, `scale_init_precond=True` (Optax's `scale_by_lbfgs`; N&W
+  suggest 3-20).
+  """
   return ScaleByLBFGS(memory_size, scale_init_precond, state_dtype)
 
 
@@ -171,11 +193,21 @@ def _lbfgs(
   *,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """L-BFGS: `w <- w - eta_k H_k g_k`, `H_k` from `scale_by_lbfgs`, `eta_k` from
-  `linesearch` (default: strong-Wolfe zoom, 20 evaluations, first guess 1, as Optax
-  and N&W Algorithm 7.5), times `learning_rate` if given (else 1). `linesearch=None`
-  takes the fixed step `-learning_rate H_k g_k`. `update` needs `value`, `grad` and
-  `value_fn` when a line search is used."""
+  r"""L-BFGS (Liu & Nocedal, 1989; Nocedal & Wright, Algorithm 7.5).
+
+  $$
+  w_{k+1} = w_k - \eta_k\, \alpha\, H_k g_k,
+  $$
+
+  with $H_k g_k$ from `scale_by_lbfgs`, $\eta_k$ from `linesearch` and $\alpha$ =
+  `learning_rate` if given (else 1). `linesearch=None` takes the fixed step
+  $-\alpha H_k g_k$. `update` needs `value`, `grad` and `value_fn` when a line search is
+  used.
+
+  Defaults: `learning_rate=None`, `memory_size=10`, `scale_init_precond=True`, `linesearch`
+  a strong-Wolfe zoom search of 20 evaluations with first guess 1 (Optax's `lbfgs`;
+  Nocedal & Wright suggest a memory of 3-20).
+  """
   base = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
   return chain(
     scale_by_lbfgs(memory_size, scale_init_precond, state_dtype=state_dtype),

@@ -32,7 +32,7 @@ class ScaleByPolyak(StatelessTransformation):
   f_min: Any = 0.0
   max_learning_rate: Any = 1.0
   eps: Any = 0.0
-  variant: str = static("sps")
+  variant: str = static(default="sps")
 
   def __post_init__(self):
     _checks.positive("scale_by_polyak", "max_learning_rate", self.max_learning_rate)
@@ -59,7 +59,20 @@ class ScaleByPolyak(StatelessTransformation):
 def scale_by_polyak(
   f_min: Any = 0.0, max_learning_rate: Any = 1.0, eps: Any = 0.0, variant: str = "sps"
 ) -> ScaleByPolyak:
-  """Scales updates by Polyak's step size (see `ScaleByPolyak`)."""
+  r"""Scales updates by Polyak's step size (SPS_max, Loizou et al., 2021).
+
+  $$
+  u_t = \gamma_t\, g_t, \qquad
+  \gamma_t = \min\Big( \frac{f(w) - f^*}{\|g_t\|^2 + \epsilon}, \gamma_{\max} \Big),
+  $$
+
+  with $f^*$ = `f_min`, $\gamma_{\max}$ = `max_learning_rate`; `variant="sps+"` uses
+  $\max(f(w) - f^*, 0)$ (Garrigos et al., 2023). $\gamma_t = 0$ when
+  $\|g_t\|^2 + \epsilon$ is at most float64's machine epsilon. Needs `value=f(w)`.
+
+  Defaults: `f_min=0`, `max_learning_rate=1`, `eps=0`, `variant="sps"` (Optax's
+  `scale_by_polyak`).
+  """
   return ScaleByPolyak(f_min, max_learning_rate, eps, variant)
 
 
@@ -70,10 +83,21 @@ def _polyak_sgd(
   eps: Any = 0.0,
   variant: str = "sps",
 ) -> GradientTransformation:
-  """SGD with Polyak's step: `w <- w - s(t) min((f(w) - f_min) / (|g|^2 + eps),
-  max_learning_rate) g`, `s` = `scaling` (a number or a schedule). The step is
-  computed from the raw gradient, then scaled, as the formula says (Optax scales
-  first; the same for `scaling=1`, see docs/differences.md)."""
+  r"""SGD with Polyak's step size (Loizou et al., 2021, SPS_max).
+
+  $$
+  w_t = w_{t-1} - s_t \min\Big( \frac{f(w_{t-1}) - f^*}{\|g_t\|^2 + \epsilon},
+    \gamma_{\max} \Big)\, g_t,
+  $$
+
+  with $s_t$ = `scaling` (a number or a schedule), $f^*$ = `f_min` and $\gamma_{\max}$ =
+  `max_learning_rate`; `variant="sps+"` uses $\max(f - f^*, 0)$. The step is computed
+  from the raw gradient, then scaled, as the formula says (Optax scales first; the same
+  for `scaling=1`, docs/differences.md). Needs `value=`.
+
+  Defaults: `max_learning_rate=1`, `scaling=1`, `f_min=0`, `eps=0`, `variant="sps"`
+  (Optax's `polyak_sgd`).
+  """
   return chain(
     scale_by_polyak(f_min, max_learning_rate, eps, variant), scale_by_learning_rate(scaling)
   )

@@ -105,8 +105,8 @@ class ScaleByZoomLinesearch(GradientTransformation):
   curv_rtol: Any = 0.9
   approx_dec_rtol: Any = 1e-6
   stepsize_precision: Any = 1e-5
-  initial_guess_strategy: str = static("keep")
-  verbose: bool = static(False)
+  initial_guess_strategy: str = static(default="keep")
+  verbose: bool = static(default=False)
 
   def __post_init__(self):
     _checks.positive_integer(_NAME, "max_linesearch_steps", self.max_linesearch_steps)
@@ -153,6 +153,7 @@ class ScaleByZoomLinesearch(GradientTransformation):
   ):
     require_params(_NAME, params, updates)
     require_objective(_NAME, value=value, grad=grad, value_fn=value_fn)
+    assert value_fn is not None  # require_objective raised otherwise
     fn_kwargs = split_fn_kwargs(_NAME, value_fn, extra_args)
     dtype = _tree.value_dtype(params)
     h = lambda name: self._hyper(name, dtype)
@@ -274,7 +275,29 @@ def scale_by_zoom_linesearch(
   initial_guess_strategy: str = "keep",
   verbose: bool = False,
 ) -> ScaleByZoomLinesearch:
-  """Strong-Wolfe zoom line search (see `ScaleByZoomLinesearch`)."""
+  r"""Strong-Wolfe zoom line search (Nocedal & Wright, Algorithms 3.5-3.6).
+
+  $u = \eta\, g$ with $\eta$ satisfying, for $\phi(\eta) = f(w + \eta g)$,
+
+  $$
+  \phi(\eta) \le \phi(0) + c_1 \eta\, \phi'(0) + \tau, \qquad
+  |\phi'(\eta)| \le c_2 |\phi'(0)| + \tau,
+  $$
+
+  with $c_1$ = `slope_rtol`, $c_2$ = `curv_rtol`, $\tau$ = `tol`. Near a minimum
+  ($\phi(\eta) \le \phi(0) + \delta |\phi(0)|$, $\delta$ = `approx_dec_rtol`) the decrease
+  test may be Hager & Zhang's (2006) approximate one,
+  $\phi'(\eta) \le (2 c_1 - 1)\, \phi'(0)$. Phase 1 tries 1 (or the last step with
+  `initial_guess_strategy="keep"`), then `increase_factor` times the previous trial (at
+  most `max_learning_rate`); phase 2 zooms by safeguarded cubic, quadratic, then
+  bisection steps, stopping after `max_linesearch_steps` evaluations or below
+  `stepsize_precision`. If the objective was never finite, $\eta = 0$. Needs `value`,
+  `grad`, `value_fn` (see `gradtx.solvers.objective`).
+
+  Defaults: `tol=0`, `increase_factor=2`, `slope_rtol=1e-4`, `curv_rtol=0.9`,
+  `approx_dec_rtol=1e-6`, `stepsize_precision=1e-5`, `initial_guess_strategy="keep"`
+  (Optax's `scale_by_zoom_linesearch`; N&W's $c_1 = 10^{-4}$, $c_2 = 0.9$).
+  """
   return ScaleByZoomLinesearch(
     max_linesearch_steps,
     max_learning_rate,
