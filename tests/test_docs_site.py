@@ -75,7 +75,8 @@ def _resolve(path: str):
 
 
 _ENTRY = re.compile(r"^::: (\S+)$", re.M)
-_EXPORTED = re.compile(r"^<!-- entry: (\S+) -->\nExported as (.+)\.$", re.M)
+_EXPORTED = re.compile(r"^<!-- entry: (\S+) -->\n((?:(?:Exported as|Floor packages:) .+\.\n{0,2})+)",
+                       re.M)
 
 
 def _defines(module_name: str, name: str) -> bool:

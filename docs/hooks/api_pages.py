@@ -88,10 +88,15 @@ def namespaces() -> list[str]:
 
 def _walk_order(names: list[str]) -> list[str]:
   """Top level first, then Optax's namespaces, then the floors (for headings)."""
-  first = ["gradtx", "gradtx.transforms", "gradtx.schedules", "gradtx.tree_utils", "gradtx.tree",
-           "gradtx.projections", "gradtx.second_order", "gradtx.microbatching",
-           "gradtx.contrib", "gradtx.torch_optim", "gradtx.torch_optim.lr_scheduler"]
-  return [n for n in first if n in names] + [n for n in names if n not in first]
+  return [n for n in _NAMESPACE_ORDER if n in names] + [
+    n for n in names if n not in _NAMESPACE_ORDER]
+
+
+# The namespaces users import from (Optax's, torch_optim's), before the floor packages.
+_NAMESPACE_ORDER = ("gradtx", "gradtx.transforms", "gradtx.schedules", "gradtx.tree_utils",
+                    "gradtx.tree", "gradtx.projections", "gradtx.second_order",
+                    "gradtx.microbatching", "gradtx.contrib", "gradtx.torch_optim",
+                    "gradtx.torch_optim.lr_scheduler")
 
 
 @functools.cache
@@ -235,17 +240,21 @@ def api_pages() -> dict[str, str]:
 
 def _entry_lines(entry: Entry) -> list[str]:
   short = entry.heading.rsplit(".", 1)[1]
-  also = ", ".join(f"`{p}`" for p in entry.exported_as)
-  return [
+  top = [p for p in entry.exported_as if p.rsplit(".", 1)[0] in _NAMESPACE_ORDER]
+  floors = [p for p in entry.exported_as if p not in top]
+  lines = [
     f"::: {entry.path}",
     "    options:",
     f"      heading: \"{entry.heading}\"",
     f"      toc_label: \"{short}\"",
     "",
     f"<!-- entry: {entry.path} -->",
-    f"Exported as {also}.",
-    "",
   ]
+  if top:  # (the first line after the marker: tests/test_docs_site.py reads these lines)
+    lines.append("Exported as " + ", ".join(f"`{p}`" for p in top) + ".")
+  if floors:
+    lines += ["", "Floor packages: " + ", ".join(f"`{p}`" for p in floors) + "."]
+  return [*lines, ""]
 
 
 def _index_lines(pages: dict[str, str]) -> str:
