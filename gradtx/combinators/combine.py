@@ -25,8 +25,9 @@ class Chain(GradientTransformation):
     states = []
     for t in self.transforms:
       states.append(t.init(params))
-      if hasattr(t, "trainable"):
-        params = _masks.keep(params, t.trainable(params))
+      trainable = getattr(t, "trainable", None)  # a `freeze` stage
+      if trainable is not None:
+        params = _masks.keep(params, trainable(params))
     return tuple(states)
 
   def update(self, updates, state, params=None, **extra_args):
@@ -39,8 +40,9 @@ class Chain(GradientTransformation):
     for t, s in zip(self.transforms, state):
       updates, s = t.update(updates, s, params, **extra_args)
       new_state.append(s)
-      if hasattr(t, "trainable"):  # a `freeze` stage: later stages skip frozen leaves
-        trainable = t.trainable(updates)
+      trainable_fn = getattr(t, "trainable", None)
+      if trainable_fn is not None:  # a `freeze` stage: later stages skip frozen leaves
+        trainable = trainable_fn(updates)
         frozen.append((trainable, updates))
         updates = _masks.keep(updates, trainable)
         params = None if params is None else _masks.keep(params, trainable)
@@ -50,9 +52,18 @@ class Chain(GradientTransformation):
 
 
 def chain(*transforms: Any) -> Chain:
-  """Composes transformations, applied left to right.
+  r"""Composes transformations, applied left to right.
 
-  Accepts gradtx transformations and any Optax-style `(init, update)` pair.
+  $$
+  u_t = T_n\big(\cdots T_2(T_1(g_t))\big),
+  $$
+
+  each stage $T_i$ with its own state; the chain's state is the tuple of the stages'
+  states. Stages after a `freeze(mask)` stage see `None` in place of the frozen leaves, so
+  they keep no state and do no work for them. Accepts gradtx transformations and any
+  Optax-style `(init, update)` pair.
+
+  Defaults: none (Optax's `chain`).
   """
   return Chain(tuple(as_transformation(t) for t in transforms))
 
@@ -61,7 +72,7 @@ class NamedChain(GradientTransformation):
   """`chain` whose state is an ordered dict `name -> that stage's state`, so
   `state["clip"]` finds a stage's state by the name it was given."""
 
-  names: tuple = static(())
+  names: tuple = static(default=())
   transforms: tuple = ()
 
   def init(self, params):
@@ -75,7 +86,11 @@ class NamedChain(GradientTransformation):
 
 
 def named_chain(*transforms: tuple[str, Any]) -> NamedChain:
-  """`chain` of `(name, transform)` pairs; the state is keyed by the names (unique)."""
+  r"""`chain` of `(name, transform)` pairs, $u_t = T_n(\cdots T_1(g_t))$; the state is an
+  ordered dict keyed by the (unique) names, so `state["clip"]` finds a stage's state.
+
+  Defaults: none (Optax's `named_chain`).
+  """
   names = tuple(name for name, _ in transforms)
   if len(set(names)) != len(names):
     raise ValueError(f"named_chain: names must be unique, got {list(names)}.")

@@ -66,7 +66,7 @@ def _freeze_mask(mask: Any) -> Any:
 
 def prefix_tree(mask: _masks.FrozenTree, tree: Any) -> Any:
   """The mask (or label) tree as given, a prefix of `tree`: not broadcast to its leaves."""
-  return mask.fn(tree) if mask.fn is not None else jax.tree.unflatten(mask.treedef, mask.leaves)
+  return mask.fn(tree) if mask.fn is not None else mask.tree()
 
 
 def masked_view(tree: Any, selected: Any) -> Any:
@@ -111,7 +111,16 @@ class Masked(GradientTransformation):
 
 
 def masked(inner: Any, mask: Any) -> Masked:
-  """`inner` on the leaves where `mask` is True (tree, prefix tree, callable or selector)."""
+  r"""`inner` on the leaves where `mask` is True (tree, prefix tree, callable or selector).
+
+  $$
+  u_i = \begin{cases} \text{inner}(g)_i & m_i, \\ g_i & \text{otherwise}, \end{cases}
+  $$
+
+  per leaf $i$, `inner` seeing (and keeping state for) only the selected leaves.
+
+  Defaults: none (both arguments are required; Optax's `masked`).
+  """
   return Masked(inner, mask)
 
 
@@ -124,7 +133,10 @@ class SetToZero(StatelessTransformation):
 
 
 def set_to_zero() -> SetToZero:
-  """Replaces every update by zeros (a frozen parameter)."""
+  r"""Replaces every update by zeros (a frozen parameter): $u_t = 0$.
+
+  Defaults: none (no arguments; Optax's `set_to_zero`).
+  """
   return SetToZero()
 
 
@@ -184,9 +196,18 @@ class Partition(GradientTransformation):
 
 
 def partition(transforms: dict, param_labels: Any) -> Partition:
-  """Routes each leaf to `transforms[label]` (Optax's `multi_transform`);
-  `param_labels` is a tree (or prefix) of labels or a callable
-  `params -> labels`. Every leaf needs a known label."""
+  r"""Routes each leaf to `transforms[label]` (Optax's `multi_transform`).
+
+  $$
+  u_i = T_{\ell(i)}(g)_i,
+  $$
+
+  with $\ell(i)$ leaf $i$'s label and each $T_\ell$ seeing (and keeping state for) only
+  its own leaves. `param_labels` is a tree (or prefix) of labels or a callable
+  `params -> labels`; every leaf needs a known label.
+
+  Defaults: none (both arguments are required; Optax's `partition`).
+  """
   return Partition(dict(transforms), param_labels)
 
 
@@ -223,15 +244,34 @@ class Freeze(GradientTransformation):
 
 
 def freeze(mask: Any) -> Freeze:
-  """Freezes the leaves where `mask` (tree, prefix, callable or selector) is True."""
+  r"""Freezes the leaves where `mask` (tree, prefix, callable or selector) is True.
+
+  $$
+  u_i = \begin{cases} 0 & m_i, \\ g_i & \text{otherwise}. \end{cases}
+  $$
+
+  The state is Optax's, `MaskedState(EmptyState())`. Inside a `chain` the stages after a
+  `freeze` never see the frozen leaves (they get `None` there), so
+  `chain(freeze(mask), adam(1e-3))` keeps no Adam moments for them.
+
+  Defaults: none (`mask` is required; Optax's `freeze`).
+  """
   return Freeze(mask)
 
 
 def selective_transform(optimizer: Any, *, freeze_mask: Any) -> Partition:
-  """`optimizer` on the leaves where `freeze_mask` is False, `u = 0` where it is True:
+  r"""`optimizer` on the leaves where `freeze_mask` is False, zero where it is True.
+
+  $$
+  u_i = \begin{cases} 0 & m_i, \\ \text{optimizer}(g)_i & \text{otherwise}, \end{cases}
+  $$
+
   Optax's `partition({"train": optimizer, "freeze": set_to_zero()}, labels)`, so the
-  optimizer keeps no state for frozen leaves. `freeze_mask`: a bool, a tree (or
-  prefix) of bools, or a callable / selector `params -> such a tree`."""
+  optimizer keeps no state for frozen leaves. `freeze_mask`: a bool, a tree (or prefix)
+  of bools, or a callable / selector `params -> such a tree`.
+
+  Defaults: none (`freeze_mask` is required; Optax's `selective_transform`).
+  """
 
   def label(frozen: Any) -> str:
     return "freeze" if frozen else "train"
@@ -263,8 +303,14 @@ class _Labels:
 
 
 def param_groups(transform: Any, groups: Sequence[tuple[Any, dict]]) -> Partition:
-  """Overrides hyperparameters per group of leaves.
+  r"""Overrides hyperparameters per group of leaves.
 
+  $$
+  u_i = T_{k(i)}(g)_i, \qquad T_k = \text{transform with overrides}_k, \qquad
+  T_{\text{default}} = \text{transform},
+  $$
+
+  with $k(i)$ the first group whose selector selects leaf $i$.
   `groups` is a sequence of `(selector, overrides)`; a selector is a path
   pattern (`"*bias"`), a list of patterns, a mask, or a `gradtx.selection`
   selector. A leaf belongs to the first group that selects it, else to the
@@ -274,6 +320,9 @@ def param_groups(transform: Any, groups: Sequence[tuple[Any, dict]]) -> Partitio
           ("*bias", dict(weight_decay=0.0)),
           ("encoder/*", dict(learning_rate=1e-4)),
       ])
+
+  Defaults: none (both arguments are required; gradtx's own, PyTorch's parameter groups
+  as a combinator, which Optax lacks).
   """
   selectors = tuple(_as_selector(s) for s, _ in groups)
   transforms = {"default": transform}

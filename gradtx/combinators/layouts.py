@@ -59,5 +59,17 @@ class Flatten(GradientTransformation):
 
 
 def flatten(inner: Any) -> Flatten:
-  """Runs `inner` on the concatenation of all leaves (see `Flatten`)."""
+  r"""Runs `inner` on the concatenation of all leaves.
+
+  $$
+  v = \operatorname{concat}_i \operatorname{ravel}(g_i), \qquad
+  u = \operatorname{unravel}\big(\text{inner}(v)\big),
+  $$
+
+  the result cut back into the leaves' shapes: fewer, larger kernels for a tree of many
+  small leaves, at the cost of one copy. Leaves of different dtypes are joined in their
+  common dtype and each update is cast back to its leaf's dtype.
+
+  Defaults: none (`inner` is required; Optax's `flatten`).
+  """
   return Flatten(inner)
