@@ -25,6 +25,7 @@ NO_RUN: dict[tuple[str, str], int] = {
     ("docs/ecosystem.md",
      "needs 8 devices (examples/sharded_training.py runs this on 8 virtual CPUs)"): 1,
     ("docs/ecosystem.md", "needs a multi-process cluster (jax.distributed)"): 1,
+    ("docs/guides/07-sharding.md", "needs a multi-process cluster (jax.distributed)"): 1,
     ("docs/porting_from_pytorch.md",
      "deliberately partial: a side-by-side PyTorch / gradtx comparison"): 1,
     ("docs/solvers.md", "deliberately partial: the call's signature, run in full below"): 1,
