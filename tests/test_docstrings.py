@@ -17,7 +17,9 @@ exception (a name that is no longer a factory) fails too.
 
 from __future__ import annotations
 
+import ast
 import inspect
+import pathlib
 import re
 import sys
 import typing
@@ -144,6 +146,38 @@ def test_exceptions_are_current():
 @pytest.mark.parametrize("name", sorted(set(FACTORIES) - set(EXCEPTIONS)))
 def test_docstring_has_formula_and_defaults_source(name):
   assert not problems(FACTORIES[name]), f"{name}: {problems(FACTORIES[name])}"
+
+
+def _unraw_docstrings_with_backslashes(source: str, name: str) -> list[str]:
+  r"""Docstrings of `source` holding a backslash without an `r` prefix: in a plain string
+  `\beta` is a backspace then `eta` and `\frac` a form feed then `rac`, so the formula
+  would silently break."""
+  found = []
+  tree = ast.parse(source)
+  for node in ast.walk(tree):
+    if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+      first = node.body[0] if node.body else None
+      if not (isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)):
+        continue
+      if not isinstance(first.value.value, str):
+        continue
+      segment = ast.get_source_segment(source, first.value) or ""
+      if "\\" in segment and segment[:1] not in "rR":
+        found.append(f"{name}:{first.lineno} {getattr(node, 'name', '<module>')}")
+  return found
+
+
+def test_docstrings_with_backslashes_are_raw():
+  package = pathlib.Path(gradtx.__file__).parent
+  found = []
+  for path in sorted(package.rglob("*.py")):
+    found += _unraw_docstrings_with_backslashes(path.read_text(), str(path.relative_to(package)))
+  assert not found, f"docstrings with a backslash that are not raw (r'''...'''): {found}"
+
+
+def test_the_raw_check_can_fail():
+  source = 'def f():\n  """$\\beta_1$"""\n\n\ndef g():\n  r"""$\\beta_1$"""\n'
+  assert _unraw_docstrings_with_backslashes(source, "m.py") == ["m.py:2 f"]
 
 
 def test_the_rule_can_fail():
