@@ -96,7 +96,8 @@ def scale_by_acprop(
   `scale_by_acprop`).
 
   Returns:
-    A `ScaleByAcprop` transformation with Optax's `ScaleByBeliefState(count, mu, nu)`.
+    A `ScaleByAcprop` transformation with state `ScaleByAdamState(count, mu, nu)` (the
+    layout of Optax's `ScaleByBeliefState`).
   """
   return ScaleByAcprop(b1, b2, eps, eps_root, state_dtype)
 

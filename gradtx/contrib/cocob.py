@@ -88,7 +88,8 @@ class ScaleByCocob(GradientTransformation):
 def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> ScaleByCocob:
   r"""COCOB-Backprop's step (Orabona & Tommasi, 2017), per coordinate.
 
-  With $g$ the (sub)gradient and $w_1$ the params at the first update:
+  With $g$ the (sub)gradient, $w_1$ the params given to `init` and
+  $\theta_0 = G_0 = R_0 = 0$:
 
   $$
   \begin{aligned}

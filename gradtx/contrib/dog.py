@@ -67,11 +67,7 @@ def _distance(params: Any, init_params: Any, squared: bool) -> jax.Array:
 
 
 class ScaleByDog(GradientTransformation):
-  """DoG: `r_bar_t = max(r_bar, ||x_t - x_0||)`, `G_t = G + ||g_t||^2`,
-  `u = r_bar_t / sqrt(G_t + eps) g` (norms over the whole tree). `init_step`:
-  `("heuristic", a)`: `r_bar_0 = a (1 + ||x_0||)` (default `a=1e-6`, 1e-4 with batch norm,
-  the paper's advice); `("distance", r)`: `r_bar_0 = r`; `("learning_rate", eta)`: the
-  first step uses `eta`."""
+  """DoG's step; the update rule and defaults are on `scale_by_dog`."""
 
   init_step: tuple = static(default=("heuristic", 1e-6))
   eps: Any = 1e-8
@@ -114,9 +110,7 @@ class ScaleByDog(GradientTransformation):
 
 
 class ScaleByDowg(GradientTransformation):
-  """DoWG: `r_bar^2_t = max(r_bar^2, ||x_t - x_0||^2)`, `v_t = v + r_bar^2_t ||g_t||^2`,
-  `u = r_bar^2_t / (sqrt(v_t) + eps) g`; `r_bar^2_0 = init_estim_sq_dist` (default `eps`).
-  Default `eps=1e-4` as Optax."""
+  """DoWG's step; the update rule and defaults are on `scale_by_dowg`."""
 
   init_estim_sq_dist: Any = None
   eps: Any = 1e-4
@@ -144,12 +138,40 @@ class ScaleByDowg(GradientTransformation):
 
 
 def scale_by_dog(init_step: tuple = ("heuristic", 1e-6), eps: Any = 1e-8) -> ScaleByDog:
-  """DoG's global step size times the gradient (see `ScaleByDog`)."""
+  r"""DoG's global step size times the gradient (Ivgi et al., 2023), norms over the whole
+  tree.
+
+  With $w_0$ the params given to `init` and $w$ those passed to this update:
+
+  $$
+  \bar r_t = \max(\bar r_{t-1}, \|w - w_0\|), \qquad G_t = G_{t-1} + \|g_t\|^2, \qquad
+  u_t = \frac{\bar r_t}{\sqrt{G_t + \epsilon}}\, g_t,
+  $$
+
+  with $G_0 = 0$ and $\bar r_0$ from `init_step`: `("heuristic", a)`,
+  $\bar r_0 = a (1 + \|w_0\|)$; `("distance", r)`, $\bar r_0 = r$;
+  `("learning_rate", eta)`, the first step uses `eta` as its step size.
+
+  Defaults: `init_step=("heuristic", 1e-6)`, `eps=1e-8` (Optax's `contrib.scale_by_dog`;
+  the paper advises $a = 10^{-4}$ with batch norm).
+  """
   return ScaleByDog(tuple(init_step), eps)
 
 
 def scale_by_dowg(init_estim_sq_dist: Any = None, eps: Any = 1e-4) -> ScaleByDowg:
-  """DoWG's global step size times the gradient (see `ScaleByDowg`)."""
+  r"""DoWG's global step size times the gradient (Khaled et al., 2023), norms over the
+  whole tree.
+
+  $$
+  \bar r^2_t = \max(\bar r^2_{t-1}, \|w - w_0\|^2), \qquad
+  v_t = v_{t-1} + \bar r^2_t \|g_t\|^2, \qquad
+  u_t = \frac{\bar r^2_t}{\sqrt{v_t} + \epsilon}\, g_t,
+  $$
+
+  with $v_0 = 0$ and $\bar r^2_0$ = `init_estim_sq_dist` (default $\epsilon$).
+
+  Defaults: `init_estim_sq_dist=None`, `eps=1e-4` (Optax's `contrib.scale_by_dowg`).
+  """
   return ScaleByDowg(init_estim_sq_dist, eps)
 
 

@@ -87,11 +87,7 @@ def _step(state, barf, gamma, iprod, norm, alpha, wd, lower_bound, adapt, bc1: A
 
 
 class Momo(GradientTransformation):
-  """MoMo (SGD with momentum): with `b_1 = 0` on the first step, `d = b d + (1 - b) g`,
-  `barf`, `gamma` as above, `k = 1 + lr wd`,
-  `tau = min(lr, max(k (barf - lb - gamma) + <d, x>, 0) / ||d||^2)`,
-  `u = -(lr wd / k) x - tau d`. `adapt_lower_bound` estimates `lb` online (Algorithm 3).
-  Defaults (paper): `lr=1`, `beta=0.9`, `lower_bound=0`. Needs `value=` (the loss)."""
+  """MoMo; the update rule and defaults are on `momo`."""
 
   learning_rate: Any = 1.0
   beta: Any = 0.9
@@ -140,11 +136,7 @@ class Momo(GradientTransformation):
 
 
 class MomoAdam(GradientTransformation):
-  """MoMo-Adam: `d = b1 d + (1 - b1) g`, `v = b2 v + (1 - b2) g^2`,
-  `D = eps + sqrt(v / (1 - b2^t))`, `c = 1 - b1^t`,
-  `tau = min(lr / c, max(k (barf - c lb - gamma) + <d, x>, 0) / <d, d / D>)`,
-  `u = -(lr wd / k) x - tau d / D`. Defaults (paper): `lr=1e-2`, `b1=0.9`, `b2=0.999`,
-  `eps=1e-8`. Needs `value=`."""
+  """MoMo-Adam; the update rule and defaults are on `momo_adam`."""
 
   learning_rate: Any = 1e-2
   b1: Any = 0.9
@@ -217,7 +209,7 @@ def _momo(
 ) -> Momo:
   r"""MoMo, model-based momentum SGD (Schaipp et al., 2023). Needs `value=` (the loss).
 
-  With $f_t$ the loss, $\beta_1 = 0$ on the first step and $\beta$ = `beta` after,
+  With $f_t$ the loss, $\beta = 0$ on the first step (so $d_1 = g_1$) and `beta` after,
   $\eta$ = `learning_rate`, $\lambda$ = `weight_decay`, $k = 1 + \eta \lambda$ and $\ell$
   the loss lower bound:
 

@@ -41,10 +41,7 @@ class DifferentiallyPrivateAggregateState(NamedTuple):
 
 
 class DifferentiallyPrivateAggregate(GradientTransformation):
-  """Takes per-example gradients (batch axis first on every leaf, so first in a chain):
-  `u = (sum_i g_i min(1, C / ||g_i||) + N(0, (C sigma)^2)) / B` with `C = l2_norm_clip`,
-  `sigma = noise_multiplier`, `B` the batch size. The key is split as Optax does
-  (next key, then one key per leaf), so the noise is Optax's for the same key."""
+  """DP-SGD's aggregation; the rule and defaults are on `differentially_private_aggregate`."""
 
   l2_norm_clip: Any
   noise_multiplier: Any

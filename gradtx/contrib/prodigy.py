@@ -192,10 +192,13 @@ def prodigy(
   r_t = \beta_3 r_{t-1} + \tfrac{d}{d_0} \delta_t \langle g_t, w_0 - w_{t-1} \rangle,
   \qquad \hat d = \kappa\, \frac{r_t}{\|s_t\|_1}, \\
   d_{\max} &\leftarrow \max(d_{\max}, \hat d), \qquad
-  d \leftarrow \min(d_{\max}, \rho\, d), \qquad
-  u_t = -\delta_t \frac{m_t}{\sqrt{v_t} + d\, \epsilon} - \lambda\, \delta_t\, w_{t-1},
+  d' = \min(d_{\max}, \rho\, d), \qquad
+  u_t = -\delta_t \frac{m_t}{\sqrt{v_t} + d' \epsilon} - \lambda\, \delta_t\, w_{t-1},
   \end{aligned}
   $$
+
+  $d'$ becoming the estimate $d$ of the next step ($d$ is first raised to $\hat d$ while
+  it is still $d_0$; with $\beta_1 = 0$ the numerator is $d' g_t$).
 
   with $\kappa$ = `estim_lr_coef`, $\rho$ = `growth_rate` and $\lambda$ = `weight_decay`
   (`decouple=False`: $g_t \leftarrow g_t + \lambda w_{t-1}$ first instead);

@@ -101,11 +101,7 @@ def hutchinson_estimator_diag_hessian(random_seed: Any = None) -> HutchinsonEsti
 
 
 class ScaleBySophia(GradientTransformation):
-  """`m = b1 m + (1 - b1) g`; `u = clip(m / (1 - b1^t) / max(gamma h, eps), +-clip_threshold)`
-  with `h` the EMA of the Hessian-diagonal estimates, refreshed before the steps
-  `t = 1, 1 + update_interval, ...` as `h = b2 h + (1 - b2) hessian_diagonal_fn(...)`
-  (after this step's update, as Optax). Defaults (paper, Optax): `b1=0.965`, `b2=0.99`,
-  `eps=1e-8`, `gamma=0.01` (the paper's `rho`), `clip_threshold=1`, `update_interval=10`."""
+  """Sophia's scaling; the update rule and defaults are on `scale_by_sophia`."""
 
   b1: Any = 0.965
   b2: Any = 0.99
