@@ -303,3 +303,90 @@ def test_bfloat16_params_keep_their_dtype_and_nan_steps_are_skipped():
   bad = jax.tree.map(lambda x: x.at[0].set(jnp.nan), p32)
   u, s = wrapped.update(bad, s, p32)
   np.testing.assert_array_equal(gradtx.apply_updates(p32, u)["w"], p32["w"])
+
+
+# -- the reliability suites' checks (tests/test_errors.py, test_dtypes.py, test_properties.py
+# enumerate gradtx's top-level factories; contrib optimizers are checked in their own files)
+
+
+def test_complex_params_against_numpy():
+  """Complex leaves: `P = U[:, :r]` of the complex SVD, `u = alpha P P^H G` (identity base);
+  a tall leaf: `u = alpha G Q Q^H`, `Q = V[:, :r]`."""
+  rng = np.random.default_rng(4)
+  c = lambda *s: jnp.asarray(rng.normal(size=s) + 1j * rng.normal(size=s))
+  params, grads = {"w": c(3, 5), "t": c(6, 3)}, {"w": c(3, 5), "t": c(6, 3)}
+  tx = gc.scale_by_galore(rank=2, scale=0.5, base_optimizer=gradtx.identity())
+  u, state = tx.update(grads, tx.init(params))
+  for k, left in (("w", True), ("t", False)):
+    g = np.asarray(grads[k])
+    uu, _, vh = np.linalg.svd(g, full_matrices=False)
+    want = 0.5 * (uu[:, :2] @ uu[:, :2].conj().T @ g if left else g @ vh[:2].conj().T @ vh[:2])
+    np.testing.assert_allclose(np.asarray(u[k]), want, rtol=1e-10, atol=1e-12)
+    p = np.asarray(state.projector[k])
+    np.testing.assert_allclose(p.conj().T @ p, np.eye(p.shape[1]), atol=1e-12)
+    top = p[np.argmax(np.abs(p), 0), np.arange(p.shape[1])]
+    np.testing.assert_allclose(top.imag, 0, atol=1e-15)
+    assert np.all(top.real > 0)
+
+
+@pytest.mark.parametrize("param_dtype,state_dtype", [(jnp.float32, jnp.bfloat16),
+                                                     (jnp.bfloat16, jnp.float16)])
+def test_state_dtype_sets_projectors_and_default_adam_moments(param_dtype, state_dtype):
+  params = {"w": jnp.ones((4, 6), param_dtype), "b": jnp.ones(3, param_dtype)}
+  tx = gc.galore(0.01, rank=2, state_dtype=state_dtype)
+  state = tx.init(params)
+  leaves = [x for x in jax.tree.leaves(state) if x.ndim > 0 and x.size > 0]
+  assert leaves and {x.dtype for x in leaves} == {jnp.dtype(state_dtype)}
+  u, new_state = jax.jit(tx.update)(jax.tree.map(lambda p: p * 0.5, params), state, params)
+  assert {x.dtype for x in jax.tree.leaves(u)} == {jnp.dtype(param_dtype)}
+  assert jax.tree.structure(new_state) == jax.tree.structure(state)
+  assert [x.dtype for x in jax.tree.leaves(new_state)] == [x.dtype for x in jax.tree.leaves(state)]
+
+
+def test_float32_params_under_x64_keep_float32_state_and_updates():
+  params = {"w": jnp.ones((4, 6), jnp.float32), "b": jnp.ones(3, jnp.float32)}
+  tx = gc.galore(0.01, rank=2)
+  state = tx.init(params)
+  u, state = tx.update(jax.tree.map(lambda p: p * 0.5, params), state, params)
+  assert {x.dtype for x in jax.tree.leaves(u)} == {jnp.dtype(jnp.float32)}
+  assert {x.dtype for x in jax.tree.leaves(state[0]) if x.ndim} == {jnp.dtype(jnp.float32)}
+
+
+def test_odd_trees_empty_scalars_and_unknown_extra_args():
+  tx = gc.galore(0.01, rank=2)
+  u, _ = tx.update({}, tx.init({}), {})
+  assert u == {}
+  params = {"s": jnp.asarray(1.5), "w": jnp.ones((3, 4)), "n": [jnp.ones(2), (jnp.ones((2, 2)),)]}
+  state = tx.init(params)
+  u, state = tx.update(params, state, params, some_unknown_arg=1.0)
+  assert jax.tree.structure(u) == jax.tree.structure(params)
+  assert all(a.shape == b.shape for a, b in zip(jax.tree.leaves(u), jax.tree.leaves(params)))
+
+
+@pytest.mark.parametrize("bad", [jnp.int32, jnp.bool_])
+def test_integer_params_and_gradients_are_refused_by_leaf_path(bad):
+  params = {"w": jnp.ones((3, 4)), "b": jnp.ones(2)}
+  tx = gc.galore(0.01, rank=2)
+  with pytest.raises(TypeError, match=r"\['b'\]"):
+    tx.init({"w": params["w"], "b": jnp.ones(2, bad)})
+  state = tx.init(params)
+  with pytest.raises((TypeError, ValueError), match=r"\['b'\]"):
+    tx.update({"w": params["w"], "b": jnp.ones(2, bad)}, state, params)
+
+
+def test_checkpoint_resume_is_bit_identical():
+  import pickle
+
+  params = jax.tree.map(jnp.asarray, _params())
+  opt = gc.galore(0.01, rank=2, update_proj_gap=2, weight_dimension_numbers=DIMS)
+  step = jax.jit(lambda p, s: (lambda u, s: (gradtx.apply_updates(p, u), s))(
+      *opt.update(jax.grad(_loss)(p), s, p)))
+  p, s = params, opt.init(params)
+  for _ in range(3):
+    p, s = step(p, s)
+  p2, s2 = pickle.loads(pickle.dumps((p, s)))
+  for _ in range(3):
+    p, s = step(p, s)
+    p2, s2 = step(p2, s2)
+  for a, b in zip(jax.tree.leaves((p, s)), jax.tree.leaves((p2, s2))):
+    assert np.asarray(a).tobytes() == np.asarray(b).tobytes()

@@ -230,7 +230,9 @@ class ScaleByGalore(GradientTransformation):
     _checks.positive_integer(owner, "rank", self.rank)
     _checks.positive_integer(owner, "update_proj_gap", self.update_proj_gap)
     _checks.check(owner, "scale", self.scale, lambda v: v == v, "a real number")
-    base = scale_by_adam() if self.base_optimizer is None else self.base_optimizer
+    base = self.base_optimizer
+    if base is None:
+      base = scale_by_adam(state_dtype=self.state_dtype)
     try:
       base = as_transformation(base)
     except TypeError:
@@ -331,7 +333,8 @@ def scale_by_galore(
 ) -> ScaleByGalore:
   """GaLore's projection around `base_optimizer` (see `ScaleByGalore`); Optax's signature.
   `base_optimizer` sees no params (use `galore`'s `weight_decay`, not `adamw`);
-  `state_dtype`: the projectors' dtype (default: the param dtype, at least float32)."""
+  `state_dtype`: the projectors' dtype and, with the default base, Adam's moments' (default:
+  the param dtype, at least float32)."""
   return ScaleByGalore(
     rank, update_proj_gap, scale, base_optimizer, weight_dimension_numbers, state_dtype
   )
