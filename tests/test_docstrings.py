@@ -1,8 +1,9 @@
 """Every public factory of a transformation, optimizer or schedule documents its update
 rule as a formula and where its defaults come from.
 
-The rule checked, for each callable in `gradtx.__all__` and `gradtx.contrib.__all__`
-whose return annotation is a `GradientTransformation` or `Schedule` subclass:
+The rule checked, for each callable in the `__all__` of `gradtx`, `gradtx.contrib` and
+every submodule (but `gradtx.torch_optim`) whose return annotation is a
+`GradientTransformation` or `Schedule` subclass, and for the names in `ALSO_CHECKED`:
 
 * it has a docstring with inline (`$...$`) or display (`$$ ... $$`) math, the form the
   docs site renders (mkdocstrings + pymdownx.arithmatex, generic mode);
@@ -18,8 +19,10 @@ exception (a name that is no longer a factory) fails too.
 from __future__ import annotations
 
 import ast
+import importlib
 import inspect
 import pathlib
+import pkgutil
 import re
 import sys
 import typing
@@ -40,6 +43,7 @@ EXCEPTIONS = {
   "stateless": _CORE,
   "stateless_with_tree_map": _CORE,
   "with_extra_args_support": _CORE,
+  "as_transformation": _CORE,
   # files edited by other helpers at the time of writing.
   "scale_by_shampoo": _OWNED,
   "scale_by_soap": _OWNED,
@@ -72,12 +76,27 @@ def _return_class(fn: typing.Callable) -> type | None:
   return annotation if isinstance(annotation, type) else None
 
 
+def _modules() -> list:
+  """`gradtx`, `gradtx.contrib`, then every submodule (its `__all__` may hold factories
+  the top level does not re-export, e.g. `contrib.dog.scale_by_dog`), except
+  `gradtx.torch_optim` (torch's API, documented as torch's)."""
+  found = [gradtx, gradtx.contrib]
+  for info in pkgutil.walk_packages(gradtx.__path__, "gradtx."):
+    if not info.name.startswith("gradtx.torch_optim"):
+      found.append(importlib.import_module(info.name))
+  return found
+
+
+# A schedule that is a plain `Module` (PSGD-Kron's default update probability).
+ALSO_CHECKED = {"kron_update_probability": gradtx.kron_update_probability}
+
+
 def _factories() -> dict[str, typing.Callable]:
-  found = {}
-  for module in (gradtx, gradtx.contrib):
-    for name in module.__all__:
+  found = dict(ALSO_CHECKED)
+  for module in _modules():
+    for name in getattr(module, "__all__", ()):
       obj = getattr(module, name)
-      if isinstance(obj, type) or not callable(obj):
+      if isinstance(obj, type) or not callable(obj) or name in found:
         continue
       cls = _return_class(obj)
       if cls is not None and issubclass(cls, (GradientTransformation, Schedule)):

@@ -42,9 +42,8 @@ _RMS_CAP = 1.1  # the preconditioned gradient's RMS should be about 1; the refer
 
 
 class KronUpdateProbability(Module):
-  """`p(t) = clip(max_prob exp(-decay (t - flat_start)), min_prob, max_prob)`: 1 for the first
-  `flat_start` steps, then an exponential anneal to `min_prob` (the reference's
-  `precond_update_prob_schedule`, defaults `1.0, 0.03, 0.001, 500`)."""
+  """PSGD-Kron's update-probability schedule; the rule and defaults are on
+  `kron_update_probability`."""
 
   max_prob: Any = 1.0
   min_prob: Any = 0.03
@@ -62,7 +61,19 @@ class KronUpdateProbability(Module):
 def kron_update_probability(
   max_prob: Any = 1.0, min_prob: Any = 0.03, decay: Any = 0.001, flat_start: Any = 500
 ) -> KronUpdateProbability:
-  """PSGD-Kron's default preconditioner-update schedule (see `KronUpdateProbability`)."""
+  r"""PSGD-Kron's default preconditioner-update schedule, a function of the step count $n$.
+
+  $$
+  p(n) = \operatorname{clip}\big(p_{\max}\, e^{-\lambda (n - n_0)}, p_{\min}, p_{\max}\big),
+  $$
+
+  with $p_{\max}$ = `max_prob`, $p_{\min}$ = `min_prob`, $\lambda$ = `decay` and $n_0$ =
+  `flat_start`: $p_{\max}$ for the first $n_0$ steps, then an exponential anneal to
+  $p_{\min}$.
+
+  Defaults: `max_prob=1`, `min_prob=0.03`, `decay=0.001`, `flat_start=500` (the reference
+  code's `precond_update_prob_schedule`).
+  """
   return KronUpdateProbability(max_prob, min_prob, decay, flat_start)
 
 
