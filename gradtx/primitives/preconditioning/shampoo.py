@@ -174,8 +174,9 @@ class ScaleByShampoo(GradientTransformation):
     use_shampoo = k >= self.start_preconditioning_step
     c2 = bias_correction(self.beta2, count)
     p = self.exponent_override or 4
+    mm = lambda a, b: jnp.matmul(a, b, precision=_HIGHEST)
 
-    def leaf(g, l, r, pl, pr, nu):
+    def statistics(g, l, r, nu):
       cdt = compute_dtype(g.dtype)
       gc = g.astype(cdt)
       b2 = hyper(self.beta2, cdt)
@@ -183,46 +184,63 @@ class ScaleByShampoo(GradientTransformation):
       graft, nu_new = self._graft(gc, nu, b2, w, c2)
       lay = self._layout(g.shape)
       if lay is None:
-        return graft.astype(g.dtype), l, r, pl, pr, nu_new
+        return graft, nu_new, None, l, r
       blocks = to_blocks(gc, lay)
-      mm = lambda a, b: jnp.matmul(a, b, precision=_HIGHEST)
       bt = jnp.swapaxes(blocks, -1, -2)
       l_new = b2 * l.astype(cdt) + w * mm(blocks, bt) if l.size else l
       r_new = b2 * r.astype(cdt) + w * mm(bt, blocks) if r.size else r
-      eps = hyper(self.matrix_eps, cdt)
+      return graft, nu_new, blocks, l_new, r_new
 
-      def roots():  # stored in the roots' state dtype, like the cached branch
-        return tuple(
-          inverse_root(s, p, eps, self.root_method).astype(t.dtype) if s.size else t
-          for s, t in ((l_new, pl), (r_new, pr))
-        )
-
-      pl_new, pr_new = lax.cond(refresh, roots, lambda: (pl, pr))
-      d = blocks
-      if pl_new.size:
-        d = mm(pl_new.astype(cdt), d)
-      if pr_new.size:
-        d = mm(d, pr_new.astype(cdt))
-      d = from_blocks(d, lay, g.shape)
-      scale = safe_div(jnp.linalg.norm(graft.ravel()), jnp.linalg.norm(d.ravel()))
-      u = jnp.where(use_shampoo, d * scale, graft)
-      return (
-        u.astype(g.dtype),
-        l_new.astype(l.dtype),
-        r_new.astype(r.dtype),
-        pl_new,
-        pr_new,
-        nu_new,
+    def roots(l_new, r_new, pl, pr):  # stored in the roots' state dtype
+      eps = hyper(self.matrix_eps, l_new.dtype if l_new.size else r_new.dtype)
+      return tuple(
+        inverse_root(s, p, eps, self.root_method).astype(t.dtype) if s.size else t
+        for s, t in ((l_new, pl), (r_new, pr))
       )
+
+    def direction(g, graft, blocks, pl, pr):
+      if blocks is None:
+        return graft.astype(g.dtype)
+      d = blocks
+      if pl.size:
+        d = mm(pl.astype(d.dtype), d)
+      if pr.size:
+        d = mm(d, pr.astype(d.dtype))
+      d = from_blocks(d, self._layout(g.shape), g.shape)
+      scale = safe_div(jnp.linalg.norm(graft.ravel()), jnp.linalg.norm(d.ravel()))
+      return jnp.where(use_shampoo, d * scale, graft).astype(g.dtype)
 
     trees = (state.stats_l, state.stats_r, state.roots_l, state.roots_r, state.graft_nu)
     for i, tree in enumerate(trees):
       check_same_structure("the updates", updates, f"state tree #{i + 1}", tree, shapes=False)
     leaves, treedef = jax.tree.flatten(updates)
-    per_leaf = zip([jnp.asarray(g) for g in leaves], *(treedef.flatten_up_to(t) for t in trees))
-    outs = map_same_shape(leaf, list(per_leaf))
-    cols = [treedef.unflatten(list(c)) for c in zip(*outs)] if outs else [updates] * 6
-    return cols[0], ScaleByShampooState(count, *cols[1:])
+    leaves = [jnp.asarray(g) for g in leaves]
+    ls, rs, pls, prs, nus = (treedef.flatten_up_to(t) for t in trees)
+    stats = [statistics(*a) for a in zip(leaves, ls, rs, nus)]
+    # One conditional for the whole tree: on a refresh step the roots of each group of
+    # same-shaped factors come from one batched eigh / Newton solve; otherwise none is run.
+    pre = [i for i, st in enumerate(stats) if st[2] is not None]
+    old = [(pls[i], prs[i]) for i in pre]
+    new = lax.cond(
+      refresh,
+      lambda: map_same_shape(roots, [(*stats[i][3:], *old[j]) for j, i in enumerate(pre)]),
+      lambda: old,
+    )
+    pls, prs = list(pls), list(prs)
+    for i, (pl, pr) in zip(pre, new):
+      pls[i], prs[i] = pl, pr
+    us = [direction(g, st[0], st[2], pl, pr) for g, st, pl, pr in zip(leaves, stats, pls, prs)]
+    cols = (
+      us,
+      [st[3].astype(l.dtype) for st, l in zip(stats, ls)],
+      [st[4].astype(r.dtype) for st, r in zip(stats, rs)],
+      pls,
+      prs,
+      [st[1] for st in stats],
+    )
+    return treedef.unflatten(us), ScaleByShampooState(
+      count, *(treedef.unflatten(c) for c in cols[1:])
+    )
 
   def _graft(self, gc, nu, b2, w, c2):
     """The grafting direction `A` and the new second moment."""

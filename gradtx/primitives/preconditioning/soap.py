@@ -129,75 +129,91 @@ class ScaleBySoap(GradientTransformation):
     del params, extra_args
     check_same_structure("the updates", updates, "the state's mu", state.mu)
     leaves, treedef = jax.tree.flatten(updates)
+    leaves = [jnp.asarray(g) for g in leaves]
+    mus, nus, ggs, qs = (treedef.flatten_up_to(x) for x in (state.mu, state.nu, state.gg, state.q))
     first = state.count == 0
     t = state.count  # Adam's step index, counted from the second call
     refresh = (t % self.precondition_frequency) == 0
     c1, c2 = bias_correction(self.b1, t), bias_correction(self.b2, t)
-    per_leaf = zip(
-      [jnp.asarray(g) for g in leaves],
-      *(treedef.flatten_up_to(x) for x in (state.mu, state.nu, state.gg, state.q)),
-    )
-    outs = map_same_shape(
-      lambda g, mu, nu, gg, q: self._leaf(g, mu, nu, gg, q, first, refresh, c1, c2),
-      list(per_leaf),
-    )
-    cols = [treedef.unflatten(list(c)) for c in zip(*outs)] if outs else [updates] * 5
-    return cols[0], ScaleBySoapState(safe_increment(state.count), *cols[1:])
+    gcs = [g.astype(compute_dtype(g.dtype)).reshape(self._shape(g.shape)) for g in leaves]
+    gg_new = [self._statistics(gc, gg) for gc, gg in zip(gcs, ggs)]
 
-  def _leaf(self, g, mu, nu, gg, q, first, refresh, c1, c2):
-    cdt = compute_dtype(g.dtype)
-    shape = self._shape(g.shape)
-    gc = g.astype(cdt).reshape(shape)
-    s = self.shampoo_beta
-    s = jnp.where(hyper(s, cdt) < 0, hyper(self.b2, cdt), hyper(s, cdt))
-    gg_new = tuple(
+    def cast(xs, refs):
+      return [x.reshape(r.shape).astype(r.dtype) for x, r in zip(xs, refs)]
+
+    def cast_tuples(xs, refs):
+      return [tuple(a.astype(b.dtype) for a, b in zip(x, r)) for x, r in zip(xs, refs)]
+
+    def init_all():  # the first call: eigenbases only (one batched eigh per shape group)
+      bases = map_same_shape(lambda *xs: tuple(_eigenbasis(x) if x.size else x for x in xs), gg_new)
+      return [jnp.zeros_like(g) for g in leaves], mus, nus, cast_tuples(bases, qs)
+
+    def step_all():
+      steps = [self._step(*a, c1, c2) for a in zip(gcs, mus, nus, qs)]
+      kept = [(m, v, q) for (_, m, v), q in zip(steps, qs)]
+      rotated = lax.cond(  # a refresh step: one batched power step + QR per shape group
+        refresh,
+        lambda: map_same_shape(_rotate, [(m, v, gg, q) for (m, v, q), gg in zip(kept, gg_new)]),
+        lambda: kept,
+      )
+      ms, vs, qn = (list(c) for c in zip(*rotated))
+      return cast([n for n, _, _ in steps], leaves), cast(ms, mus), cast(vs, nus), qn
+
+    if not leaves:
+      return updates, ScaleBySoapState(safe_increment(state.count), *state[1:])
+    us, ms, vs, qn = lax.cond(first, init_all, step_all)
+    return treedef.unflatten(us), ScaleBySoapState(
+      safe_increment(state.count),
+      treedef.unflatten(ms),
+      treedef.unflatten(vs),
+      treedef.unflatten(cast_tuples(gg_new, ggs)),
+      treedef.unflatten(qn),
+    )
+
+  def _statistics(self, gc, gg):
+    """`GG_k = s GG_k + (1 - s) G_(k) G_(k)^T` per factor, in the compute dtype."""
+    cdt = gc.dtype
+    s = jnp.where(
+      hyper(self.shampoo_beta, cdt) < 0, hyper(self.b2, cdt), hyper(self.shampoo_beta, cdt)
+    )
+    return tuple(
       x if not x.size else s * x.astype(cdt) + (1 - s) * mode_statistic(gc, k)
       for k, x in enumerate(gg)
     )
 
-    def init_branch():
-      qs = tuple(x if not x.size else _eigenbasis(x) for x in gg_new)
-      return jnp.zeros_like(g), mu, nu, gg_new, tuple(a.astype(b.dtype) for a, b in zip(qs, q))
+  def _step(self, gc, mu, nu, q, c1, c2):
+    """(direction, m, v) of one leaf, `m`, `v` in the eigenbasis, merged shape."""
+    cdt, shape = gc.dtype, gc.shape
+    qc = [None if not x.size else x.astype(cdt) for x in q]
+    b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
+    gp = mode_product(gc, qc, transpose=True)
+    m = b1 * mu.astype(cdt).reshape(shape) + (1 - b1) * gp
+    v = b2 * nu.astype(cdt).reshape(shape) + (1 - b2) * gp * gp
+    n = mode_product(m / (jnp.sqrt(v) + hyper(self.eps, cdt)), qc, transpose=False)
+    if self.normalize_grads:
+      n = n / (1e-30 + jnp.sqrt(jnp.mean(n * n)))
+    if self.correct_bias:
+      n = n * (jnp.sqrt(hyper(c2, cdt)) / hyper(c1, cdt))
+    return n, m, v
 
-    def step_branch():
-      qc = [None if not x.size else x.astype(cdt) for x in q]
-      b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
-      gp = mode_product(gc, qc, transpose=True)
-      m = b1 * mu.astype(cdt).reshape(shape) + (1 - b1) * gp
-      v = b2 * nu.astype(cdt).reshape(shape) + (1 - b2) * gp * gp
-      n = mode_product(m / (jnp.sqrt(v) + hyper(self.eps, cdt)), qc, transpose=False)
-      if self.normalize_grads:
-        n = n / (1e-30 + jnp.sqrt(jnp.mean(n * n)))
-      if self.correct_bias:
-        n = n * (jnp.sqrt(hyper(c2, cdt)) / hyper(c1, cdt))
 
-      def rotate():
-        m_orig = mode_product(m, qc, transpose=False)
-        new_q, v_sorted = [], v
-        for k, (x, o) in enumerate(zip(gg_new, qc)):
-          if o is None:
-            new_q.append(None)
-            continue
-          est = jnp.einsum("ij,jk,ki->i", o.T, x, o, precision=_HIGHEST)
-          order = jnp.argsort(-est)
-          v_sorted = jnp.take(v_sorted, order, axis=k)
-          new_q.append(jnp.linalg.qr(jnp.matmul(x, o[:, order], precision=_HIGHEST))[0])
-        m_new = mode_product(m_orig, new_q, transpose=True)
-        return m_new, v_sorted, tuple(q0 if o is None else o for q0, o in zip(q, new_q))
-
-      m_out, v_out, q_out = lax.cond(
-        refresh, rotate, lambda: (m, v, tuple(x if not x.size else x.astype(cdt) for x in q))
-      )
-      return (
-        n.reshape(g.shape).astype(g.dtype),
-        m_out.reshape(g.shape).astype(mu.dtype),
-        v_out.reshape(g.shape).astype(nu.dtype),
-        gg_new,
-        tuple(a.astype(b.dtype) for a, b in zip(q_out, q)),
-      )
-
-    u, m, v, gg_out, q_out = lax.cond(first, init_branch, step_branch)
-    return u, m, v, tuple(a.astype(b.dtype) for a, b in zip(gg_out, gg)), q_out
+def _rotate(m, v, gg, q):
+  """A refresh: per factor, `Q_k = qr(GG_k Q_k[:, order])` with the columns (and `v` along
+  dimension `k`) sorted by the estimated eigenvalues `diag(Q_k^T GG_k Q_k)` descending; `m`
+  rotated from the old basis into the new one. Returns `(m, v, q)`."""
+  qc = [None if not x.size else x.astype(m.dtype) for x in q]
+  m_orig = mode_product(m, qc, transpose=False)
+  new_q, v_sorted = [], v
+  for k, (x, o) in enumerate(zip(gg, qc)):
+    if o is None:
+      new_q.append(None)
+      continue
+    est = jnp.einsum("ij,jk,ki->i", o.T, x, o, precision=_HIGHEST)
+    order = jnp.argsort(-est)
+    v_sorted = jnp.take(v_sorted, order, axis=k)
+    new_q.append(jnp.linalg.qr(jnp.matmul(x, o[:, order], precision=_HIGHEST))[0])
+  m_new = mode_product(m_orig, new_q, transpose=True)
+  return m_new, v_sorted, tuple(q0 if o is None else o.astype(q0.dtype) for q0, o in zip(q, new_q))
 
 
 def _eigenbasis(x: jax.Array) -> jax.Array:
