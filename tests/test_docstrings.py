@@ -167,6 +167,30 @@ def test_docstring_has_formula_and_defaults_source(name):
   assert not problems(FACTORIES[name]), f"{name}: {problems(FACTORIES[name])}"
 
 
+def _args_listed(doc: str) -> list[str] | None:
+  """The names an `Args:` section documents, in order (None without one)."""
+  match = re.search(r"^Args:\n((?:[ \t]+.*\n?)+)", doc, re.M)
+  if match is None:
+    return None
+  return re.findall(r"^  (\*{0,2}\w+):", match.group(1), re.M)
+
+
+@pytest.mark.parametrize("name", sorted(FACTORIES))
+def test_args_section_lists_the_signature(name):
+  # Griffe (mkdocstrings) warns about, and renders wrongly, an `Args:` entry that is not a
+  # parameter; a missing one leaves that parameter undocumented.
+  fn = FACTORIES[name]
+  listed = _args_listed(inspect.getdoc(fn) or "")
+  if listed is not None:
+    assert listed == list(inspect.signature(fn).parameters), name
+
+
+def test_the_args_check_can_fail():
+  doc = "Rule.\n\nArgs:\n  b1: decay.\n  eps: added.\n    more.\n\nReturns:\n  x.\n"
+  assert _args_listed(doc) == ["b1", "eps"]
+  assert _args_listed("Rule.") is None
+
+
 def _unraw_docstrings_with_backslashes(source: str, name: str) -> list[str]:
   r"""Docstrings of `source` holding a backslash without an `r` prefix: in a plain string
   `\beta` is a backspace then `eta` and `\frac` a form feed then `rac`, so the formula

@@ -74,6 +74,13 @@ def _sgd(
 
   Defaults: `momentum=None`, `nesterov=False` (Optax's `sgd`).
 
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    momentum: $\mu$ in [0, 1), or `None` for plain SGD.
+    nesterov: use Nesterov's look-ahead form.
+    accumulator_dtype: Optax's name for `state_dtype`.
+    state_dtype: dtype of the velocity $v$ (default: the params', at least float32).
+
   Returns:
     The chain `trace(momentum, nesterov)`, `scale_by_learning_rate(learning_rate)`.
   """
@@ -102,6 +109,13 @@ def _adagrad(
 
   Defaults: `initial_accumulator_value=0.1`, `eps=1e-7`, `eps_in_sqrt=True` (Optax's
   `adagrad`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    initial_accumulator_value: $G_0$.
+    eps: $\epsilon$.
+    eps_in_sqrt: put $\epsilon$ under the root (else added to it).
+    state_dtype: dtype of $G$.
   """
   return chain(
     scale_by_rss(initial_accumulator_value, eps, eps_in_sqrt=eps_in_sqrt, state_dtype=state_dtype),
@@ -138,6 +152,18 @@ def _rmsprop(
 
   Defaults: `decay=0.9`, `eps=1e-8`, `initial_scale=0`, `eps_in_sqrt=True`,
   `centered=False`, `momentum=None`, `bias_correction=False` (Optax's `rmsprop`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    decay: $\rho$, the decay of the moving averages.
+    eps: $\epsilon$.
+    initial_scale: $S_0$.
+    eps_in_sqrt: put $\epsilon$ under the root (else added to it).
+    centered: subtract the squared moving mean (Graves, 2013).
+    momentum: $\mu$ of the momentum after the learning rate, or `None`.
+    nesterov: Nesterov form of that momentum.
+    bias_correction: divide the averages by $1 - \rho^t$.
+    state_dtype: dtype of the state.
   """
   _checks.decay_rate("rmsprop", "momentum", momentum)
   scaler = scale_by_stddev if centered else scale_by_rms
@@ -174,6 +200,16 @@ def _adam(
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8` (Kingma & Ba, 2014, Algorithm 1),
   `eps_root=0` (Optax's `adam`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of both moments.
   """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
@@ -206,6 +242,19 @@ def _adamw(
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `weight_decay=1e-4`
   (Optax's `adamw`; PyTorch's `AdamW` defaults to `weight_decay=1e-2`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed (a tree of bools, a prefix of it, or a function of the
+      params); all by default.
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of both moments.
   """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),
@@ -236,6 +285,15 @@ def _nadam(
   for that see `scale_by_nadam`).
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0` (Optax's `nadam`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    state_dtype: dtype of both moments.
   """
   return _adam(
     learning_rate, b1, b2, eps, eps_root, mu_dtype, nesterov=True, state_dtype=state_dtype
@@ -265,6 +323,17 @@ def _nadamw(
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `weight_decay=1e-4` (Optax's
   `nadamw`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of both moments.
   """
   return _adamw(
     learning_rate,
@@ -301,6 +370,15 @@ def _amsgrad(
   with Adam's bias-corrected moments $\hat m_t$, $\hat v_t$ (see `scale_by_amsgrad`).
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0` (Optax's `amsgrad`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of $m$ (Optax's name).
+    state_dtype: dtype of the moments.
   """
   return chain(
     scale_by_amsgrad(b1, b2, eps, eps_root, mu_dtype, state_dtype=state_dtype),
@@ -320,6 +398,13 @@ def _adamax(
   $$
 
   Defaults: `b1=0.9`, `b2=0.999` (Kingma & Ba, 2014), `eps=1e-8` (Optax's `adamax`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the infinity norm.
+    eps: $\epsilon$, added to $|g_t|$.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_adamax(b1, b2, eps, state_dtype=state_dtype), scale_by_learning_rate(learning_rate)
@@ -352,6 +437,16 @@ def _radam(
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `threshold=5` (Optax's
   `radam`; the paper's threshold is 4).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    threshold: the smallest $\rho_t$ at which the adaptive step is used.
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of the moments.
   """
   return chain(
     scale_by_radam(b1, b2, eps, eps_root, threshold, nesterov=nesterov, state_dtype=state_dtype),
@@ -380,6 +475,15 @@ def _adabelief(
   with Adam's first moment $m_t$ (see `scale_by_belief`).
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16` (Optax's `adabelief`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the belief $s$.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added to the stored $s_t$.
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of the moments.
   """
   return chain(
     scale_by_belief(b1, b2, eps, eps_root, nesterov=nesterov, state_dtype=state_dtype),
@@ -410,6 +514,14 @@ def _adadelta(
 
   Defaults: `rho=0.9`, `eps=1e-6`, `weight_decay=0` (Optax's `adadelta`; the paper's
   $\rho = 0.95$).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule; `None` is the paper's $\eta = 1$.
+    rho: $\rho$, the decay of both moving averages.
+    eps: $\epsilon$.
+    weight_decay: $\lambda$ of the coupled (L2) decay.
+    weight_decay_mask: the leaves decayed; all by default.
+    state_dtype: dtype of the averages.
   """
   return chain(
     add_decayed_weights(weight_decay, weight_decay_mask),
@@ -438,6 +550,15 @@ def _lion(
 
   Defaults: `b1=0.9`, `b2=0.99` (Chen et al., 2023), `weight_decay=1e-3` (Optax's
   `lion`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the interpolation taken the sign of.
+    b2: $\beta_2$, the decay of the momentum.
+    mu_dtype: dtype of $m$ (Optax's name).
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of $m$.
   """
   return chain(
     scale_by_lion(b1, b2, mu_dtype, state_dtype=state_dtype),
@@ -471,6 +592,16 @@ def _lamb(
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-6`, `eps_root=0`, `weight_decay=0` (Optax's
   `lamb`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of the moments.
   """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, state_dtype=state_dtype),
@@ -505,6 +636,17 @@ def _lars(
 
   Defaults: `weight_decay=0`, `trust_coefficient=0.001`, `eps=0`, `momentum=0.9`,
   `nesterov=False` (Optax's `lars`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    weight_decay: $\lambda$ of the coupled decay.
+    weight_decay_mask: the leaves decayed (`True`: all).
+    trust_coefficient: $c$.
+    eps: $\epsilon$, added to $\|r_t\|$.
+    trust_ratio_mask: the leaves scaled by the trust ratio (`True`: all).
+    momentum: $\mu$.
+    nesterov: Nesterov form of the momentum.
+    state_dtype: dtype of the velocity.
   """
   _checks.decay_rate("lars", "momentum", momentum)
   return chain(
@@ -556,6 +698,21 @@ def _adafactor(
   `clipping_threshold=1`, `eps=1e-30`, `multiply_by_parameter_scale=True`,
   `factored=True` (Optax's `adafactor`). `dtype_momentum` defaults to the state-dtype
   policy (at least float32; Optax's default is float32).
+
+  Args:
+    learning_rate: $\eta$, a number, a schedule, or `None` (no scaling stage).
+    min_dim_size_to_factor: the smallest second-largest axis of a factored leaf.
+    decay_rate: $c$ in $\beta_t = 1 - t^{-c}$.
+    decay_offset: the step the decay schedule restarts from.
+    multiply_by_parameter_scale: scale by $\max(\operatorname{rms}(w), 10^{-3})$.
+    clipping_threshold: $d$, or `None` for no update clipping.
+    momentum: $\beta_m$, or `None` for no momentum.
+    dtype_momentum: dtype of the momentum.
+    weight_decay_rate: $\lambda$, or `None` for no decay.
+    eps: $\epsilon$, added to $|g|^2$.
+    factored: factor the second moment of large matrices.
+    weight_decay_mask: the leaves decayed; all by default.
+    state_dtype: dtype of the statistics.
   """
   _checks.decay_rate("adafactor", "momentum", momentum)
   _checks.positive("adafactor", "clipping_threshold", clipping_threshold)
