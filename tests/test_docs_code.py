@@ -22,13 +22,17 @@ PAGES = sorted([ROOT / "README.md", *(ROOT / "docs").rglob("*.md")])
 
 # (page, reason) -> number of blocks on that page skipped for that reason.
 NO_RUN: dict[tuple[str, str], int] = {
-    ("docs/ecosystem.md",
-     "needs 8 devices (examples/sharded_training.py runs this on 8 virtual CPUs)"): 1,
-    ("docs/ecosystem.md", "needs a multi-process cluster (jax.distributed)"): 1,
-    ("docs/guides/07-sharding.md", "needs a multi-process cluster (jax.distributed)"): 1,
-    ("docs/porting_from_pytorch.md",
-     "deliberately partial: a side-by-side PyTorch / gradtx comparison"): 1,
-    ("docs/solvers.md", "deliberately partial: the call's signature, run in full below"): 1,
+  (
+    "docs/ecosystem.md",
+    "needs 8 devices (examples/sharded_training.py runs this on 8 virtual CPUs)",
+  ): 1,
+  ("docs/ecosystem.md", "needs a multi-process cluster (jax.distributed)"): 1,
+  ("docs/guides/07-sharding.md", "needs a multi-process cluster (jax.distributed)"): 1,
+  (
+    "docs/porting_from_pytorch.md",
+    "deliberately partial: a side-by-side PyTorch / gradtx comparison",
+  ): 1,
+  ("docs/solvers.md", "deliberately partial: the call's signature, run in full below"): 1,
 }
 
 # Pages whose blocks take more than ~20 s on a loaded 2-core CPU.
@@ -52,7 +56,7 @@ def _blocks(path: pathlib.Path):
     indent, fence, lang = m.groups()
     body, j = [], i + 1
     while j < len(lines) and not lines[j].strip().startswith(fence):
-      body.append(lines[j][len(indent):] if lines[j].startswith(indent) else lines[j])
+      body.append(lines[j][len(indent) :] if lines[j].startswith(indent) else lines[j])
       j += 1
     if lang == "python":
       skip = _NO_RUN.search(last_text)
@@ -92,7 +96,7 @@ def test_page_code_runs(page, tmp_path, monkeypatch):
       # Blank lines in front, so tracebacks give the line number in the page.
       source = "\n" * (line - 1) + code
       linecache.cache[name] = (len(source), None, source.splitlines(True), name)
-      exec(compile(source, name, "exec"), namespace)  # noqa: S102
+      exec(compile(source, name, "exec"), namespace)
       ran += 1
   finally:
     for k, v in saved.items():
@@ -143,4 +147,5 @@ def test_optimizer_guide_defaults_match_signatures():
       assert arg in signature.parameters, f"{name}: no argument {arg!r}"
       want = signature.parameters[arg].default
       assert ast.literal_eval(text) == want and type(ast.literal_eval(text)) is type(want), (
-          f"{name}: the guide says {arg}={text}, the signature {arg}={want!r}")
+        f"{name}: the guide says {arg}={text}, the signature {arg}={want!r}"
+      )
