@@ -37,6 +37,13 @@ def _yogi(
   with Adam's first moment $m_t$ and $m_0 = v_0 = 10^{-6}$ (see `scale_by_yogi`).
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-3` (Zaheer et al., 2018; Optax's `yogi`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the rate of the second-moment update.
+    eps: $\epsilon$, added to the root.
+    state_dtype: dtype of the moments.
   """
   return chain(
     scale_by_yogi(b1, b2, eps, state_dtype=state_dtype), scale_by_learning_rate(learning_rate)
@@ -57,6 +64,11 @@ def _sm3(
   $\beta_1$ = `momentum` (see `scale_by_sm3`).
 
   Defaults: `momentum=0.9` (Optax's `sm3`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    momentum: $\beta_1$.
+    state_dtype: dtype of the accumulators and the momentum.
   """
   _checks.decay_rate("sm3", "momentum", momentum)
   return chain(
@@ -86,6 +98,15 @@ def _novograd(
 
   Defaults: `b1=0.9`, `b2=0.25`, `eps=1e-6`, `eps_root=0`, `weight_decay=0` (Optax's
   `novograd`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the momentum.
+    b2: $\beta_2$, the decay of the layer-wise second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    weight_decay: $\lambda$.
+    state_dtype: dtype of the momentum.
   """
   return chain(
     scale_by_novograd(b1, b2, eps, eps_root, weight_decay, state_dtype=state_dtype),
@@ -116,6 +137,17 @@ def _adan(
 
   Defaults: `b1=0.98`, `b2=0.92`, `b3=0.99`, `eps=1e-8`, `eps_root=1e-8`,
   `weight_decay=0` (Optax's `adan`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the gradient's moment.
+    b2: $\beta_2$, the decay of the difference's moment.
+    b3: $\beta_3$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of the moments.
   """
   return chain(
     scale_by_adan(b1, b2, b3, eps, eps_root, state_dtype=state_dtype),
@@ -145,6 +177,15 @@ def _adamaxw(
   (`scale_by_adamax`).
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `weight_decay=1e-4` (Optax's `adamaxw`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the infinity norm.
+    eps: $\epsilon$, added to $|g_t|$.
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_adamax(b1, b2, eps, state_dtype=state_dtype),
@@ -164,6 +205,10 @@ def _fromage(learning_rate: Any, min_norm: Any = 1e-6) -> GradientTransformation
   per leaf, with both norms floored at `min_norm` (and the ratio 1 where one is 0).
 
   Defaults: `min_norm=1e-6` (Optax's `fromage`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    min_norm: the floor of both norms.
   """
   return chain(scale_by_trust_ratio(min_norm), fromage_step(learning_rate))
 
@@ -186,6 +231,13 @@ def _noisy_sgd(
   with $\eta_n$ = `eta` and $t = 1$ on the first step (see `add_noise`).
 
   Defaults: `eta=0.01`, `gamma=0.55` (Optax's `noisy_sgd`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    eta: $\eta_n$, the initial noise variance.
+    gamma: $\gamma$, the annealing exponent.
+    key: a PRNG key or an integer seed.
+    seed: Optax's deprecated spelling of an integer `key`.
   """
   return chain(add_noise(eta, gamma, key, seed=seed), scale_by_learning_rate(learning_rate))
 

@@ -57,6 +57,20 @@ def _mars(
   Defaults: `learning_rate=3e-3`, `b1=0.95`, `b2=0.99`, `eps=1e-8`, `weight_decay=0`,
   `gamma=0.025`, `lr_1d=3e-3`, `b1_1d=0.9`, `b2_1d=0.95`, `weight_decay_1d=0.1` (the
   reference code's).
+
+  Args:
+    learning_rate: $\eta$ of the MARS leaves, a number or a schedule.
+    b1: $\beta_1$ of the MARS leaves.
+    b2: $\beta_2$ of the MARS leaves.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$ of the MARS leaves.
+    gamma: $\gamma$, the weight of the gradient correction.
+    optimize_1d: use MARS on every leaf, not only the 2-D ones.
+    lr_1d: $\eta^{1d}$ of the other leaves.
+    b1_1d: $\beta_1$ of the other leaves.
+    b2_1d: $\beta_2$ of the other leaves.
+    weight_decay_1d: $\lambda^{1d}$ of the other leaves.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_mars(b1, b2, gamma, eps, b1_1d, b2_1d, optimize_1d, state_dtype=state_dtype),
@@ -91,6 +105,14 @@ def _laprop(
 
   Defaults: `learning_rate=4e-4`, `b1=0.8`, `b2=0.99`, `eps=1e-15`, `weight_decay=0`
   (the reference code's).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the momentum.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_laprop(b1, b2, eps, state_dtype=state_dtype),
@@ -130,6 +152,24 @@ def _kron(
   for 500 steps then annealed to 0.03 (`kron_update_probability`),
   `max_size_triangular=8192`, `min_ndim_triangular=2`, `preconditioner_lr=0.1`,
   `preconditioner_init_scale=1` (the reference code's); `seed=5318008` (gradtx's).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the momentum.
+    weight_decay: $\lambda$.
+    weight_decay_mask: the leaves decayed; all by default.
+    preconditioner_update_probability: a number in (0, 1] or a schedule of the step.
+    max_size_triangular: the largest dim that gets a triangular factor.
+    min_ndim_triangular: the fewest dims a leaf needs for triangular factors.
+    memory_save_mode: `None`, `'one_diag'` or `'all_diag'`.
+    momentum_into_precond_update: fit the preconditioner to the momentum (else the
+      gradient).
+    preconditioner_lr: the step size of the factors' fit.
+    preconditioner_init_scale: the scale the factors start at.
+    mu_dtype: dtype of the momentum.
+    precond_dtype: dtype of the factors.
+    seed: the seed of the probe vectors.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_kron(

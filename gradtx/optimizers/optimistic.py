@@ -27,6 +27,12 @@ def _optimistic_gradient_descent(
   with $g_0 = g_1$ (see `scale_by_optimistic_gradient`).
 
   Defaults: `alpha=1`, `beta=1` (Optax's `optimistic_gradient_descent`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    alpha: $\alpha$, the weight of the current gradient.
+    beta: $\beta$, the weight of the optimism (the gradient's change).
+    state_dtype: dtype of the stored previous gradient.
   """
   return chain(
     scale_by_optimistic_gradient(alpha, beta, state_dtype=state_dtype),
@@ -57,6 +63,17 @@ def _optimistic_adam(
 
   Defaults: `optimism=None` (the learning rate), `b1=0.9`, `b2=0.999`, `eps=1e-8`,
   `eps_root=0`, `nesterov=True` (Optax's `optimistic_adam`).
+
+  Args:
+    learning_rate: $\eta$, a number (no schedule).
+    optimism: $o$, or `None` for $\eta$.
+    b1: $\beta_1$, the decay of Adam's first moment.
+    b2: $\beta_2$, the decay of Adam's second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of Adam's $m$ (Optax's name).
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of the state.
   """
   warnings.warn(
     "`optimistic_adam` is deprecated, please use `optimistic_adam_v2` instead.",
@@ -100,6 +117,18 @@ def _optimistic_adam_v2(
 
   Defaults: `alpha=1`, `beta=1`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`,
   `nesterov=True` (Optax's `optimistic_adam_v2`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    alpha: $\alpha$, the weight of the current direction.
+    beta: $\beta$, the weight of the optimism.
+    b1: $\beta_1$, the decay of Adam's first moment.
+    b2: $\beta_2$, the decay of Adam's second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of Adam's $m$ (Optax's name).
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_adam(b1, b2, eps, eps_root, mu_dtype, nesterov=nesterov, state_dtype=state_dtype),

@@ -38,6 +38,12 @@ def _signum(
   with $m_0 = 0$ (no debiasing: it does not change the sign).
 
   Defaults: `beta=0.9` (Optax's `signum`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    beta: $\beta$, the decay of the momentum.
+    accumulator_dtype: Optax's name for `state_dtype`.
+    state_dtype: dtype of $m$.
   """
   _checks.decay_rate("signum", "beta", beta)
   return chain(
@@ -69,6 +75,14 @@ def _rprop(
 
   Defaults: `eta_minus=0.5`, `eta_plus=1.2`, `min_step_size=1e-6`, `max_step_size=50`
   (Optax's `rprop` and PyTorch's `Rprop`).
+
+  Args:
+    learning_rate: $\Delta_0$, the initial step of every coordinate.
+    eta_minus: the factor a step shrinks by when the gradient's sign flips.
+    eta_plus: the factor a step grows by while the sign is kept.
+    min_step_size: the smallest step.
+    max_step_size: the largest step.
+    state_dtype: dtype of the steps.
   """
   return chain(
     scale_by_rprop(
