@@ -53,6 +53,24 @@ def _shampoo(
   `block_size=1024`, `max_preconditioner_dim=10000`, `exponent_override=0` (gradtx's),
   `precondition_frequency=10` (the reference recomputes every step; Shi et al., 2023,
   use 100).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the momentum after the preconditioning.
+    beta2: the decay of the statistics $L$, $R$ and of the grafting moment (1: sums).
+    weight_decay: $\lambda$.
+    matrix_eps: the damping of the statistics, relative to their largest eigenvalue.
+    graft_eps: $\epsilon$ of the grafting direction.
+    mask: the leaves decayed; all by default.
+    graft_type: `"adam"`, `"rmsprop"`, `"adagrad"` or `"sgd"`.
+    precondition_frequency: the steps between recomputations of the inverse roots.
+    start_preconditioning_step: the first step that uses the preconditioner.
+    block_size: the largest block side.
+    max_preconditioner_dim: the longest side that gets a factor.
+    root_method: `"eigh"` or `"newton"`.
+    exponent_override: the root $p$ (0: 4, Shampoo's two-sided root).
+    nesterov: Nesterov form of the momentum.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_shampoo(
@@ -103,6 +121,21 @@ def _soap(
   Defaults: `learning_rate=3e-3`, `b1=0.95`, `b2=0.95`, `shampoo_beta=-1` (meaning
   `b2`), `eps=1e-8`, `weight_decay=0.01`, `precondition_frequency=10`,
   `max_precond_dim=10000` (the reference code's).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the decay of the first moment (in the eigenbasis).
+    b2: $\beta_2$, the decay of the second moment.
+    shampoo_beta: the decay of the Kronecker factors (-1: `b2`).
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$.
+    precondition_frequency: the steps between eigenbasis refreshes.
+    max_precond_dim: the largest dimension that gets a factor.
+    merge_dims: merge consecutive dims as the reference does.
+    precondition_1d: precondition 1-D leaves too.
+    normalize_grads: divide the direction by its RMS.
+    correct_bias: Adam's bias corrections.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_soap(
