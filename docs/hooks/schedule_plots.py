@@ -94,7 +94,7 @@ def render(name: str, curves) -> bytes:
     ax.plot(np.arange(STEPS), values, label=label, lw=1.6)
   ax.set_ylim(0.0, 1.08 * top if top > 0 else 1.0)  # every example is >= 0: show the zero
   ax.set_title(name, fontsize=10, family="monospace")
-  ax.set_xlabel("step t", fontsize=8)
+  ax.set_xlabel("step count", fontsize=8)
   ax.tick_params(labelsize=7)
   ax.grid(alpha=0.3)
   ax.legend(fontsize=7, frameon=False)
