@@ -85,6 +85,11 @@ def scale_by_adadelta(
 
   Defaults: `rho=0.9`, `eps=1e-6` (Optax's `scale_by_adadelta`; the paper's $\rho = 0.95$).
 
+  Args:
+    rho: $\rho$, the decay of both averages.
+    eps: $\epsilon$.
+    state_dtype: dtype of the averages.
+
   Returns:
     A `ScaleByAdaDelta` transformation with state `ScaleByAdaDeltaState(e_g, e_x)`.
   """

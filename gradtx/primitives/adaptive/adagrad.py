@@ -93,6 +93,12 @@ def scale_by_rss(
   Defaults: `initial_accumulator_value=0.1`, `eps=1e-7`, `eps_in_sqrt=True` (Optax's
   `scale_by_rss`).
 
+  Args:
+    initial_accumulator_value: $G_0$.
+    eps: $\epsilon$.
+    eps_in_sqrt: put $\epsilon$ under the root (else added to it).
+    state_dtype: dtype of $G$.
+
   Returns:
     A `ScaleByRss` transformation with state `ScaleByRssState(sum_of_squares)`.
   """

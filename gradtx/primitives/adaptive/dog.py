@@ -115,6 +115,13 @@ def scale_by_distance_over_gradients(
   per-parameter state and takes precedence over `param_dtype`; a complex $w_0$ stays
   complex.
 
+  Args:
+    reps_rel: $\epsilon_r$, the initial distance relative to $1 + \|w_0\|$.
+    eps: $\epsilon$, added under the root.
+    param_dtype: dtype of the stored $w_0$.
+    global_scale: $s$.
+    state_dtype: dtype of all per-parameter state (overrides `param_dtype`).
+
   Returns:
     A `ScaleByDistanceOverGradients` transformation with state
     `ScaleByDistanceOverGradientsState`.

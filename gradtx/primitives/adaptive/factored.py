@@ -258,6 +258,15 @@ def scale_by_factored_rms(
   Defaults: `factored=True`, `decay_rate=0.8`, `step_offset=0`,
   `min_dim_size_to_factor=128`, `epsilon=1e-30` (Optax's `scale_by_factored_rms`).
 
+  Args:
+    factored: factor the second moment of large matrices.
+    decay_rate: the exponent of the default decay schedule.
+    step_offset: the step the decay schedule restarts from.
+    min_dim_size_to_factor: the smallest second-largest axis of a factored leaf.
+    epsilon: $\epsilon$, added to $|g_t|^2$.
+    decay_rate_fn: `(step, decay_rate) -> beta`, the decay schedule.
+    state_dtype: dtype of the statistics.
+
   Returns:
     A `ScaleByFactoredRms` transformation with state `FactoredState`.
   """

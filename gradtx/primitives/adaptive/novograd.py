@@ -116,6 +116,15 @@ def scale_by_novograd(
   Defaults: `b1=0.9`, `b2=0.25`, `eps=1e-8`, `eps_root=0`, `weight_decay=0` (Optax's
   `scale_by_novograd`). `mu_dtype` (Optax's name) or `state_dtype` stores $m$.
 
+  Args:
+    b1: $\beta_1$, the decay of the momentum.
+    b2: $\beta_2$, the decay of the layer-wise second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    weight_decay: $\lambda$.
+    mu_dtype: dtype of $m$ (Optax's name).
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleByNovograd` transformation with state `ScaleByNovogradState(count, mu, nu)`.
   """

@@ -112,6 +112,14 @@ def scale_by_rprop(
   Defaults: `eta_minus=0.5`, `eta_plus=1.2`, `min_step_size=1e-6`, `max_step_size=50`
   (Optax's `scale_by_rprop` and PyTorch's `Rprop`).
 
+  Args:
+    learning_rate: $\Delta_0$, the initial step of every coordinate.
+    eta_minus: $\eta^-$, the factor a step shrinks by when the sign flips.
+    eta_plus: $\eta^+$, the factor a step grows by while the sign is kept.
+    min_step_size: the smallest step.
+    max_step_size: the largest step.
+    state_dtype: dtype of the steps.
+
   Returns:
     A `ScaleByRprop` transformation with state `ScaleByRpropState`.
   """

@@ -149,6 +149,14 @@ def scale_by_rms(
   Defaults: `decay=0.9`, `eps=1e-8`, `initial_scale=0`, `eps_in_sqrt=True`,
   `bias_correction=False` (Optax's `scale_by_rms`).
 
+  Args:
+    decay: $\rho$.
+    eps: $\epsilon$.
+    initial_scale: $S_0$.
+    eps_in_sqrt: put $\epsilon$ under the root (else added to it).
+    bias_correction: divide $S_t$ by $1 - \rho^t$.
+    state_dtype: dtype of $S$.
+
   Returns:
     A `ScaleByRms` transformation with state `ScaleByRmsState(count, nu)`.
   """
@@ -178,6 +186,14 @@ def scale_by_stddev(
 
   Defaults: `decay=0.9`, `eps=1e-8`, `initial_scale=0`, `eps_in_sqrt=True`,
   `bias_correction=False` (Optax's `scale_by_stddev`).
+
+  Args:
+    decay: $\rho$.
+    eps: $\epsilon$.
+    initial_scale: $S_0$.
+    eps_in_sqrt: put $\epsilon$ under the root (else added to it).
+    bias_correction: divide $M_t$ and $S_t$ by $1 - \rho^t$.
+    state_dtype: dtype of the averages.
 
   Returns:
     A `ScaleByStddev` transformation with state `ScaleByStddevState(count, mu, nu)`.

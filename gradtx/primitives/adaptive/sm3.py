@@ -149,6 +149,12 @@ def scale_by_sm3(
   Defaults: `b1=0.9`, `b2=1` (the paper's un-decayed sum), `eps=1e-8` (Optax's
   `scale_by_sm3`).
 
+  Args:
+    b1: $\beta_1$, the decay of the momentum.
+    b2: $\beta_2$, the decay of the accumulators (1: sums).
+    eps: $\epsilon$, added under the root.
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleBySM3` transformation with state `ScaleBySM3State(mu, nu)` in Optax's layout.
   """

@@ -123,6 +123,14 @@ def scale_by_adan(
   Defaults: `b1=0.98`, `b2=0.92`, `b3=0.99`, `eps=1e-8` (the authors' code; Optax's
   `scale_by_adan`), `eps_root=0` (Optax).
 
+  Args:
+    b1: $\beta_1$, the decay of the gradient's moment.
+    b2: $\beta_2$, the decay of the difference's moment.
+    b3: $\beta_3$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    state_dtype: dtype of the moments.
+
   Returns:
     A `ScaleByAdan` transformation with state `ScaleByAdanState(m, v, n, g, t)`.
   """

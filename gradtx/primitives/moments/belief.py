@@ -107,6 +107,14 @@ def scale_by_belief(
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16` (Optax's
   `scale_by_belief`; the paper's experiments use `eps=1e-8`, `eps_root=0`).
 
+  Args:
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the belief $s$.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added to the stored $s_t$.
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of the moments.
+
   Returns:
     A `ScaleByBelief` transformation with state `ScaleByBeliefState(count, mu, nu)`.
   """

@@ -77,6 +77,12 @@ def dampened_trace(
 
   Defaults: `decay=0.9` (as `trace`, Optax), `dampening=0` (PyTorch's `SGD`).
 
+  Args:
+    decay: $\mu$, in [0, 1).
+    dampening: $\tau$, in [0, 1].
+    nesterov: Nesterov's look-ahead form.
+    state_dtype: dtype of the buffer.
+
   Returns:
     A `DampenedTrace` transformation with state `DampenedTraceState(count, trace)`.
   """

@@ -79,6 +79,12 @@ def scale_by_laprop(
   Defaults: `b1=0.8`, `b2=0.99`, `eps=1e-15` (reference code Z-T-WANG/LaProp-Optimizer,
   `LaProp.__init__`).
 
+  Args:
+    b1: $\beta_1$, the decay of the momentum.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    state_dtype: dtype of the moments.
+
   Returns:
     A `ScaleByLaprop` transformation with state `ScaleByAdamState` (`mu` = $m$,
     `nu` = $v$).

@@ -104,6 +104,14 @@ def scale_by_lion(
   (Optax's `scale_by_lion`). `mu_dtype` (Optax's name) or `state_dtype` is the
   momentum's dtype.
 
+  Args:
+    b1: $\beta_1$, the interpolation taken the sign of.
+    b2: $\beta_2$, the decay of the momentum.
+    mu_dtype: dtype of $m$ (Optax's name).
+    mode: `"hard"`, `"smooth"` or `"refined"`.
+    smooth_beta: $\beta_s$ of `mode="smooth"`.
+    state_dtype: dtype of $m$.
+
   Returns:
     A `ScaleByLion` transformation with state `ScaleByLionState(count, mu)`.
   """

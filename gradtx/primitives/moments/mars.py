@@ -127,6 +127,16 @@ def scale_by_mars(
   Defaults: `b1=0.95`, `b2=0.99`, `gamma=0.025`, `eps=1e-8`, `b1_1d=0.9`, `b2_1d=0.95`,
   `optimize_1d=False` (the reference code, `mars.py`).
 
+  Args:
+    b1: $\beta_1$ of the MARS leaves.
+    b2: $\beta_2$ of the MARS leaves.
+    gamma: $\gamma$, the weight of the gradient correction.
+    eps: $\epsilon$, added to the root.
+    b1_1d: $\beta_1$ of the other leaves.
+    b2_1d: $\beta_2$ of the other leaves.
+    optimize_1d: use MARS on every leaf, not only the 2-D ones.
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleByMars` transformation with state `ScaleByMarsState`.
   """

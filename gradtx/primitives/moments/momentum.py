@@ -92,7 +92,7 @@ class Ema(GradientTransformation):
       rdt = real_dtype(cdt)
       decay = jnp.asarray(self.decay, rdt)
       m_new = decay * load(m, cdt) + complement(self.decay, cdt) * g.astype(cdt)
-      u = m_new / correction.astype(rdt) if self.debias else m_new
+      u = m_new / correction.astype(rdt) if correction is not None else m_new
       return u.astype(g.dtype), store(m_new, m, g, count)
 
     updates, new_ema = map_leaves(leaf, updates, state.ema, n_out=2)
@@ -122,6 +122,12 @@ def trace(
   Optax's name for `state_dtype`, the velocity's dtype (default: the params', at least
   float32).
 
+  Args:
+    decay: $\mu$, in [0, 1).
+    nesterov: Nesterov's look-ahead form.
+    accumulator_dtype: Optax's name for `state_dtype`.
+    state_dtype: dtype of the velocity.
+
   Returns:
     A `Trace` transformation with state `TraceState(trace)`.
   """
@@ -141,6 +147,12 @@ def ema(
   gradients, 0.999 about the last 1000.
 
   Defaults: `decay` is required; `debias=True` (Optax's `ema`).
+
+  Args:
+    decay: $\beta$, in [0, 1).
+    debias: divide by $1 - \beta^t$.
+    accumulator_dtype: Optax's name for `state_dtype`.
+    state_dtype: dtype of the average.
 
   Returns:
     An `Ema` transformation with state `EmaState(count, ema)`.

@@ -111,6 +111,13 @@ def scale_by_nadam(
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `momentum_decay=4e-3` (Dozat, 2016;
   PyTorch's `NAdam`).
 
+  Args:
+    b1: $\beta_1$, the scale of the momentum schedule and the decay of $m$.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    momentum_decay: $\psi$.
+    state_dtype: dtype of the moments.
+
   Returns:
     A `ScaleByNadam` transformation with state `ScaleByNadamState`.
   """

@@ -70,6 +70,11 @@ def scale_by_optimistic_gradient(
 
   Defaults: `alpha=1`, `beta=1` (Optax's `scale_by_optimistic_gradient`).
 
+  Args:
+    alpha: $\alpha$, the weight of the current gradient.
+    beta: $\beta$, the weight of the optimism (the gradient's change).
+    state_dtype: dtype of the stored previous gradient.
+
   Returns:
     A `ScaleByOptimisticGradient` transformation with state
     `ScaleByOptimisticGradientState`.

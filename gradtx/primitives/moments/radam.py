@@ -127,6 +127,16 @@ def scale_by_radam(
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-8`, `eps_root=0`, `threshold=5` (Optax's
   `scale_by_radam`; the paper uses 4, the smallest $\rho_t$ for which $r_t$ is defined).
 
+  Args:
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the decay of the second moment.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    threshold: the smallest $\rho_t$ at which the adaptive step is used.
+    nesterov: NAdam's look-ahead first moment.
+    state_dtype: dtype of the moments.
+    raw_eps: PyTorch's placement of $\epsilon$.
+
   Returns:
     A `ScaleByRadam` transformation with state `ScaleByAdamState`, as Optax.
   """

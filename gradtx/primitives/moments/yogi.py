@@ -99,6 +99,14 @@ def scale_by_yogi(
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-3`, `initial_accumulator_value=1e-6`
   (Zaheer et al., 2018; Optax's `scale_by_yogi`), `eps_root=0` (Optax).
 
+  Args:
+    b1: $\beta_1$, the decay of the first moment.
+    b2: $\beta_2$, the rate of the second-moment update.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    initial_accumulator_value: $m_0 = v_0$.
+    state_dtype: dtype of the moments.
+
   Returns:
     A `ScaleByYogi` transformation with state `ScaleByAdamState`.
   """
