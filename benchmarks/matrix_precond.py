@@ -160,6 +160,9 @@ def main(argv: list[str] | None = None) -> None:
   ap.add_argument("--repeats", type=int, default=5)
   ap.add_argument("--only", default="", help="comma-separated substrings of row names")
   args = ap.parse_args(argv)
+  # Synchronous CPU dispatch: with async dispatch a chain of steps holding conditionals can
+  # hang (jax-ml/jax#25861; seen here with the SOAP and Newton rows). Every row pays it alike.
+  jax.config.update("jax_cpu_enable_async_dispatch", False)
   params, grads = make_tree(0), make_tree(1)
   shapes = _shapes(params)
   n_params = sum(int(np.prod(s)) for s in shapes)
