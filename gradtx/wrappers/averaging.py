@@ -176,8 +176,8 @@ def ema_params(
   (so $\bar w_1 = w_1$). Read it with `averaged_params`; it is kept in `state_dtype`
   (default: the param dtype, at least float32).
 
-  Defaults: `decay=0.999`, `warmup=False`, `debias=False` (TensorFlow's
-  `ExponentialMovingAverage` usage; Optax has no such stage).
+  Defaults: `decay=0.999`, `warmup=False`, `debias=False` (gradtx's choice, the usual
+  value for a parameter EMA; the warm-up is TensorFlow's; Optax has no such stage).
   """
   return EmaParams(state_dtype=state_dtype, decay=decay, warmup=warmup, debias=debias)
 
