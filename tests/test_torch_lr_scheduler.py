@@ -147,7 +147,11 @@ def test_epoch_stepped_matches_torch():
     (lambda o: ours_L.ReduceLROnPlateau(o, factor=1.5), "factor"),
     (lambda o: ours_L.ConstantLR(o, factor=1.5), "factor"),
     (lambda o: ours_L.LinearLR(o, start_factor=0.0), "start_factor"),
-    (lambda o: ours_L.StepLR(o, step_size=3, last_epoch=4), "last_epoch"),
+    (lambda o: ours_L.StepLR(o, step_size=3, last_epoch=4), "initial_lr"),
+    (lambda o: ours_L.StepLR(o, step_size=3, last_epoch=-2, initial_lr=0.1), "last_epoch"),
+    (lambda o: ours_L.OneCycleLR(o, max_lr=0.1, total_steps=10, last_epoch=3), "last_epoch"),
+    (lambda o: ours_L.CyclicLR(o, 0.01, 0.1, last_epoch=3), "last_epoch"),
+    (lambda o: ours_L.CosineAnnealingWarmRestarts(o, T_0=3, last_epoch=3), "last_epoch"),
     (lambda o: ours_L.CosineAnnealingWarmRestarts(o, T_0=0), "T_0"),
     (lambda o: ours_L.SequentialLR(o, [ours_L.StepLR(o, 2)], milestones=[3]), "milestones"),
 ])
@@ -161,3 +165,51 @@ def test_momentum_cycling_needs_momentum():
     ours_L.CyclicLR(torch_optim.Adagrad(lr=0.1), 0.01, 0.1)
   with pytest.raises(TypeError, match="ChainedScheduler"):
     ours_L.StepLR(ours_L.StepLR(torch_optim.SGD(lr=0.1), 2), 3)
+
+
+RESUME = {
+    "LambdaLR": lambda L, o, k: L.LambdaLR(o, lambda e: 0.95 ** e, last_epoch=k),
+    "MultiplicativeLR": lambda L, o, k: L.MultiplicativeLR(o, lambda e: 0.97, last_epoch=k),
+    "StepLR": lambda L, o, k: L.StepLR(o, step_size=4, gamma=0.5, last_epoch=k),
+    "MultiStepLR": lambda L, o, k: L.MultiStepLR(o, milestones=[8, 12, 30], gamma=0.5,
+                                                 last_epoch=k),
+    "ConstantLR": lambda L, o, k: L.ConstantLR(o, factor=0.5, total_iters=8, last_epoch=k),
+    "LinearLR": lambda L, o, k: L.LinearLR(o, start_factor=0.2, end_factor=0.9,
+                                           total_iters=20, last_epoch=k),
+    "ExponentialLR": lambda L, o, k: L.ExponentialLR(o, gamma=0.97, last_epoch=k),
+    "PolynomialLR": lambda L, o, k: L.PolynomialLR(o, total_iters=30, power=2.0, last_epoch=k),
+    "CosineAnnealingLR": lambda L, o, k: L.CosineAnnealingLR(o, T_max=10, eta_min=0.01,
+                                                             last_epoch=k),
+}
+
+
+@pytest.mark.parametrize("k", [0, 3, 7])
+@pytest.mark.parametrize("case", [pytest.param(c, marks=() if c in ("StepLR", "CosineAnnealingLR")
+                                               else (slow,)) for c in RESUME])
+def test_last_epoch_resume_matches_torch(case, k):
+  """PyTorch's resuming constructor: the group's lr is 0.06 (the current one), its
+  `initial_lr` 0.1 (ours: `initial_lr=`); construction steps to epoch k + 1 from there.
+  Learning rates of 30 steps to 1e-12, params to 1e-8."""
+  build = RESUME[case]
+
+  def make(ps):
+    opt = torch.optim.SGD(ps, lr=0.06, momentum=0.9)
+    opt.param_groups[0]["initial_lr"] = 0.1
+    return opt
+
+  steps = 30
+  theirs, t_seen = torch_run(make, steps, lambda o: build(theirs_L, o, k), None, _torch_read)
+  tx = build(_resume_L(0.1), torch_optim.SGD(lr=0.06, momentum=0.9), k)
+  ours, o_seen, _ = gradtx_run(tx, steps, None, _ours_read)
+  np.testing.assert_allclose(np.array(o_seen)[:, 0], np.array(t_seen)[:, 0], rtol=1e-12, atol=0)
+  assert_same_trajectory(ours, theirs)
+
+
+class _resume_L:
+  """`ours_L` with `initial_lr=` added to every call (PyTorch reads it from the group)."""
+
+  def __init__(self, initial_lr):
+    self.initial_lr = initial_lr
+
+  def __getattr__(self, name):
+    return lambda *a, **kw: getattr(ours_L, name)(*a, initial_lr=self.initial_lr, **kw)

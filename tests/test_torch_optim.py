@@ -167,6 +167,47 @@ def test_vmap_over_lr_and_jit():
       np.testing.assert_allclose(np.asarray(swept[k][i]), np.asarray(one[k]), rtol=1e-12)
 
 
+def _step_kernels(tx):
+  """Array kernels (ones that stream memory: benchmarks/hlo.py's count) of the jitted,
+  donated `update + apply_updates` step on a 3-leaf float32 tree."""
+  from benchmarks.hlo import profile
+  params = {f"w{i}": jnp.ones((64, 32), jnp.float32) for i in range(3)}
+
+  def step(g, s, p):
+    u, s = tx.update(g, s, p)
+    return s, gradtx.apply_updates(p, u)
+
+  compiled = jax.jit(step, donate_argnums=(1, 2)).lower(params, tx.init(params), params).compile()
+  return profile(compiled.as_text())["array_kernels"]
+
+
+@pytest.mark.parametrize("name,kwargs,native", [
+    ("SGD", {"lr": 1e-3}, lambda: gradtx.sgd(1e-3)),
+    ("SGD", {"lr": 1e-3, "momentum": 0.9, "nesterov": True},
+     lambda: gradtx.sgd(1e-3, 0.9, nesterov=True)),
+    ("SGD", {"lr": 1e-3, "momentum": 0.9, "dampening": 0.0, "weight_decay": 0.0,
+             "maximize": False}, lambda: gradtx.sgd(1e-3, 0.9)),
+    ("Adam", {"lr": 1e-3, "weight_decay": 0, "amsgrad": False}, lambda: gradtx.adam(1e-3)),
+    ("AdamW", {"lr": 1e-3}, lambda: gradtx.adamw(1e-3, weight_decay=1e-2)),
+    ("RMSprop", {"lr": 1e-2, "centered": True, "momentum": 0.9},
+     lambda: gradtx.rmsprop(1e-2, 0.99, 1e-8, eps_in_sqrt=False, centered=True, momentum=0.9)),
+    ("Adagrad", {"lr": 1e-2, "lr_decay": 0.0},
+     lambda: gradtx.adagrad(1e-2, 0.0, 1e-10, eps_in_sqrt=False)),
+    ("Adamax", {"lr": 2e-3}, lambda: gradtx.adamax(2e-3)),
+])
+def test_same_array_kernels_as_native(name, kwargs, native):
+  """Options left at their off values (dampening, maximize, weight_decay, lr_decay) cost
+  no kernel: the step streams memory in as many kernels as the native optimizer's (per
+  leaf: one per state array and one for the param)."""
+  import sys
+  sys.path.insert(0, str(__import__("pathlib").Path(__file__).parents[1]))
+  jax.config.update("jax_enable_x64", False)
+  try:
+    assert _step_kernels(getattr(torch_optim, name)(**kwargs)) == _step_kernels(native())
+  finally:
+    jax.config.update("jax_enable_x64", True)
+
+
 def _muon_configs():
   info = next(i for i in common_optimizers.optim_db if i.optim_cls.__name__ == "Muon")
   cases = []

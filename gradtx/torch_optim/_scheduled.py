@@ -16,13 +16,14 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx.core import checks as _checks
 from gradtx.core.module import Module, static
 from gradtx.core.named import NamedOptimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import safe_increment, scalar_dtype, zero_count
 from gradtx.schedules import epoch_schedule
 
-__all__ = ["Rule", "LRRule", "Scheduled", "ScheduledState", "last_lr", "f", "integer"]
+__all__ = ["Rule", "LRRule", "Scheduled", "ScheduledState", "build", "last_lr", "f", "integer"]
 
 
 def f(x: Any) -> jax.Array:
@@ -34,7 +35,7 @@ def integer(x: Any) -> jax.Array:
   return jnp.asarray(x, jnp.int32)
 
 
-def select(pred: jax.Array, a: Any, b: Any) -> Any:
+def select(pred: jax.typing.ArrayLike, a: Any, b: Any) -> Any:
   """`a` where `pred` else `b`, leaf by leaf over two trees of one structure."""
   return jax.tree.map(lambda x, y: jnp.where(pred, x, y), a, b)
 
@@ -70,10 +71,10 @@ class LRRule(Rule):
   (the chainable form, on the current group) and, where PyTorch has one,
   `_get_closed_form_lr()`."""
 
-  def construct(self, group):
+  def construct(self, group, last_epoch=-1):
     group = dict(group)
     group.setdefault("initial_lr", group["lr"])
-    rstate = {"last_epoch": integer(-1), "base": group["initial_lr"]}
+    rstate = {"last_epoch": integer(last_epoch), "base": group["initial_lr"]}
     return self.initial_step(rstate, group)
 
   def initial_step(self, rstate, group):
@@ -135,12 +136,15 @@ class Scheduled(GradientTransformation):
 
   With `steps_per_epoch`, the rule steps once per epoch, after the update that
   ends it (PyTorch's `scheduler.step()` after each epoch): its clock is
-  `gradtx.epoch_schedule(identity, steps_per_epoch)`.
+  `gradtx.epoch_schedule(identity, steps_per_epoch)`. `last_epoch >= 0` with
+  `initial_lr` is PyTorch's resuming constructor (see `lr_scheduler`).
   """
 
   optimizer: Any
   rule: Rule
-  steps_per_epoch: Any = static(None)
+  steps_per_epoch: Any = static(default=None)
+  last_epoch: int = static(default=-1)
+  initial_lr: Any = None
 
   def keys(self) -> tuple[str, str | None]:
     return _keys(self.optimizer, type(self.rule).__name__)
@@ -166,7 +170,11 @@ class Scheduled(GradientTransformation):
     return self.optimizer.build(**args)
 
   def init(self, params):
-    rstate, group = self.rule.construct(self.initial_group())
+    if self.last_epoch == -1:
+      rstate, group = self.rule.construct(self.initial_group())
+    else:  # PyTorch's resume: base_lrs from initial_lr, one initial step to last_epoch + 1
+      group = dict(self.initial_group(), initial_lr=f(self.initial_lr))
+      rstate, group = self.rule.construct(group, self.last_epoch)
     return ScheduledState(zero_count(), group, rstate, self.inner(group).init(params))
 
   def update(self, updates, state, params=None, **extra_args):
@@ -185,3 +193,54 @@ class Scheduled(GradientTransformation):
 def last_lr(state: ScheduledState) -> jax.Array:
   """PyTorch's `scheduler.get_last_lr()[0]`: the lr the next update uses."""
   return state.hyperparams["lr"]
+
+
+_RESUMABLE = {
+  "LambdaLR",
+  "MultiplicativeLR",
+  "StepLR",
+  "MultiStepLR",
+  "ConstantLR",
+  "LinearLR",
+  "ExponentialLR",
+  "PolynomialLR",
+  "CosineAnnealingLR",
+}
+
+
+def build(
+  owner: str,
+  optimizer: Any,
+  rule: Rule,
+  last_epoch: int,
+  steps_per_epoch: Any,
+  initial_lr: Any = None,
+) -> Scheduled:
+  """`Scheduled(optimizer, rule)` after PyTorch's checks; `last_epoch >= 0` with
+  `initial_lr` resumes as PyTorch's constructor does (see `lr_scheduler`)."""
+  _keys(optimizer, owner)
+  if not isinstance(last_epoch, int) or isinstance(last_epoch, bool) or last_epoch < -1:
+    raise ValueError(f"{owner}: last_epoch={last_epoch!r} is invalid; expected an integer >= -1.")
+  if last_epoch != -1 and owner not in _RESUMABLE:
+    raise ValueError(
+      f"{owner}: last_epoch={last_epoch!r} is not supported: PyTorch resumes it from "
+      "param-group keys and counters it also keeps in scheduler.state_dict(); resume by "
+      "restoring the saved gradtx state instead (docs/porting_from_pytorch.md)."
+    )
+  if last_epoch != -1 and initial_lr is None:
+    raise ValueError(
+      f"{owner}: param 'initial_lr' is not specified when resuming with last_epoch="
+      f"{last_epoch}; pass initial_lr= (PyTorch's param_groups[0]['initial_lr'], the "
+      "lr the schedule started from; the optimizer's lr is the group's current lr)."
+    )
+  if last_epoch == -1 and initial_lr is not None:
+    raise ValueError(f"{owner}: initial_lr= is only read when resuming with last_epoch >= 0.")
+  if steps_per_epoch is not None:
+    _checks.positive_integer(owner, "steps_per_epoch", steps_per_epoch)
+  if rule.cycles_momentum and _keys(optimizer, owner)[1] is None:
+    raise ValueError(
+      f"{owner}: optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
+    )
+  return Scheduled(
+    optimizer, rule, steps_per_epoch=steps_per_epoch, last_epoch=last_epoch, initial_lr=initial_lr
+  )

@@ -8,8 +8,15 @@ reads the metric from `update(grads, state, params, value=loss)`.
 `steps_per_epoch=n` steps the scheduler once every n updates (PyTorch's
 epoch-stepped loop; the clock is `gradtx.epoch_schedule`). `last_lr(state)` is
 `scheduler.get_last_lr()[0]`. `lr_lambda`/`scale_fn` receive JAX scalars and
-must use `jnp` (e.g. `jnp.where`) rather than Python `if`. Resuming with
-`last_epoch >= 0` is done by restoring the state instead.
+must use `jnp` (e.g. `jnp.where`) rather than Python `if`.
+
+Resuming (`last_epoch=k >= 0`) follows PyTorch's constructor: the schedule's base is
+`initial_lr=` (PyTorch's `param_groups[0]["initial_lr"]`, required as there), the
+optimizer's `lr` is the group's current lr, and construction steps once to epoch
+`k + 1` with PyTorch's `get_lr()` in its initial mode. Supported for the schedulers whose
+state is `last_epoch` alone (LambdaLR, MultiplicativeLR, StepLR, MultiStepLR, ConstantLR,
+LinearLR, ExponentialLR, PolynomialLR, CosineAnnealingLR); the others refuse it
+(restore the saved gradtx state instead).
 """
 
 from __future__ import annotations
@@ -33,7 +40,7 @@ from gradtx.torch_optim._rules import (
   StepRule,
   WarmRestartsRule,
 )
-from gradtx.torch_optim._scheduled import Rule, Scheduled, ScheduledState, _keys, last_lr
+from gradtx.torch_optim._scheduled import Scheduled, ScheduledState, build, last_lr
 
 __all__ = [
   "LambdaLR",
@@ -57,46 +64,45 @@ __all__ = [
 ]
 
 
-def _scheduled(
-  owner: str, optimizer: Any, rule: Rule, last_epoch: int, steps_per_epoch: Any
-) -> Scheduled:
-  _keys(optimizer, owner)
-  if last_epoch != -1:
-    raise ValueError(
-      f"{owner}: last_epoch={last_epoch!r} is not supported; resume by "
-      "restoring the saved optimizer state instead."
-    )
-  if steps_per_epoch is not None:
-    _checks.positive_integer(owner, "steps_per_epoch", steps_per_epoch)
-  if rule.cycles_momentum and _keys(optimizer, owner)[1] is None:
-    raise ValueError(
-      f"{owner}: optimizer must support momentum or beta1 with `cycle_momentum` option enabled"
-    )
-  return Scheduled(optimizer, rule, steps_per_epoch)
-
-
 def _int(owner: str, name: str, value: Any, minimum: int) -> None:
   if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
     raise ValueError(f"{owner}: {name}={value!r} is invalid; expected an integer >= {minimum}.")
 
 
 def LambdaLR(
-  optimizer: Any, lr_lambda: Callable, last_epoch: int = -1, *, steps_per_epoch: Any = None
+  optimizer: Any,
+  lr_lambda: Callable,
+  last_epoch: int = -1,
+  *,
+  steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr = initial_lr * lr_lambda(epoch)`."""
   if not callable(lr_lambda):
     raise TypeError(f"LambdaLR: lr_lambda={lr_lambda!r} is not a function.")
-  return _scheduled("LambdaLR", optimizer, LambdaRule(lr_lambda), last_epoch, steps_per_epoch)
+  return build(
+    "LambdaLR", optimizer, LambdaRule(lr_lambda), last_epoch, steps_per_epoch, initial_lr
+  )
 
 
 def MultiplicativeLR(
-  optimizer: Any, lr_lambda: Callable, last_epoch: int = -1, *, steps_per_epoch: Any = None
+  optimizer: Any,
+  lr_lambda: Callable,
+  last_epoch: int = -1,
+  *,
+  steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr <- lr * lr_lambda(epoch)` at each step."""
   if not callable(lr_lambda):
     raise TypeError(f"MultiplicativeLR: lr_lambda should be a function, got {lr_lambda!r}.")
-  return _scheduled(
-    "MultiplicativeLR", optimizer, MultiplicativeRule(lr_lambda), last_epoch, steps_per_epoch
+  return build(
+    "MultiplicativeLR",
+    optimizer,
+    MultiplicativeRule(lr_lambda),
+    last_epoch,
+    steps_per_epoch,
+    initial_lr,
   )
 
 
@@ -107,10 +113,13 @@ def StepLR(
   last_epoch: int = -1,
   *,
   steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr = initial_lr * gamma^(epoch // step_size)`."""
   _int("StepLR", "step_size", step_size, 1)
-  return _scheduled("StepLR", optimizer, StepRule(step_size, gamma), last_epoch, steps_per_epoch)
+  return build(
+    "StepLR", optimizer, StepRule(step_size, gamma), last_epoch, steps_per_epoch, initial_lr
+  )
 
 
 def MultiStepLR(
@@ -120,11 +129,17 @@ def MultiStepLR(
   last_epoch: int = -1,
   *,
   steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr <- lr * gamma` at each milestone."""
   milestones = tuple(sorted(int(m) for m in milestones))
-  return _scheduled(
-    "MultiStepLR", optimizer, MultiStepRule(milestones, gamma), last_epoch, steps_per_epoch
+  return build(
+    "MultiStepLR",
+    optimizer,
+    MultiStepRule(milestones, gamma),
+    last_epoch,
+    steps_per_epoch,
+    initial_lr,
   )
 
 
@@ -135,12 +150,18 @@ def ConstantLR(
   last_epoch: int = -1,
   *,
   steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr = initial_lr * factor` for the first `total_iters` epochs, then `initial_lr`."""
   _checks.unit_interval("ConstantLR", "factor", factor)
   _int("ConstantLR", "total_iters", total_iters, 0)
-  return _scheduled(
-    "ConstantLR", optimizer, ConstantRule(factor, total_iters), last_epoch, steps_per_epoch
+  return build(
+    "ConstantLR",
+    optimizer,
+    ConstantRule(factor, total_iters),
+    last_epoch,
+    steps_per_epoch,
+    initial_lr,
   )
 
 
@@ -152,6 +173,7 @@ def LinearLR(
   last_epoch: int = -1,
   *,
   steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """The factor moves linearly from `start_factor` to `end_factor` over `total_iters`."""
   _checks.check(
@@ -159,20 +181,28 @@ def LinearLR(
   )
   _checks.unit_interval("LinearLR", "end_factor", end_factor)
   _int("LinearLR", "total_iters", total_iters, 1)
-  return _scheduled(
+  return build(
     "LinearLR",
     optimizer,
     LinearRule(start_factor, end_factor, total_iters),
     last_epoch,
     steps_per_epoch,
+    initial_lr,
   )
 
 
 def ExponentialLR(
-  optimizer: Any, gamma: Any, last_epoch: int = -1, *, steps_per_epoch: Any = None
+  optimizer: Any,
+  gamma: Any,
+  last_epoch: int = -1,
+  *,
+  steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr <- lr * gamma` at each step."""
-  return _scheduled("ExponentialLR", optimizer, ExponentialRule(gamma), last_epoch, steps_per_epoch)
+  return build(
+    "ExponentialLR", optimizer, ExponentialRule(gamma), last_epoch, steps_per_epoch, initial_lr
+  )
 
 
 def PolynomialLR(
@@ -182,11 +212,17 @@ def PolynomialLR(
   last_epoch: int = -1,
   *,
   steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """`lr = initial_lr * (1 - min(epoch, total_iters) / total_iters)^power`."""
   _int("PolynomialLR", "total_iters", total_iters, 1)
-  return _scheduled(
-    "PolynomialLR", optimizer, PolynomialRule(total_iters, power), last_epoch, steps_per_epoch
+  return build(
+    "PolynomialLR",
+    optimizer,
+    PolynomialRule(total_iters, power),
+    last_epoch,
+    steps_per_epoch,
+    initial_lr,
   )
 
 
@@ -197,12 +233,18 @@ def CosineAnnealingLR(
   last_epoch: int = -1,
   *,
   steps_per_epoch: Any = None,
+  initial_lr: Any = None,
 ) -> Scheduled:
   """PyTorch's recursive cosine annealing to `eta_min` over `T_max`; past `T_max` it
   rises again (period `2 T_max`), unlike `gradtx.cosine_decay_schedule`."""
   _int("CosineAnnealingLR", "T_max", T_max, 1)
-  return _scheduled(
-    "CosineAnnealingLR", optimizer, CosineAnnealingRule(T_max, eta_min), last_epoch, steps_per_epoch
+  return build(
+    "CosineAnnealingLR",
+    optimizer,
+    CosineAnnealingRule(T_max, eta_min),
+    last_epoch,
+    steps_per_epoch,
+    initial_lr,
   )
 
 
@@ -218,7 +260,7 @@ def CosineAnnealingWarmRestarts(
   """SGDR: cosine from `initial_lr` to `eta_min` over `T_i` epochs, `T_i = T_0 T_mult^k`."""
   _int("CosineAnnealingWarmRestarts", "T_0", T_0, 1)
   _int("CosineAnnealingWarmRestarts", "T_mult", T_mult, 1)
-  return _scheduled(
+  return build(
     "CosineAnnealingWarmRestarts",
     optimizer,
     WarmRestartsRule(T_0, T_mult, eta_min),
@@ -273,7 +315,7 @@ def CyclicLR(
     base_momentum,
     max_momentum,
   )
-  return _scheduled("CyclicLR", optimizer, rule, last_epoch, steps_per_epoch)
+  return build("CyclicLR", optimizer, rule, last_epoch, steps_per_epoch)
 
 
 def OneCycleLR(
@@ -324,7 +366,7 @@ def OneCycleLR(
     final_div_factor,
     three_phase,
   )
-  return _scheduled("OneCycleLR", optimizer, rule, last_epoch, None)
+  return build("OneCycleLR", optimizer, rule, last_epoch, None)
 
 
 def ReduceLROnPlateau(
@@ -352,7 +394,7 @@ def ReduceLROnPlateau(
   _int("ReduceLROnPlateau", "patience", patience, 0)
   _int("ReduceLROnPlateau", "cooldown", cooldown, 0)
   rule = PlateauRule(mode, factor, patience, threshold, threshold_mode, cooldown, min_lr, eps)
-  return _scheduled("ReduceLROnPlateau", optimizer, rule, -1, steps_per_epoch)
+  return build("ReduceLROnPlateau", optimizer, rule, -1, steps_per_epoch)
 
 
 def _same_optimizer(owner: str, schedulers: Sequence[Any], optimizer: Any = None) -> Any:
@@ -377,9 +419,7 @@ def ChainedScheduler(schedulers: Sequence[Scheduled], optimizer: Any = None) -> 
   optimizer = _same_optimizer("ChainedScheduler", schedulers, optimizer)
   steps = {s.steps_per_epoch for s in schedulers}
   rule = ChainRule(tuple(s.rule for s in schedulers))
-  return _scheduled(
-    "ChainedScheduler", optimizer, rule, -1, steps.pop() if len(steps) == 1 else None
-  )
+  return build("ChainedScheduler", optimizer, rule, -1, steps.pop() if len(steps) == 1 else None)
 
 
 def SequentialLR(
@@ -406,4 +446,4 @@ def SequentialLR(
         "SequentialLR inside ChainedScheduler instead."
       )
   rule = SequenceRule(tuple(s.rule for s in schedulers), tuple(int(m) for m in milestones))
-  return _scheduled("SequentialLR", optimizer, rule, last_epoch, steps_per_epoch)
+  return build("SequentialLR", optimizer, rule, last_epoch, steps_per_epoch)
