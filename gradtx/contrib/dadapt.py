@@ -205,6 +205,17 @@ def dadapt_adamw(
   Defaults: `learning_rate=1`, `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6`,
   `growth_rate=inf` (the reference code `dadaptation.DAdaptAdam`), `weight_decay=0`
   (AdamW, Optax's `contrib.dadapt_adamw`).
+
+  Args:
+    learning_rate: $\eta$, a multiplier of the estimated step (number or schedule).
+    betas: $(\beta_1, \beta_2)$, Adam's decays.
+    eps: $\epsilon$.
+    estim_lr0: the initial estimate of $d$.
+    weight_decay: $\lambda$.
+    use_bias_correction: Adam's bias corrections in $\delta_t$.
+    decouple: decoupled (AdamW) weight decay, else L2.
+    growth_rate: $\rho$, the largest factor $d$ grows by per step.
+    state_dtype: dtype of the state.
   """
   return DAdaptAdamW(
     learning_rate,

@@ -123,5 +123,12 @@ def mechanize(
 
   Defaults: `weight_decay=1e-2` (the paper's $\lambda$), `eps=1e-8`, `s_init=1e-6`,
   `num_betas=6` (the paper; Optax's `contrib.mechanize`).
+
+  Args:
+    base_optimizer: the optimizer whose updates are scaled.
+    weight_decay: $\lambda$.
+    eps: $\epsilon$.
+    s_init: $s_{\mathrm{init}}$.
+    num_betas: $n$, the number of $\beta_i$.
   """
   return Mechanize(base_optimizer, weight_decay, eps, s_init, num_betas)

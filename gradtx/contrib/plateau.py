@@ -125,5 +125,14 @@ def reduce_on_plateau(
 
   Defaults: `factor=0.1`, `patience=10`, `rtol=1e-4`, `atol=0`, `cooldown=0`,
   `accumulation_size=1`, `min_scale=0` (Optax's `contrib.reduce_on_plateau`).
+
+  Args:
+    factor: $f$, the factor the scale is multiplied by on a plateau.
+    patience: the comparisons without improvement before a reduction.
+    rtol: $r$, the relative improvement needed.
+    atol: $\alpha$, the absolute improvement needed.
+    cooldown: the comparisons skipped after a reduction.
+    accumulation_size: the values averaged into one comparison.
+    min_scale: $s_{\min}$.
   """
   return ReduceOnPlateau(factor, patience, rtol, atol, cooldown, accumulation_size, min_scale)

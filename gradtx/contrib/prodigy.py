@@ -209,6 +209,20 @@ def prodigy(
   Defaults: `learning_rate=1`, `betas=(0.9, 0.999)`, `eps=1e-8`, `estim_lr0=1e-6`,
   `estim_lr_coef=1`, `weight_decay=0`, `growth_rate=inf` (the reference code
   `prodigyopt`; Optax's `contrib.prodigy`).
+
+  Args:
+    learning_rate: $\eta$, a multiplier of the estimated step (number or schedule).
+    betas: $(\beta_1, \beta_2)$, Adam's decays.
+    beta3: $\beta_3$, the decay of $s$ and $r$ (`None`: $\sqrt{\beta_2}$).
+    eps: $\epsilon$.
+    estim_lr0: $d_0$, the initial estimate.
+    estim_lr_coef: $\kappa$.
+    weight_decay: $\lambda$.
+    safeguard_warmup: use $d$ in place of $\delta_t$ in $s_t$.
+    use_bias_correction: Adam's bias corrections in $\delta_t$.
+    decouple: decoupled (AdamW) weight decay, else L2.
+    growth_rate: $\rho$, the largest factor $d$ grows by per step.
+    state_dtype: dtype of the state.
   """
   return Prodigy(
     learning_rate,

@@ -151,5 +151,13 @@ def sam(
 
   Defaults: `sync_period=2`, `reset_state=True`, `opaque_mode=False` (Optax's
   `contrib.sam`).
+
+  Args:
+    optimizer: the outer optimizer.
+    adv_optimizer: the adversarial optimizer (its updates are negated: ascent).
+    sync_period: $k$, adversarial steps plus one.
+    reset_state: re-initialize the adversarial state after each sync.
+    opaque_mode: run all $k$ steps inside one `update` (needs `grad_fn=`).
+    batch_axis_name: the axis name to average gradients over in opaque mode.
   """
   return SAM(optimizer, adv_optimizer, sync_period, reset_state, opaque_mode, batch_axis_name)

@@ -156,6 +156,14 @@ def schedule_free(
 
   Defaults: `b1=0.9`, `weight_lr_power=2`, `r=0` (the reference code `schedulefree`;
   Optax's `contrib.schedule_free`).
+
+  Args:
+    base_optimizer: the base optimizer, without momentum, its learning rate included.
+    learning_rate: $\eta_t$, the base optimizer's learning rate (for the weights).
+    b1: $\beta_1$, the interpolation between $x$ and $z$.
+    weight_lr_power: $p$.
+    state_dtype: dtype of $z$.
+    r: the polynomial weighting exponent $r$.
   """
   return ScheduleFree(base_optimizer, learning_rate, b1, weight_lr_power, state_dtype, r)
 
@@ -194,6 +202,17 @@ def _schedule_free_adamw(
   Defaults: `learning_rate=0.0025`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, `weight_decay=0`,
   `weight_lr_power=2`, `r=0` (the reference code and Optax's
   `contrib.schedule_free_adamw`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    warmup_steps: the linear warm-up's length, or `None`.
+    b1: $\beta_1$, the interpolation between $x$ and $z$.
+    b2: $\beta_2$, the decay of $v$.
+    eps: $\epsilon$.
+    weight_decay: $\lambda$, applied at $y$.
+    weight_lr_power: $p$ of the averaging weights.
+    state_dtype: dtype of the state.
+    r: the polynomial weighting exponent $r$.
   """
   lr = _warmup(learning_rate, warmup_steps)
   base = chain(
@@ -227,6 +246,15 @@ def _schedule_free_sgd(
   Defaults: `learning_rate=1`, `b1=0.9` (the reference's `momentum`),
   `weight_lr_power=2`, `r=0` (the reference code and Optax's
   `contrib.schedule_free_sgd`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    warmup_steps: the linear warm-up's length, or `None`.
+    b1: $\beta_1$, the interpolation between $x$ and $z$.
+    weight_decay: $\lambda$, applied at $y$, or `None`.
+    weight_lr_power: $p$ of the averaging weights.
+    state_dtype: dtype of the state.
+    r: the polynomial weighting exponent $r$.
   """
   lr = _warmup(learning_rate, warmup_steps)
   stages = () if weight_decay is None else (add_decayed_weights(weight_decay),)

@@ -256,6 +256,21 @@ def _sophia(
   Defaults: `b1=0.965`, `b2=0.99`, `eps=1e-8`, `weight_decay=1e-4`, `gamma=0.01` (the
   paper's $\rho$), `clip_threshold=1`, `update_interval=10`,
   `print_win_rate_every_n_steps=0` (the paper; Optax's `contrib.sophia`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    b1: $\beta_1$, the decay of the momentum.
+    b2: $\beta_2$, the decay of the Hessian-diagonal EMA.
+    eps: $\epsilon$, the floor of the denominator.
+    weight_decay: $\lambda$.
+    weight_decay_mask: the leaves decayed; all by default.
+    gamma: $\gamma$ (the paper's $\rho$).
+    clip_threshold: $c$.
+    update_interval: the steps between Hessian estimates.
+    hessian_diagonal_fn: the estimator (default `hutchinson_estimator_diag_hessian()`).
+    mu_dtype: dtype of the momentum.
+    verbose: print the clipping win rate.
+    print_win_rate_every_n_steps: how often to print it (0: never).
   """
   return chain(
     scale_by_sophia(
