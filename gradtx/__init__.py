@@ -56,7 +56,7 @@ from gradtx.microbatching import microbatch  # Optax has it at the top level too
 
 __version__ = "0.1.0"
 
-__all__ = list(
+__all__ = list(  # pyright: ignore[reportUnsupportedDunderAll]  (pyright can't follow dedup)
   dict.fromkeys(
     [  # each name once (schedules and combinators share two)
       *_core.__all__,

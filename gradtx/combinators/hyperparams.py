@@ -79,15 +79,16 @@ def hyperparams_of(state: Any) -> dict[str, jax.Array]:
       isinstance(x, _INJECTED) or _hp_fields(x) is not None or _scope(x) is not None
     )
     for node in jax.tree.leaves(tree, is_leaf=is_node):
+      scope, names = _scope(node), _hp_fields(node)
       if isinstance(node, _INJECTED):
         for name, value in node.hyperparams.items():
           add(prefix + name, value)
         visit(node.inner_state, skip | frozenset(node.hyperparams), prefix)
-      elif _scope(node) is not None:
-        for label, sub in _scope(node).items():
+      elif scope is not None:
+        for label, sub in scope.items():
           visit(sub, skip, f"{prefix}{label}/")
-      elif _hp_fields(node) is not None:
-        for name in _hp_fields(node):
+      elif names is not None:
+        for name in names:
           if name not in skip:
             add(prefix + name, getattr(node, name))
 

@@ -103,16 +103,16 @@ class ScaleByMuon(GradientTransformation):
   """
 
   ns_coeffs: Any = _DEFAULT_NS_COEFFS
-  ns_steps: int = static(5)
+  ns_steps: int = static(default=5)
   beta: Any = 0.95
   eps: Any = 1e-7
-  mu_dtype: Any = static(None)
-  nesterov: bool = static(True)
-  adaptive: bool = static(False)
-  preconditioning: str = static("frobenius")
-  weight_dimension_numbers: Any = static(None)
-  batch_same_shape: bool = static(True)
-  state_dtype: Any = static(None)
+  mu_dtype: Any = static(default=None)
+  nesterov: bool = static(default=True)
+  adaptive: bool = static(default=False)
+  preconditioning: str = static(default="frobenius")
+  weight_dimension_numbers: Any = static(default=None)
+  batch_same_shape: bool = static(default=True)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_muon"
@@ -183,7 +183,7 @@ class ScaleByShape(StatelessTransformation):
   with `consistent_rms` `u = consistent_rms sqrt(max(fan_in, fan_out)) g` (Moonlight,
   Liu et al. 2025; `0.2` is torch's `adjust_lr_fn="match_rms_adamw"`)."""
 
-  weight_dimension_numbers: Any = static(None)
+  weight_dimension_numbers: Any = static(default=None)
   consistent_rms: Any = None
 
   def __post_init__(self):

@@ -68,6 +68,7 @@ class SpecTree:
     return repr(self.fn) if self.fn is not None else repr(self.tree())
 
   def tree(self) -> Any:
+    assert self.leaves is not None, "a SpecTree of a function stores no tree"
     return jax.tree.unflatten(self.treedef, self.leaves)
 
   def resolve(self, updates: Any) -> Any:

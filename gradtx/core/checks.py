@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.core  # `jax.core.Tracer`: jax imports the submodule but does not export it
 import numpy as np
 
 

@@ -69,7 +69,9 @@ def _is_static(name: str, value: Any, static_args: tuple[str, ...]) -> bool:
     return True
 
 
-def split_arguments(arguments: dict, static_args: tuple[str, ...] = ()) -> tuple:
+def split_arguments(
+  arguments: dict, static_args: tuple[str, ...] = ()
+) -> tuple[dict, dict, Frozen, Frozen]:
   """`(numeric, schedules, schedule_fns, static)`: numbers, gradtx schedules
   (pytrees), plain callables (static) and static arguments."""
   numeric, schedules, schedule_fns, static_kwargs = {}, {}, {}, {}

@@ -25,9 +25,13 @@ _HINT = (
 class TreeMismatchError(ValueError):
   """Two trees that must match leaf for leaf do not."""
 
+  owner: str | None = None  # the transformation that named the error (`named_errors`)
+
 
 class LeafTypeError(TypeError):
   """A leaf is not an array, or not of a dtype gradtx can optimize."""
+
+  owner: str | None = None
 
 
 def _path(path: tuple) -> str:

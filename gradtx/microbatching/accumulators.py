@@ -113,23 +113,25 @@ def _is_accumulator(x: Any) -> bool:
   return all(callable(getattr(x, n, None)) for n in ("init", "update", "finalize", "aggregate"))
 
 
-def _builtin(kind: Any, num_microbatches: int | None) -> Accumulator:
-  if isinstance(kind, enum.Enum) and type(kind).__name__ == "AccumulationType":
-    kind = AccumulationType[kind.name]  # Optax's enum members are accepted too
-  if kind in (AccumulationType.MEAN, AccumulationType.CONCAT) and (
-    num_microbatches is None or num_microbatches <= 0
-  ):
+def _positive_count(kind: AccumulationType, num_microbatches: int | None) -> int:
+  if num_microbatches is None or num_microbatches <= 0:
     raise ValueError(
       f"{kind.name} accumulation needs num_microbatches > 0; got {num_microbatches}."
     )
+  return num_microbatches
+
+
+def _builtin(kind: Any, num_microbatches: int | None) -> Accumulator:
+  if isinstance(kind, enum.Enum) and type(kind).__name__ == "AccumulationType":
+    kind = AccumulationType[kind.name]  # Optax's enum members are accepted too
   if kind is AccumulationType.SUM:
     return _leafwise(_sum())
   if kind is AccumulationType.MEAN:
-    return _leafwise(_mean(num_microbatches))
+    return _leafwise(_mean(_positive_count(kind, num_microbatches)))
   if kind is AccumulationType.RUNNING_MEAN:
     return _leafwise(_running_mean())
   if kind is AccumulationType.CONCAT:
-    return _leafwise(_concat(num_microbatches))
+    return _leafwise(_concat(_positive_count(kind, num_microbatches)))
   raise ValueError(
     f"Unknown accumulator {kind!r}; expected an Accumulator, an "
     "AccumulationType, or a tree of them."

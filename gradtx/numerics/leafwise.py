@@ -46,7 +46,7 @@ def flatten_like(
       ) from None
   if shapes:
     for i, row in enumerate(zip(*columns)):
-      if row[0] is None and none_leaf:
+      if row[0] is None:  # a leaf only with none_leaf: flatten drops None otherwise
         continue
       shape = np.shape(row[0])
       for name, leaf in zip(names[1:], row[1:]):

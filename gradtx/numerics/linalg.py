@@ -59,7 +59,7 @@ def power_iteration(
     _, av, _, step = carry
     v = _unit(av)
     av = matvec(v)
-    return v, av, tree_vdot(v, av), step + 1
+    return v, av, jnp.asarray(tree_vdot(v, av)), step + 1
 
   v = _unit(v0)
   av = matvec(v)
@@ -139,6 +139,7 @@ def _matrix_power(t: jax.Array, p: Any, mm: Callable) -> jax.Array:
       p >>= 1
       if p:
         base = mm(base, base)
+    assert result is not None, "p >= 1"
     return result
   powers = [lambda x: x]
   for _ in range(3):

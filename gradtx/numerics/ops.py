@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.core  # `jax.core.Tracer`: jax imports the submodule but does not export it
 import jax.numpy as jnp
 
 try:

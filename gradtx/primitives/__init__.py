@@ -20,7 +20,7 @@ from gradtx.primitives import noise as _noise
 from gradtx.primitives import constraints as _constraints
 from gradtx.primitives import preconditioning as _preconditioning
 
-__all__ = [
+__all__ = [  # pyright: ignore[reportUnsupportedDunderAll]  (it can't follow `*m.__all__`)
   *_scaling.__all__,
   *_moments.__all__,
   *_adaptive.__all__,

@@ -21,11 +21,11 @@ def projection_vector(x: Any, a: Any) -> Any:
 
 def projection_hyperplane(x: Any, a: Any, b: jax.typing.ArrayLike) -> Any:
   """The projection onto `{y : <a, y> = b}`: `x + ((b - <a, x>) / <a, a>) a`."""
-  return tree_add_scale(x, (b - tree_vdot(x, a)) / tree_vdot(a, a), a)
+  return tree_add_scale(x, jnp.subtract(b, tree_vdot(x, a)) / tree_vdot(a, a), a)
 
 
 def projection_halfspace(x: Any, a: Any, b: jax.typing.ArrayLike) -> Any:
   """The projection onto `{y : <a, y> <= b}`: `x + min((b - <a, x>) / <a, a>, 0) a`
   (`x` itself when it already satisfies the constraint)."""
-  step = (b - tree_vdot(x, a)) / tree_vdot(a, a)
+  step = jnp.subtract(b, tree_vdot(x, a)) / tree_vdot(a, a)
   return tree_add_scale(x, jnp.minimum(step, 0), a)

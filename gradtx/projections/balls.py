@@ -53,7 +53,7 @@ def projection_simplex(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
   """The projection onto `{p >= 0, sum(p) = scale}`, all leaves taken as one vector:
   `scale * P(x / scale)` with `P` the projection onto the unit simplex."""
   values, unravel = flatten_util.ravel_pytree(tree)
-  return unravel(scale * _unit_simplex(values / scale))
+  return unravel(_unit_simplex(values / scale) * scale)
 
 
 def projection_l1_sphere(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:

@@ -48,4 +48,4 @@ def projection_hypercube(tree: Any, scale: Any = 1) -> Any:
 
 def projection_linf_ball(tree: Any, scale: jax.typing.ArrayLike = 1) -> Any:
   """The projection onto `||p||_inf <= scale`: `clip(x, -scale, scale)`."""
-  return projection_box(tree, lower=-scale, upper=scale)
+  return projection_box(tree, lower=jnp.negative(scale), upper=scale)

@@ -100,7 +100,7 @@ class InjectHyperparams(GradientTransformation):
   schedules: dict = dataclasses.field(default_factory=dict)
   schedule_fns: Frozen = static(default_factory=lambda: Frozen({}))
   static_kwargs: Frozen = static(default_factory=lambda: Frozen({}))
-  hyperparam_dtype: Any = static(None)
+  hyperparam_dtype: Any = static(default=None)
 
   def _dtype(self, tree: Any) -> Any:
     if self.hyperparam_dtype is not None:

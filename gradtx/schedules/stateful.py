@@ -28,6 +28,7 @@ class StatefulSchedule(Protocol):
 
   def __call__(self, state: Any, **extra_args: Any) -> jax.Array:
     """The value for the step about to be taken."""
+    ...
 
 
 class WrappedScheduleState(NamedTuple):

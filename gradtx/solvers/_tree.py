@@ -34,7 +34,7 @@ def vdot(a: Any, b: Any, dtype: Any) -> jax.Array:
     )
     return jnp.real(dot).astype(dtype)
 
-  parts = jax.tree.leaves(jax.tree.map(leaf, a, b))
+  parts: list[jax.Array] = jax.tree.leaves(jax.tree.map(leaf, a, b))
   return sum(parts[1:], parts[0]) if parts else jnp.zeros([], dtype)
 
 

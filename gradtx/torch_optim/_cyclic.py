@@ -29,13 +29,13 @@ class CyclicRule(LRRule):
 
   base_lr: Any
   max_lr: Any
-  step_size_up: float = static(2000.0)
-  step_size_down: float = static(2000.0)
-  mode: str = static("triangular")
+  step_size_up: float = static(default=2000.0)
+  step_size_down: float = static(default=2000.0)
+  mode: str = static(default="triangular")
   gamma: Any = 1.0
-  scale_fn: Callable | None = static(None)
-  scale_mode: str = static("cycle")
-  cycle_momentum: bool = static(True)
+  scale_fn: Callable | None = static(default=None)
+  scale_mode: str = static(default="cycle")
+  cycle_momentum: bool = static(default=True)
   base_momentum: Any = 0.8
   max_momentum: Any = 0.9
 
@@ -94,14 +94,14 @@ class OneCycleRule(LRRule):
 
   max_lr: Any
   total_steps: int = static()
-  pct_start: float = static(0.3)
-  anneal_strategy: str = static("cos")
-  cycle_momentum: bool = static(True)
+  pct_start: float = static(default=0.3)
+  anneal_strategy: str = static(default="cos")
+  cycle_momentum: bool = static(default=True)
   base_momentum: Any = 0.85
   max_momentum: Any = 0.95
   div_factor: Any = 25.0
   final_div_factor: Any = 1e4
-  three_phase: bool = static(False)
+  three_phase: bool = static(default=False)
 
   @property
   def cycles_momentum(self) -> bool:
@@ -149,6 +149,7 @@ class OneCycleRule(LRRule):
       m_i = _anneal(self.anneal_strategy, v[m0], v[m1], pct)
       lr = lr_i if lr is None else jnp.where(e <= end, lr_i, lr)
       momentum = m_i if momentum is None else jnp.where(e <= end, m_i, momentum)
+    assert lr is not None and momentum is not None  # OneCycleLR has two or three phases
     # PyTorch raises once stepped past total_steps; inside jit the rate becomes NaN.
     group = dict(group, lr=f(jnp.where(e > self.total_steps, jnp.nan, lr)))
     if self.cycle_momentum:
@@ -161,11 +162,11 @@ class PlateauRule(Rule):
   than `eps`) once the metric has not improved (by `threshold`, relative or
   absolute) for more than `patience` steps; then `cooldown` steps of rest."""
 
-  mode: str = static("min")
+  mode: str = static(default="min")
   factor: Any = 0.1
   patience: Any = 10
   threshold: Any = 1e-4
-  threshold_mode: str = static("rel")
+  threshold_mode: str = static(default="rel")
   cooldown: Any = 0
   min_lr: Any = 0.0
   eps: Any = 1e-8

@@ -94,7 +94,7 @@ class ConstantRule(LRRule):
   """`lr * factor` at e = 0, `lr / factor` at e = total_iters."""
 
   factor: Any = 1.0 / 3
-  total_iters: int = static(5)
+  total_iters: int = static(default=5)
 
   def get_lr(self, rstate, group, initial):
     e, lr = rstate["last_epoch"], group["lr"]
@@ -114,7 +114,7 @@ class LinearRule(LRRule):
 
   start_factor: Any = 1.0 / 3
   end_factor: Any = 1.0
-  total_iters: int = static(5)
+  total_iters: int = static(default=5)
 
   def get_lr(self, rstate, group, initial):
     e, lr = _e(rstate), group["lr"]
@@ -146,7 +146,7 @@ class ExponentialRule(LRRule):
 class PolynomialRule(LRRule):
   """`lr <- lr * ((1 - e/T) / (1 - (e-1)/T))^power` up to e = T = total_iters."""
 
-  total_iters: int = static(5)
+  total_iters: int = static(default=5)
   power: Any = 1.0
 
   def get_lr(self, rstate, group, initial):
@@ -189,7 +189,7 @@ class WarmRestartsRule(LRRule):
   it restarts with `T_i <- T_i * T_mult` (SGDR, Loshchilov & Hutter 2017)."""
 
   T_0: int = static()
-  T_mult: int = static(1)
+  T_mult: int = static(default=1)
   eta_min: Any = 0.0
 
   def construct(self, group):

@@ -97,7 +97,7 @@ def _Adamax(
   on `g + wd w`."""
   check_common("Adamax", lr, eps, weight_decay)
   check_betas("Adamax", betas)
-  return _with_decay(scale_by_adamax(*betas, eps), lr, weight_decay, False, maximize)
+  return _with_decay(scale_by_adamax(betas[0], betas[1], eps), lr, weight_decay, False, maximize)
 
 
 def _NAdam(
@@ -119,7 +119,11 @@ def _NAdam(
   check_betas("NAdam", betas)
   _checks.non_negative("NAdam", "momentum_decay", momentum_decay)
   return _with_decay(
-    scale_by_nadam(*betas, eps, momentum_decay), lr, weight_decay, decoupled_weight_decay, maximize
+    scale_by_nadam(betas[0], betas[1], eps, momentum_decay),
+    lr,
+    weight_decay,
+    decoupled_weight_decay,
+    maximize,
   )
 
 
@@ -139,7 +143,7 @@ def _RAdam(
   `sqrt(v_t)` before the bias correction (see `scale_by_radam(raw_eps=True)`)."""
   check_common("RAdam", lr, eps, weight_decay)
   check_betas("RAdam", betas)
-  core = scale_by_radam(*betas, eps, 0.0, 5.0, raw_eps=True)
+  core = scale_by_radam(betas[0], betas[1], eps, 0.0, 5.0, raw_eps=True)
   return _with_decay(core, lr, weight_decay, decoupled_weight_decay, maximize)
 
 

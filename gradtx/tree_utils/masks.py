@@ -38,11 +38,16 @@ class FrozenTree:
   def __repr__(self) -> str:
     if self.fn is not None:
       return repr(self.fn)
-    return repr(jax.tree.unflatten(self.treedef, self.leaves))
+    return repr(self.tree())
+
+  def tree(self) -> Any:
+    """The stored prefix tree (of a mask given as a tree, not as a function)."""
+    assert self.leaves is not None, "a FrozenTree of a function stores no tree"
+    return jax.tree.unflatten(self.treedef, self.leaves)
 
   def resolve(self, params: Any) -> Any:
     """The tree with exactly the structure of `params` (prefix leaves broadcast)."""
-    tree = self.fn(params) if self.fn is not None else jax.tree.unflatten(self.treedef, self.leaves)
+    tree = self.fn(params) if self.fn is not None else self.tree()
     return jax.tree.map(lambda value, sub: jax.tree.map(lambda _: value, sub), tree, params)
 
 

@@ -8,6 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import jax
+import jax.numpy as jnp
 
 __all__ = ["tree_split_key_like", "tree_random_like", "tree_unwrap_random_key_data"]
 
@@ -54,7 +55,7 @@ def tree_unwrap_random_key_data(input_tree: Any) -> Any:
   keys can be compared numerically; other leaves unchanged."""
 
   def leaf(x):
-    if isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key):
+    if isinstance(x, jax.Array) and jnp.issubdtype(x.dtype, jax.dtypes.prng_key):
       return jax.random.key_data(x)
     return x
 

@@ -40,7 +40,7 @@ def _vdot(a: jax.Array, b: jax.Array) -> jax.Array:
 def tree_vdot(tree_x: Any, tree_y: Any) -> jax.typing.ArrayLike:
   """`<x, y> = sum over leaves of sum(conj(x) * y)`; 0 for an empty tree."""
   _, (xs, ys) = flatten_like(("tree_x", "tree_y"), (tree_x, tree_y))
-  return functools.reduce(operator.add, map(_vdot, xs, ys), 0)
+  return sum(map(_vdot, xs, ys), 0)
 
 
 def _sum_leaves(leaves: list[jax.Array], associative: bool = False) -> jax.typing.ArrayLike:
@@ -49,7 +49,7 @@ def _sum_leaves(leaves: list[jax.Array], associative: bool = False) -> jax.typin
     while len(sums) > 1:  # a balanced tree of additions
       pairs = [sums[i] + sums[i + 1] for i in range(0, len(sums) - 1, 2)]
       sums = pairs + ([sums[-1]] if len(sums) % 2 else [])
-  return functools.reduce(operator.add, sums, 0)
+  return sum(sums, 0)
 
 
 def tree_sum(tree: Any, associative_reduction: bool = False) -> jax.typing.ArrayLike:

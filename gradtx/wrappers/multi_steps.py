@@ -49,9 +49,9 @@ class MultiSteps(GradientTransformation):
 
   opt: GradientTransformation
   every_k_schedule: Any = 1
-  use_grad_mean: bool = static(True)
-  should_skip_update_fn: Callable | None = static(None)
-  accumulator_dtype: Any = static(None)
+  use_grad_mean: bool = static(default=True)
+  should_skip_update_fn: Callable | None = static(default=None)
+  accumulator_dtype: Any = static(default=None)
 
   def __post_init__(self):
     object.__setattr__(self, "opt", as_transformation(self.opt))
