@@ -95,6 +95,13 @@ def scale_by_acprop(
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16` (Optax's
   `scale_by_acprop`).
 
+  Args:
+    b1: $\beta_1$, the decay of $m$.
+    b2: $\beta_2$, the decay of $s$.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added to the stored $s_t$.
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleByAcprop` transformation with state `ScaleByAdamState(count, mu, nu)` (the
     layout of Optax's `ScaleByBeliefState`).
@@ -124,6 +131,16 @@ def _acprop(
 
   Defaults: `b1=0.9`, `b2=0.999`, `eps=1e-16`, `eps_root=1e-16`, `weight_decay=0`
   (Optax's `contrib.acprop`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    b1: $\beta_1$, the decay of $m$.
+    b2: $\beta_2$, the decay of $s$.
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added to the stored $s_t$.
+    weight_decay: $\lambda$.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_acprop(b1, b2, eps, eps_root, state_dtype=state_dtype),

@@ -190,6 +190,16 @@ def scale_by_ademamix(
   Defaults: `b1=0.9`, `b2=0.999`, `b3=0.9999`, `alpha=6`, `eps=1e-8`, `eps_root=0`
   (Optax's `contrib.scale_by_ademamix`; `ademamix` uses `alpha=5`, as Optax).
 
+  Args:
+    b1: $\beta_1$, the decay of the fast EMA.
+    b2: $\beta_2$, the decay of the second moment.
+    b3: $\beta_3$, the decay of the slow EMA (a number or a schedule).
+    alpha: $\alpha$, the weight of the slow EMA (a number or a schedule).
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of the EMAs.
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleByAdemamix` transformation with state `ScaleByAdemamixState`.
   """
@@ -218,6 +228,14 @@ def scale_by_simplified_ademamix(
 
   Defaults: `b1=0.99`, `b2=0.95`, `alpha=0`, `eps=1e-8`, `eps_root=0` (Optax's
   `contrib.scale_by_simplified_ademamix`).
+
+  Args:
+    b1: $\beta_1$, the decay of the accumulated sum.
+    b2: $\beta_2$, the decay of the second moment.
+    alpha: $\alpha$, the weight of the current gradient (a number or a schedule).
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    state_dtype: dtype of the state.
 
   Returns:
     A `ScaleBySimplifiedAdemamix` transformation with state
@@ -251,6 +269,19 @@ def _ademamix(
 
   Defaults: `b1=0.9`, `b2=0.999`, `b3=0.9999`, `alpha=5`, `eps=1e-8`, `eps_root=0`,
   `weight_decay=0` (Optax's `contrib.ademamix`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    b1: $\beta_1$, the decay of the fast EMA.
+    b2: $\beta_2$, the decay of the second moment.
+    b3: $\beta_3$, the decay of the slow EMA (a number or a schedule).
+    alpha: $\alpha$, the weight of the slow EMA (a number or a schedule).
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    mu_dtype: dtype of the EMAs.
+    weight_decay: $\lambda$.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_ademamix(b1, b2, b3, alpha, eps, eps_root, mu_dtype, state_dtype=state_dtype),
@@ -282,6 +313,17 @@ def _simplified_ademamix(
 
   Defaults: `b1=0.99`, `b2=0.95`, `alpha=0`, `eps=1e-8`, `eps_root=0`, `weight_decay=0`
   (Optax's `contrib.simplified_ademamix`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    b1: $\beta_1$, the decay of the accumulated sum.
+    b2: $\beta_2$, the decay of the second moment.
+    alpha: $\alpha$, the weight of the current gradient (a number or a schedule).
+    eps: $\epsilon$, added to the root.
+    eps_root: $\epsilon_{\mathrm{root}}$, added under the root.
+    weight_decay: $\lambda$.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_simplified_ademamix(b1, b2, alpha, eps, eps_root, state_dtype=state_dtype),

@@ -111,6 +111,16 @@ def scale_by_adopt(
   Defaults: `b1=0.9`, `b2=0.9999`, `eps=1e-6`, $c(t) = t^{1/4}$ (the reference code and
   Optax's `contrib.scale_by_adopt`).
 
+  Args:
+    b1: $\beta_1$, the decay of $m$.
+    b2: $\beta_2$, the decay of $v$.
+    eps: $\epsilon$, the floor of $\sqrt{v}$.
+    mu_dtype: dtype of $m$.
+    nesterov: Nesterov's form of the output.
+    use_clipping: clip the normalized gradient.
+    clip_value_fn: $c$, the clipping bound as a function of the step.
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleByAdopt` transformation with state `ScaleByAdamState`.
   """
@@ -134,6 +144,17 @@ def _adopt(
 
   Defaults: `b1=0.9`, `b2=0.9999`, `eps=1e-6`, clipping $c(t) = t^{1/4}$ (the reference
   code and Optax's `contrib.adopt`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    b1: $\beta_1$, the decay of $m$.
+    b2: $\beta_2$, the decay of $v$.
+    eps: $\epsilon$, the floor of $\sqrt{v}$.
+    mu_dtype: dtype of $m$.
+    nesterov: Nesterov's form of the output.
+    use_clipping: clip the normalized gradient.
+    clip_value_fn: $c$, the clipping bound as a function of the step.
+    state_dtype: dtype of the state.
   """
   return chain(
     scale_by_adopt(

@@ -106,6 +106,10 @@ def scale_by_cocob(alpha: Any = 100.0, eps: Any = 1e-8) -> ScaleByCocob:
 
   Defaults: `alpha=100` (the paper), `eps=1e-8` (Optax's `contrib.scale_by_cocob`).
 
+  Args:
+    alpha: $\alpha$, which bounds the early steps.
+    eps: $L_0$, the initial scale.
+
   Returns:
     A `ScaleByCocob` transformation with state `COCOBState`.
   """
@@ -125,6 +129,13 @@ def _cocob(
 
   Defaults: `learning_rate=1`, `alpha=100`, `eps=1e-8`, `weight_decay=0` (Optax's
   `contrib.cocob`).
+
+  Args:
+    learning_rate: $\eta$, a factor of the gradient (number or schedule).
+    alpha: $\alpha$, which bounds the early steps.
+    eps: $L_0$, the initial scale.
+    weight_decay: $\lambda$.
+    mask: the leaves decayed; all by default.
   """
   return chain(
     add_decayed_weights(weight_decay, mask),

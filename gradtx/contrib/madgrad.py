@@ -101,6 +101,12 @@ def scale_by_madgrad(
 
   Defaults: `momentum=0.9`, `eps=1e-6` (the reference code's).
 
+  Args:
+    learning_rate: $\eta_k$, a number or a schedule.
+    momentum: $\mu$.
+    eps: $\epsilon$.
+    state_dtype: dtype of the state.
+
   Returns:
     A `ScaleByMadgrad` transformation with state `MadgradState`.
   """
@@ -119,6 +125,13 @@ def _madgrad(
   as the reference: `scale_by_madgrad` on $g_k + \lambda x_k$, $\lambda$ = `weight_decay`.
 
   Defaults: `momentum=0.9`, `weight_decay=0`, `eps=1e-6` (the reference code's).
+
+  Args:
+    learning_rate: $\eta_k$, a number or a schedule.
+    momentum: $\mu$.
+    weight_decay: $\lambda$ of the L2 decay.
+    eps: $\epsilon$.
+    state_dtype: dtype of the state.
   """
   return chain(
     add_decayed_weights(weight_decay),
