@@ -203,6 +203,13 @@ def _dog(
 
   Defaults: `learning_rate=1`, `init_step=("heuristic", 1e-6)`, `eps=1e-8` (Optax's
   `contrib.dog`; the paper advises $a = 10^{-4}$ with batch norm).
+
+  Args:
+    learning_rate: $\eta$, a factor of DoG's step (number or schedule).
+    init_step: how $\bar r_0$ is set, `("heuristic" | "distance" | "learning_rate", x)`.
+    eps: $\epsilon$, added under the root.
+    weight_decay: $\lambda$, or `None`.
+    mask: the leaves decayed; all by default.
   """
   return chain(
     *_decay(weight_decay, mask), scale_by_dog(init_step, eps), scale_by_learning_rate(learning_rate)
@@ -231,6 +238,13 @@ def _dowg(
 
   Defaults: `learning_rate=1`, `init_estim_sq_dist=None`, `eps=1e-4` (Optax's
   `contrib.dowg`).
+
+  Args:
+    learning_rate: $\eta$, a factor of DoWG's step (number or schedule).
+    init_estim_sq_dist: $\bar r^2_0$, or `None` for $\epsilon$.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$, or `None`.
+    mask: the leaves decayed; all by default.
   """
   return chain(
     *_decay(weight_decay, mask),

@@ -228,6 +228,13 @@ def _momo(
 
   Defaults: `learning_rate=1`, `beta=0.9`, `lower_bound=0`, `weight_decay=0` (the paper;
   Optax's `contrib.momo`).
+
+  Args:
+    learning_rate: $\eta$, the cap of the step (number or schedule).
+    beta: $\beta$, the decay of the averages.
+    lower_bound: $\ell$, a lower bound of the loss.
+    weight_decay: $\lambda$.
+    adapt_lower_bound: estimate $\ell$ online.
   """
   return Momo(learning_rate, beta, lower_bound, weight_decay, adapt_lower_bound)
 
@@ -258,6 +265,15 @@ def _momo_adam(
 
   Defaults: `learning_rate=1e-2`, `b1=0.9`, `b2=0.999`, `eps=1e-8`, `lower_bound=0`,
   `weight_decay=0` (the paper; Optax's `contrib.momo_adam`).
+
+  Args:
+    learning_rate: $\eta$, the cap of the step (number or schedule).
+    b1: $\beta_1$, the decay of $d$ and of the averages.
+    b2: $\beta_2$, the decay of $v$.
+    eps: $\epsilon$.
+    lower_bound: $\ell$, a lower bound of the loss.
+    weight_decay: $\lambda$.
+    adapt_lower_bound: estimate $\ell$ online.
   """
   return MomoAdam(learning_rate, b1, b2, eps, lower_bound, weight_decay, adapt_lower_bound)
 

@@ -92,6 +92,12 @@ def differentially_private_aggregate(
 
   Defaults: none (`l2_norm_clip`, `noise_multiplier` required; `key=None` means seed 0,
   as Optax's `contrib.differentially_private_aggregate`).
+
+  Args:
+    l2_norm_clip: $C$, the per-example clipping norm.
+    noise_multiplier: $\sigma$.
+    key: a PRNG key or an integer seed.
+    seed: Optax's deprecated spelling of an integer `key`.
   """
   if seed is not None:
     if key is not None:
@@ -121,6 +127,14 @@ def _dpsgd(
   ($v_t = \bar g_t$ without momentum; Nesterov with `nesterov=True`, as `trace`).
 
   Defaults: `momentum=None`, `nesterov=False` (Optax's `contrib.dpsgd`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule.
+    l2_norm_clip: $C$, the per-example clipping norm.
+    noise_multiplier: $\sigma$.
+    seed: the integer seed of the noise.
+    momentum: $\mu$, or `None`.
+    nesterov: Nesterov's form of the momentum.
   """
   stages = () if momentum is None else (trace(momentum, nesterov),)
   return chain(
