@@ -115,4 +115,7 @@ __all__ += ["HutchinsonState", "SophiaState", "hutchinson_estimator_diag_hessian
 from gradtx.contrib.galore import GaLoreDimensionNumbers, GaLoreState, galore, scale_by_galore
 
 __all__ += ["GaLoreDimensionNumbers", "GaLoreState", "galore", "scale_by_galore"]
+from gradtx.contrib.normuon import ScaleByNeuronNormState, normuon, scale_by_neuron_norm
+
+__all__ += ["ScaleByNeuronNormState", "normuon", "scale_by_neuron_norm"]
 # -- end issue 11
