@@ -137,6 +137,11 @@ def accumulate_gradients(transform: Any, every_k: Any, *, state_dtype: Any = Non
   of one batch of $kB$. `state_dtype` stores the accumulator (default: at least float32).
 
   Defaults: none (`every_k` is required; Optax's `MultiSteps` with `use_grad_mean=True`).
+
+  Args:
+    transform: the transformation applied every $k$ calls.
+    every_k: $k$.
+    state_dtype: dtype of the accumulator (default: at least float32).
   """
   return Accumulate(transform, every_k, state_dtype)
 
@@ -183,5 +188,9 @@ def apply_every(k: Any = 1, *, state_dtype: Any = None) -> ApplyEveryK:
   after it in a chain still step every call.
 
   Defaults: `k=1` (Optax's `apply_every`).
+
+  Args:
+    k: the calls summed per emission.
+    state_dtype: dtype of the accumulator (default: at least float32).
   """
   return ApplyEveryK(k, state_dtype)

@@ -178,6 +178,12 @@ def ema_params(
 
   Defaults: `decay=0.999`, `warmup=False`, `debias=False` (gradtx's choice, the usual
   value for a parameter EMA; the warm-up is TensorFlow's; Optax has no such stage).
+
+  Args:
+    decay: the decay of the average.
+    warmup: TensorFlow's `num_updates` warm-up of the decay.
+    debias: Adam-style bias correction of the average.
+    state_dtype: dtype of the average.
   """
   return EmaParams(state_dtype=state_dtype, decay=decay, warmup=warmup, debias=debias)
 
@@ -198,6 +204,11 @@ def swa(start: Any = 1, every: Any = 1, *, state_dtype: Any = None) -> Swa:
 
   Defaults: `start=1`, `every=1` (every step from the first: gradtx's choice; Optax has no
   such stage).
+
+  Args:
+    start: $a$, the first step averaged (counted from 1).
+    every: $e$, the steps between averaged iterates.
+    state_dtype: dtype of the average.
   """
   return Swa(state_dtype=state_dtype, start=start, every=every)
 
@@ -215,6 +226,10 @@ def polynomial_averaging(gamma: Any = 3.0, *, state_dtype: Any = None) -> Polyno
   with `averaged_params`.
 
   Defaults: `gamma=3` (the paper's experiments).
+
+  Args:
+    gamma: $\gamma \ge 0$.
+    state_dtype: dtype of the average.
   """
   return PolynomialAveraging(state_dtype=state_dtype, gamma=gamma)
 

@@ -65,5 +65,10 @@ def cautious(inner: GradientTransformation, eps: Any = 1e-3, *, descent: bool = 
   the weight-decay term too. The state is `inner`'s.
 
   Defaults: `eps=1e-3` (the reference code's `clamp_(min=1e-3)`), `descent=True`.
+
+  Args:
+    inner: the optimizer or scaling stage masked.
+    eps: $\epsilon$, the floor of the kept fraction.
+    descent: `inner`'s updates are added to the params (a whole optimizer).
   """
   return Cautious(inner, eps, descent)

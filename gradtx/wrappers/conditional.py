@@ -90,6 +90,11 @@ def conditionally_transform(
   arguments reach $c$ only with `forward_extra_args`. The inner step runs under `lax.cond`.
 
   Defaults: `forward_extra_args=False` (Optax's `conditionally_transform`).
+
+  Args:
+    inner: the transformation applied where $c(n)$ holds.
+    should_transform_fn: $c$, a function of the step count.
+    forward_extra_args: pass `update`'s extra arguments to $c$.
   """
   return Conditionally(inner, should_transform_fn, forward_extra_args, mask=False)
 
@@ -108,5 +113,10 @@ def conditionally_mask(
   with $c$ = `should_transform_fn` and $n$ the calls so far (0 on the first).
 
   Defaults: `forward_extra_args=False` (Optax's `conditionally_mask`).
+
+  Args:
+    inner: the transformation applied where $c(n)$ holds.
+    should_transform_fn: $c$, a function of the step count.
+    forward_extra_args: pass `update`'s extra arguments to $c$.
   """
   return Conditionally(inner, should_transform_fn, forward_extra_args, mask=True)

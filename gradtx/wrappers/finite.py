@@ -94,6 +94,10 @@ def apply_if_finite(inner: Any, max_consecutive_errors: Any) -> ApplyIfFinite:
   persistent NaN surfaces instead of silently stalling training.
 
   Defaults: none (`max_consecutive_errors` is required; Optax's `apply_if_finite`).
+
+  Args:
+    inner: the transformation applied on finite gradients.
+    max_consecutive_errors: $E$.
   """
   return ApplyIfFinite(inner, max_consecutive_errors)
 

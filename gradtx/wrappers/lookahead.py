@@ -127,5 +127,11 @@ def lookahead(
 
   Defaults: `reset_state=False` (Optax's `lookahead`; the paper uses $k = 5$,
   $\alpha = 0.5$).
+
+  Args:
+    fast_optimizer: the inner optimizer, stepping the fast weights.
+    sync_period: $k$.
+    slow_step_size: $\alpha$.
+    reset_state: re-initialize the fast optimizer's state at each sync.
   """
   return Lookahead(fast_optimizer, sync_period, slow_step_size, reset_state)

@@ -133,6 +133,13 @@ def measure_with_ema(
   stored in `accumulator_dtype` / `state_dtype` (default: at least float32).
 
   Defaults: `decay` is required; `debias=True` (Optax's `measure_with_ema`).
+
+  Args:
+    measure: a function of the updates.
+    decay: $\beta$.
+    debias: divide by $1 - \beta^t$.
+    accumulator_dtype: Optax's name for `state_dtype`.
+    state_dtype: dtype of the average.
   """
   return MeasureWithEma(
     measure, ema(decay, debias, state_dtype=pick_dtype(state_dtype, accumulator_dtype))

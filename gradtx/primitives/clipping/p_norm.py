@@ -83,5 +83,10 @@ def clip_by_global_p_norm(
 
   Defaults: `norm_type=2`, `eps=0` (as Optax's `clip_by_global_norm`; PyTorch's
   `clip_grad_norm_` uses `norm_type=2` with `eps=1e-6`).
+
+  Args:
+    max_norm: $c$.
+    norm_type: $p$ (`float("inf")` for the max norm).
+    eps: $\epsilon$, added to the norm.
   """
   return ClipByGlobalPNorm(max_norm, float(norm_type), eps)

@@ -111,5 +111,10 @@ def adaptive_grad_clip(
 
   Defaults: `eps=1e-3`, `axis=None` (Optax's `adaptive_grad_clip`; the paper's
   $\epsilon$).
+
+  Args:
+    clipping: $\lambda$.
+    eps: $\epsilon$, the floor of the parameters' unit norm.
+    axis: the axes of a unit, or `None` for the default by rank.
   """
   return AdaptiveGradClip(clipping, eps, axis)

@@ -90,5 +90,10 @@ def add_decayed_weights(weight_decay: Any = 0.0, mask: Any = None) -> AddDecayed
   w_{t-1})$ (Loshchilov & Hutter, 2019).
 
   Defaults: `weight_decay=0`, `mask=None` (Optax's `add_decayed_weights`).
+
+  Args:
+    weight_decay: $\lambda$, a number or a schedule of the step count.
+    mask: the leaves decayed (a tree of bools, a prefix of it, a function of the params
+      or a selector); all by default.
   """
   return AddDecayedWeights(weight_decay, mask)

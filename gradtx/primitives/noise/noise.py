@@ -115,6 +115,12 @@ def add_noise(eta: Any, gamma: Any, key: Any = None, *, seed: int | None = None)
 
   Defaults: `eta`, `gamma` required (`noisy_sgd` passes Optax's 0.01 and 0.55);
   `key=None` means seed 0, with Optax's warning.
+
+  Args:
+    eta: $\eta$, the initial noise variance.
+    gamma: $\gamma$, the annealing exponent.
+    key: a PRNG key or an integer seed.
+    seed: Optax's deprecated spelling of an integer `key`.
   """
   if seed is not None:
     warnings.warn('add_noise: "seed" is deprecated, use "key".', DeprecationWarning, stacklevel=2)

@@ -108,6 +108,13 @@ def scale_by_asgd(
   average $a_t$ with `asgd_average`. `state_dtype` stores the average.
 
   Defaults: `learning_rate=1e-2`, `lambd=1e-4`, `alpha=0.75`, `t0=1e6` (PyTorch's `ASGD`).
+
+  Args:
+    learning_rate: $\eta$.
+    lambd: $\lambda$, the decay term.
+    alpha: $\alpha$, the power of the step's decay.
+    t0: $t_0$, the step averaging starts after.
+    state_dtype: dtype of the average.
   """
   return ScaleByAsgd(learning_rate, lambd, alpha, t0, state_dtype)
 

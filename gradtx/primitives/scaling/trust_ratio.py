@@ -74,5 +74,11 @@ def scale_by_trust_ratio(
 
   Defaults: `min_norm=0`, `trust_coefficient=1`, `eps=0` (Optax's
   `scale_by_trust_ratio`).
+
+  Args:
+    min_norm: $\nu$, the floor of both norms.
+    trust_coefficient: $c$.
+    eps: $\epsilon$, added to the update's norm.
+    mask: the leaves scaled; all by default.
   """
   return ScaleByTrustRatio(min_norm, trust_coefficient, eps, mask)
