@@ -218,6 +218,17 @@ def scale_by_backtracking_linesearch(
 
   Defaults: `slope_rtol=1e-4`, `decrease_factor=0.8`, `increase_factor=1.5`,
   `max_learning_rate=1`, `atol=0`, `rtol=0` (Optax's `scale_by_backtracking_linesearch`).
+
+  Args:
+    max_backtracking_steps: the most shrinking steps per search.
+    slope_rtol: $c$, Armijo's constant.
+    decrease_factor: $\kappa_-$.
+    increase_factor: $\kappa_+$, the growth of the first trial over the last step.
+    max_learning_rate: $\eta_{\max}$.
+    atol: $a$.
+    rtol: $r$.
+    store_grad: keep the gradient at the accepted point in the state.
+    verbose: print the search.
   """
   return ScaleByBacktrackingLinesearch(
     max_backtracking_steps,

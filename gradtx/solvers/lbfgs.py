@@ -176,6 +176,11 @@ def scale_by_lbfgs(
 
   Defaults: `memory_size=10`, `scale_init_precond=True` (Optax's `scale_by_lbfgs`; N&W
   suggest 3-20).
+
+  Args:
+    memory_size: the pairs $(s_i, y_i)$ kept.
+    scale_init_precond: $\gamma_k$ from the newest pair (else 1).
+    state_dtype: dtype of the stored pairs.
   """
   return ScaleByLBFGS(memory_size, scale_init_precond, state_dtype)
 
@@ -207,6 +212,13 @@ def _lbfgs(
   Defaults: `learning_rate=None`, `memory_size=10`, `scale_init_precond=True`, `linesearch`
   a strong-Wolfe zoom search of 20 evaluations with first guess 1 (Optax's `lbfgs`;
   Nocedal & Wright suggest a memory of 3-20).
+
+  Args:
+    learning_rate: $\alpha$, a number or a schedule, or `None` for 1.
+    memory_size: the pairs $(s_i, y_i)$ kept.
+    scale_init_precond: $H_k^0 = \gamma_k I$ from the newest pair (else $I$).
+    linesearch: a line-search transformation, or `None` for the fixed step.
+    state_dtype: dtype of the stored pairs.
   """
   base = scale(-1.0) if learning_rate is None else scale_by_learning_rate(learning_rate)
   return chain(

@@ -72,6 +72,12 @@ def scale_by_polyak(
 
   Defaults: `f_min=0`, `max_learning_rate=1`, `eps=0`, `variant="sps"` (Optax's
   `scale_by_polyak`).
+
+  Args:
+    f_min: $f^*$, the optimal (or a lower-bound) value.
+    max_learning_rate: $\gamma_{\max}$.
+    eps: $\epsilon$, added to $\|g_t\|^2$.
+    variant: `"sps"` or `"sps+"`.
   """
   return ScaleByPolyak(f_min, max_learning_rate, eps, variant)
 
@@ -97,6 +103,13 @@ def _polyak_sgd(
 
   Defaults: `max_learning_rate=1`, `scaling=1`, `f_min=0`, `eps=0`, `variant="sps"`
   (Optax's `polyak_sgd`).
+
+  Args:
+    max_learning_rate: $\gamma_{\max}$.
+    scaling: $s_t$, a number or a schedule.
+    f_min: $f^*$, the optimal (or a lower-bound) value.
+    eps: $\epsilon$, added to $\|g_t\|^2$.
+    variant: `"sps"` or `"sps+"`.
   """
   return chain(
     scale_by_polyak(f_min, max_learning_rate, eps, variant), scale_by_learning_rate(scaling)

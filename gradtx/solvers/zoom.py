@@ -297,6 +297,18 @@ def scale_by_zoom_linesearch(
   Defaults: `tol=0`, `increase_factor=2`, `slope_rtol=1e-4`, `curv_rtol=0.9`,
   `approx_dec_rtol=1e-6`, `stepsize_precision=1e-5`, `initial_guess_strategy="keep"`
   (Optax's `scale_by_zoom_linesearch`; N&W's $c_1 = 10^{-4}$, $c_2 = 0.9$).
+
+  Args:
+    max_linesearch_steps: the most function evaluations per search.
+    max_learning_rate: the largest step tried, or `None` for no bound.
+    tol: $\tau$.
+    increase_factor: the growth of the trial step in phase 1.
+    slope_rtol: $c_1$.
+    curv_rtol: $c_2$.
+    approx_dec_rtol: $\delta$, or `None` for the plain decrease test.
+    stepsize_precision: the interval length the zoom stops at.
+    initial_guess_strategy: `"keep"` (the last step) or `"one"`.
+    verbose: print the search.
   """
   return ScaleByZoomLinesearch(
     max_linesearch_steps,
