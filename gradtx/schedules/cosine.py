@@ -48,5 +48,11 @@ def cosine_decay_schedule(
   `exponent` (Optax's extension).
 
   Defaults: `alpha=0`, `exponent=1` (Optax's `cosine_decay_schedule`).
+
+  Args:
+    init_value: $\eta_0$.
+    decay_steps: $T > 0$.
+    alpha: $\alpha$, the final value as a fraction of $\eta_0$.
+    exponent: $e$.
   """
   return CosineDecay(init_value, decay_steps, alpha, exponent)

@@ -40,6 +40,14 @@ def linear_onecycle_schedule(
 
   Defaults: `pct_start=0.3`, `pct_final=0.85`, `div_factor=25`, `final_div_factor=1e4`
   (Optax's `linear_onecycle_schedule`).
+
+  Args:
+    transition_steps: $T$.
+    peak_value: $\eta_{\max}$.
+    pct_start: $p_s$, the fraction of $T$ spent rising.
+    pct_final: $p_f$, the fraction of $T$ at which the fall ends.
+    div_factor: $d$.
+    final_div_factor: $f$.
   """
   _checks.positive("linear_onecycle_schedule", "transition_steps", transition_steps)
   _checks.unit_interval("linear_onecycle_schedule", "pct_start", pct_start)
@@ -79,6 +87,13 @@ def cosine_onecycle_schedule(
 
   Defaults: `pct_start=0.3`, `div_factor=25`, `final_div_factor=1e4` (Optax's
   `cosine_onecycle_schedule`).
+
+  Args:
+    transition_steps: $T$.
+    peak_value: $\eta_{\max}$.
+    pct_start: $p_s$, the fraction of $T$ spent rising.
+    div_factor: $d$.
+    final_div_factor: $f$.
   """
   _checks.positive("cosine_onecycle_schedule", "transition_steps", transition_steps)
   _checks.unit_interval("cosine_onecycle_schedule", "pct_start", pct_start)

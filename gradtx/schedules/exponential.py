@@ -112,6 +112,14 @@ def exponential_decay(
 
   Defaults: `transition_begin=0`, `staircase=False`, `end_value=None` (Optax's
   `exponential_decay`).
+
+  Args:
+    init_value: $\eta_0$.
+    transition_steps: $T$.
+    decay_rate: $\gamma$.
+    transition_begin: $b$.
+    staircase: floor the exponent (drops every $T$ steps).
+    end_value: the bound of the value, or `None`.
   """
   warn_steps_and_begin("exponential_decay", transition_steps, transition_begin)
   if holds(decay_rate, lambda v: v == 0) and not holds(transition_steps, lambda v: v <= 0):
@@ -141,6 +149,12 @@ def inverse_time_decay(
   Defaults: `decay_steps=1` (the reference texts' $\eta_0 / (1 + \gamma\, \text{epoch})$,
   one decay per count), `staircase=False` (as Keras's `InverseTimeDecay`; Optax has no
   such schedule).
+
+  Args:
+    init_value: $\eta_0$.
+    decay_rate: $\gamma$.
+    decay_steps: $T$.
+    staircase: floor $n / T$.
   """
   return InverseTimeDecay(init_value, decay_rate, decay_steps, staircase)
 
@@ -157,5 +171,10 @@ def inverse_sqrt_decay(init_value: Any, k: Any = 1.0, offset: Any = 1) -> Invers
 
   Defaults: `k=1`, `offset=1` (the reference texts' $k / \sqrt{t}\, \eta_0$ with $t$ counted
   from 1, so $\eta(0) = \eta_0$; Optax has no such schedule).
+
+  Args:
+    init_value: $\eta_0$.
+    k: $k$.
+    offset: $o$.
   """
   return InverseSqrtDecay(init_value, k, offset)

@@ -84,6 +84,12 @@ def linear_schedule(
   `transition_begin` counts as 0 (as in Optax; each warns once per call site).
 
   Defaults: `transition_begin=0` (Optax's `linear_schedule`).
+
+  Args:
+    init_value: $\eta_0$.
+    end_value: $\eta_{\mathrm{end}}$.
+    transition_steps: $T$.
+    transition_begin: $b$.
   """
   warn_steps_and_begin("linear_schedule", transition_steps, transition_begin)
   return Polynomial(init_value, end_value, 1.0, transition_steps, transition_begin)
@@ -106,6 +112,13 @@ def polynomial_schedule(
   `transition_begin` counts as 0 (as in Optax; each warns once per call site).
 
   Defaults: `transition_begin=0` (Optax's `polynomial_schedule`).
+
+  Args:
+    init_value: $\eta_0$.
+    end_value: $\eta_{\mathrm{end}}$.
+    power: $p$.
+    transition_steps: $T$.
+    transition_begin: $b$.
   """
   warn_steps_and_begin("polynomial_schedule", transition_steps, transition_begin)
   return Polynomial(init_value, end_value, power, transition_steps, transition_begin)

@@ -62,6 +62,14 @@ def warmup_cosine_decay_schedule(
   $$
 
   Defaults: `end_value=0`, `exponent=1` (Optax's `warmup_cosine_decay_schedule`).
+
+  Args:
+    init_value: $\eta_0$.
+    peak_value: $\eta_{\mathrm{peak}}$.
+    warmup_steps: $W$.
+    decay_steps: $D > W$, the warm-up included.
+    end_value: $\eta_{\mathrm{end}}$.
+    exponent: $e$.
   """
   _checks.non_negative("warmup_cosine_decay_schedule", "warmup_steps", warmup_steps)
   _checks.greater(
@@ -117,6 +125,16 @@ def warmup_exponential_decay_schedule(
 
   Defaults: `transition_begin=0`, `staircase=False`, `end_value=None` (Optax's
   `warmup_exponential_decay_schedule`).
+
+  Args:
+    init_value: $\eta_0$.
+    peak_value: $\eta_{\mathrm{peak}}$.
+    warmup_steps: $W$.
+    transition_steps: $T$.
+    decay_rate: $\gamma$.
+    transition_begin: $b$, counted after the warm-up.
+    staircase: floor the exponent.
+    end_value: the bound of the value, or `None`.
   """
   decay: ExponentialDecay = exponential_decay(
     peak_value, transition_steps, decay_rate, transition_begin, staircase, end_value
