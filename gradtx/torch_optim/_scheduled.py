@@ -23,7 +23,17 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import safe_increment, scalar_dtype, zero_count
 from gradtx.schedules import epoch_schedule
 
-__all__ = ["Rule", "LRRule", "Scheduled", "ScheduledState", "build", "last_lr", "f", "integer"]
+__all__ = [
+  "Rule",
+  "LRRule",
+  "Scheduled",
+  "ScheduledState",
+  "build",
+  "check_int",
+  "last_lr",
+  "f",
+  "integer",
+]
 
 
 def f(x: Any) -> jax.Array:
@@ -244,3 +254,8 @@ def build(
   return Scheduled(
     optimizer, rule, steps_per_epoch=steps_per_epoch, last_epoch=last_epoch, initial_lr=initial_lr
   )
+
+
+def check_int(owner: str, name: str, value: Any, minimum: int) -> None:
+  if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+    raise ValueError(f"{owner}: {name}={value!r} is invalid; expected an integer >= {minimum}.")
