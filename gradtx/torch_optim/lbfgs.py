@@ -8,8 +8,11 @@ uses exactly one gradient, so the stream of iterations is what a
 `GradientTransformation` does with one gradient per `update`: calling
 `update` `max_iter` times is one PyTorch `step` (`max_iter`, `max_eval` and the
 tolerances that end a `step` early only group the iterations: PyTorch's default
-`max_eval = max_iter * 5 // 4` makes `max_iter=3` do 2 per `step`). PyTorch's strong-Wolfe search evaluates the closure
-inside an iteration; for a line search use the solver `gradtx.lbfgs`.
+`max_eval = max_iter * 5 // 4` makes `max_iter=3` do 2 per `step`).
+
+With `line_search_fn="strong_wolfe"` an iteration evaluates the closure inside its
+line search, so one `update(grads, state, params, value_fn=f)` is one whole PyTorch
+`step(closure)` (`TorchLBFGSWolfe`; the search is `_wolfe.strong_wolfe`).
 """
 
 from __future__ import annotations
@@ -99,7 +102,9 @@ def _max_abs(tree: Any, dtype: Any) -> jax.Array:
 
 
 def _l1(tree: Any, dtype: Any) -> jax.Array:
-  return sum(jnp.sum(jnp.abs(x).astype(dtype)) for x in jax.tree.leaves(tree))
+  return sum(
+    (jnp.sum(jnp.abs(x).astype(dtype)) for x in jax.tree.leaves(tree)), jnp.zeros([], dtype)
+  )
 
 
 def _direction(state: TorchLBFGSState, g: Any, m: int) -> tuple[Any, tuple, jax.Array]:
@@ -153,9 +158,9 @@ class TorchLBFGSWolfe(GradientTransformation):
   lr: Any = 1.0
   tolerance_grad: Any = 1e-7
   tolerance_change: Any = 1e-9
-  history_size: int = static(100)
-  max_iter: int = static(20)
-  max_eval: int = static(25)
+  history_size: int = static(default=100)
+  max_iter: int = static(default=20)
+  max_eval: int = static(default=25)
 
   def init(self, params):
     inner = TorchLBFGS(self.lr, self.tolerance_grad, self.tolerance_change, self.history_size)
@@ -234,8 +239,10 @@ def _LBFGS(
   history_size: int = 100,
   line_search_fn: str | None = None,
 ) -> GradientTransformation:
-  """`torch.optim.LBFGS` with `line_search_fn=None`; one `update` per inner iteration
-  (see `TorchLBFGS`): `max_iter` updates are one PyTorch `step(closure)`."""
+  """`torch.optim.LBFGS`. `line_search_fn=None`: one `update` per inner iteration
+  (see `TorchLBFGS`): `max_iter` updates are one PyTorch `step(closure)`.
+  `line_search_fn="strong_wolfe"`: one `update(..., value_fn=f)` per `step(closure)`
+  (see `TorchLBFGSWolfe`); `max_eval` defaults to `max_iter * 5 // 4` (PyTorch's)."""
   check_lr("LBFGS", lr)
   _checks.positive_integer("LBFGS", "max_iter", max_iter)
   _checks.positive_integer("LBFGS", "history_size", history_size)
