@@ -1,8 +1,9 @@
 """Shampoo and SOAP on a transformer-shaped tree, against gradtx's and Optax's AdamW.
 
 The tree (from `benchmarks/muon.py`) has 48 leaves: 8 blocks of 128x128, 128x512 and
-512x128 matrices with a 1-D norm scale and two biases. Measured in one process, the rows
-interleaved (each repeat times every row once, in turn) and the minimum over repeats kept:
+512x128 matrices with a 1-D norm scale and two biases. Each row runs in its own process
+together with its peer, Optax's AdamW, the two interleaved (each repeat times both, in turn),
+the minimum over repeats kept; a row process that hangs (see `run_rows`) is retried:
 
 * compile time of the jitted step (`update` + `apply_updates`, lower + compile);
 * the amortized step: one cycle of `precondition_frequency=10` consecutive steps (starting on
@@ -25,7 +26,9 @@ Markdown (the Newton row only when `--only` names it).
 from __future__ import annotations
 
 import argparse
-import statistics
+import json
+import subprocess
+import sys
 import time
 
 import jax
@@ -155,28 +158,59 @@ class Row:
     return min(self.cycle), every, float(per_pos[0]) - every
 
 
+def measure_row(name: str, repeats: int) -> dict:
+  """`name` and optax.adamw (the peer), interleaved in this process."""
+  params, grads = make_tree(0), make_tree(1)
+  rows = {n: Row(ROWS[n], params, grads) for n in dict.fromkeys(["optax.adamw(1e-3)", name])}
+  for _ in range(repeats):
+    for r in rows.values():
+      r.measure()
+  cyc, every, refresh = rows[name].summary()
+  return dict(name=name, compile=rows[name].compile_s, cycle=cyc, every=every,
+              refresh=refresh, base=rows["optax.adamw(1e-3)"].summary()[0])
+
+
+def run_rows(names, repeats: int, timeout: float, tries: int = 3) -> dict:
+  """Each row in its own process (with its own peer), retried when it hangs: jaxlib's CPU
+  runtime here sometimes deadlocks inside a step with conditionals around LAPACK calls (all
+  threads idle; seen with the old per-leaf-conditional code and, more rarely, the new)."""
+  out = {}
+  for n in names:
+    for attempt in range(tries):
+      cmd = [sys.executable, "-m", "benchmarks.matrix_precond", "--row", n,
+             "--repeats", str(repeats)]
+      try:
+        res = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=True)
+      except subprocess.TimeoutExpired:
+        print(f"{n}: attempt {attempt + 1} hung (> {timeout:.0f} s), retrying", flush=True)
+        continue
+      out[n] = json.loads(res.stdout.strip().splitlines()[-1])
+      print(f"measured {n}: compile {out[n]['compile']:.2f} s", flush=True)
+      break
+  return out
+
+
 def main(argv: list[str] | None = None) -> None:
   ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   ap.add_argument("--repeats", type=int, default=5)
   ap.add_argument("--only", default="", help="comma-separated substrings of row names")
+  ap.add_argument("--row", default="", help=argparse.SUPPRESS)  # one row, JSON out
+  ap.add_argument("--timeout", type=float, default=300.0, help="seconds per row process")
   args = ap.parse_args(argv)
   # Synchronous CPU dispatch: with async dispatch a chain of steps holding conditionals can
   # hang (jax-ml/jax#25861; seen here with the SOAP and Newton rows). Every row pays it alike.
   jax.config.update("jax_cpu_enable_async_dispatch", False)
-  params, grads = make_tree(0), make_tree(1)
+  if args.row:
+    print(json.dumps(measure_row(args.row, args.repeats)))
+    return
+  params = make_tree(0)
   shapes = _shapes(params)
   n_params = sum(int(np.prod(s)) for s in shapes)
   only = args.only.split(",") if args.only else ["shampoo", "soap"]
   names = [n for n in ROWS if "adamw" in n or any(s in n for s in only)]
   if not args.only:  # the Newton row (~20 s compile, ~0.5 s a step here) on request only
     names = [n for n in names if "newton" not in n]
-  rows = {}
-  for n in names:
-    rows[n] = Row(ROWS[n], params, grads)
-    print(f"compiled {n}: {rows[n].compile_s:.2f} s", flush=True)
-  for _ in range(args.repeats):
-    for n in names:
-      rows[n].measure()
+  rows = run_rows(names, args.repeats, args.timeout)
   mm, stream, eigh, qr = machine_rates()
   print(
     f"\njax {jax.__version__}, {jax.devices()[0].device_kind}, {len(shapes)} leaves "
@@ -187,21 +221,24 @@ def main(argv: list[str] | None = None) -> None:
     + ", ".join(f"eigh{n} {eigh[n] * 1e3:.1f} ms, qr{n} {qr[n] * 1e3:.1f} ms" for n in eigh)
   )
   print(
-    "\n| optimizer | compile (s) | amortized step (ms) | / optax.adamw | every-step (ms) "
-    "| refresh extra (ms) |"
+    "\n| optimizer | compile (s) | amortized step (ms) | peer optax.adamw (ms) | ratio "
+    "| every-step (ms) | refresh extra (ms) |"
   )
-  print("|---|---|---|---|---|---|")
-  base = rows["optax.adamw(1e-3)"].summary()[0]
+  print("|---|---|---|---|---|---|---|")
   for n in names:
-    cyc, every, refresh = rows[n].summary()
+    if n not in rows:
+      print(f"| {n} | hung 3 times | | | | | |")
+      continue
+    r = rows[n]
     print(
-      f"| {n} | {rows[n].compile_s:.2f} | {cyc * 1e3:.2f} | {cyc / base:.2f} | "
-      f"{every * 1e3:.2f} | {refresh * 1e3:.1f} |"
+      f"| {n} | {r['compile']:.2f} | {r['cycle'] * 1e3:.2f} | {r['base'] * 1e3:.2f} | "
+      f"{r['cycle'] / r['base']:.2f} | {r['every'] * 1e3:.2f} | {r['refresh'] * 1e3:.1f} |"
     )
+  base = min(r["base"] for r in rows.values())
   adam_floor = 7 * 4 * n_params / stream
   print(f"\nFloors (AdamW stream floor {adam_floor * 1e3:.2f} ms):\n")
   print("| work | every-step FLOPs | every-step floor (ms) | refresh calls | "
-        "refresh floor / 10 (ms) | floor / AdamW floor | floor / measured optax.adamw |")
+        "refresh floor / 10 (ms) | floor / AdamW floor | floor / best optax.adamw |")
   print("|---|---|---|---|---|---|---|")
   for name, (flops, calls), table in (
     ("shampoo (block 1024)", shampoo_work(shapes), eigh),
