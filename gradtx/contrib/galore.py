@@ -99,7 +99,11 @@ class _Specs:
   def __repr__(self) -> str:
     if self.treedef is None:
       return repr(self.fn or self.single)
-    return repr(jax.tree.unflatten(self.treedef, self.leaves))
+    return repr(self._tree())
+
+  def _tree(self) -> Any:
+    assert self.leaves is not None, "specs given as a function or a single spec store no tree"
+    return jax.tree.unflatten(self.treedef, self.leaves)
 
   def resolve(self, tree: Any) -> list:
     """`(path, leaf, spec or None)` per leaf of `tree`."""
@@ -108,7 +112,7 @@ class _Specs:
       default = self.single or GaLoreDimensionNumbers()
       wanted = (lambda nd: nd >= 2) if self.single is not None else (lambda nd: nd == 2)
       return [(p, x, default if wanted(jnp.ndim(x)) else None) for p, x in pairs]
-    specs = self.fn(tree) if self.fn is not None else jax.tree.unflatten(self.treedef, self.leaves)
+    specs = self.fn(tree) if self.fn is not None else self._tree()
     out: list = []
 
     def visit(spec, sub):
@@ -216,12 +220,12 @@ class ScaleByGalore(GradientTransformation):
   base `scale_by_adam()`. The SVD runs in the gradient's compute dtype (>= float32).
   """
 
-  rank: int = static(128)
+  rank: int = static(default=128)
   update_proj_gap: Any = 200
   scale: Any = 1.0
   base_optimizer: Any = None
-  weight_dimension_numbers: Any = static(None)
-  state_dtype: Any = static(None)
+  weight_dimension_numbers: Any = static(default=None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_galore"
@@ -295,13 +299,16 @@ class ScaleByGalore(GradientTransformation):
     ]
 
     def refreshed():
-      return [p if v is None else cast(_basis(x, v), p.dtype) for x, v, p in zip(mats, views, old)]
+      return [
+        p if v is None or x is None else cast(_basis(x, v), p.dtype)
+        for x, v, p in zip(mats, views, old)
+      ]
 
     refresh = state.count % jnp.asarray(self.update_proj_gap, state.count.dtype) == 0
     projectors = jax.lax.cond(refresh, refreshed, lambda: old) if any(views) else old
     low = []
     for g, x, v, p in zip(leaves, mats, views, projectors):
-      if v is None:
+      if v is None or x is None:  # x is None exactly where v is
         low.append(g)
       else:
         pc = p.astype(x.dtype)

@@ -68,8 +68,8 @@ def strong_wolfe(
   g: Any,
   gtd: jax.Array,
   max_ls: jax.Array,
-  c1: float = 1e-4,
-  c2: float = 0.9,
+  c1: jax.typing.ArrayLike = 1e-4,
+  c2: jax.typing.ArrayLike = 0.9,
   tolerance_change: float = 1e-9,
 ) -> tuple[jax.Array, Any, jax.Array, jax.Array]:
   """`(f_new, g_new, t, ls_func_evals)` of PyTorch's `_strong_wolfe(obj_func, x, t, d, f,
