@@ -265,3 +265,23 @@ def test_roots_computed_only_on_refresh_steps(method):
   work = "while" if method == "newton" else "syevd"
   assert not [t for t in always if work in t], always
   assert [t for t in inside if work in t], inside
+
+
+def test_batched_refresh_matches_numpy(monkeypatch):
+  # On an accelerator the refresh stacks same-shaped factors and vmaps the roots; forced on
+  # here (CPU), run eagerly (one LAPACK call at a time: jaxlib's batched CPU kernels can
+  # deadlock when two run at once, see shampoo_groups).
+  from gradtx.primitives.preconditioning import shampoo_groups
+
+  monkeypatch.setattr(shampoo_groups, "batching", lambda: True)
+  shapes = {"w": (6, 5), "w2": (6, 5), "b": (4,), "b2": (4,)}
+  params, grads = _data(shapes, 4, seed=2)
+  kw = {"precondition_frequency": 2, "start_preconditioning_step": 0}
+  tx = gradtx.shampoo(0.05, **kw)
+  state, p = tx.init(params), jax.tree.map(jnp.asarray, params)
+  ref, q = NumpyShampoo(0.05, **kw), params
+  for g in grads:
+    u, state = tx.update(g, state, p)
+    p, q = gradtx.apply_updates(p, u), ref.step(q, g)
+  for k in params:
+    np.testing.assert_allclose(p[k], q[k], rtol=1e-9, atol=1e-12, err_msg=k)

@@ -191,11 +191,18 @@ class ScaleByShampoo(GradientTransformation):
       r_new = b2 * r.astype(cdt) + w * mm(bt, blocks) if r.size else r
       return graft, nu_new, blocks, l_new, r_new
 
+    def root(s, eps):
+      if jax.default_backend() == "cpu" and math.prod(s.shape[:-2]) > 1:
+        # one LAPACK call per block: jaxlib's batched CPU eigh can deadlock (shampoo_groups)
+        flat = s.reshape((-1,) + s.shape[-2:])
+        each = [inverse_root(x, p, eps, self.root_method) for x in flat]
+        return jnp.stack(each).reshape(s.shape)
+      return inverse_root(s, p, eps, self.root_method)
+
     def roots(l_new, r_new, pl, pr):  # stored in the roots' state dtype
       eps = hyper(self.matrix_eps, l_new.dtype if l_new.size else r_new.dtype)
       return tuple(
-        inverse_root(s, p, eps, self.root_method).astype(t.dtype) if s.size else t
-        for s, t in ((l_new, pl), (r_new, pr))
+        root(s, eps).astype(t.dtype) if s.size else t for s, t in ((l_new, pl), (r_new, pr))
       )
 
     def direction(g, graft, blocks, pl, pr):
