@@ -55,8 +55,8 @@ class ScaleByNeuronNorm(GradientTransformation):
   b2: Any = 0.95
   eps: Any = 1e-10
   rms_scale: Any = 0.2
-  weight_dimension_numbers: Any = static(None)
-  state_dtype: Any = static(None)
+  weight_dimension_numbers: Any = static(default=None)
+  state_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "normuon"

@@ -184,6 +184,7 @@ class Scheduled(GradientTransformation):
       rstate, group = self.rule.construct(self.initial_group())
     else:  # PyTorch's resume: base_lrs from initial_lr, one initial step to last_epoch + 1
       group = dict(self.initial_group(), initial_lr=f(self.initial_lr))
+      assert isinstance(self.rule, LRRule)  # only _RESUMABLE schedulers get here
       rstate, group = self.rule.construct(group, self.last_epoch)
     return ScheduledState(zero_count(), group, rstate, self.inner(group).init(params))
 
