@@ -215,9 +215,12 @@ def _schedule_free_adamw(
     r: the polynomial weighting exponent $r$.
   """
   lr = _warmup(learning_rate, warmup_steps)
+  # A literal 0 masks every leaf off (the reference's `if decay != 0`): the same state, and
+  # z's kernel no longer reads the params (0 * y is not folded away).
+  no_decay = isinstance(weight_decay, (int, float)) and weight_decay == 0
   base = chain(
     scale_by_rms(b2, eps, 0.0, False, True, state_dtype=state_dtype),
-    add_decayed_weights(weight_decay),
+    add_decayed_weights(weight_decay, mask=False if no_decay else None),
     scale_by_learning_rate(lr),
   )
   return ScheduleFree(base, lr, b1, weight_lr_power, state_dtype, r)
