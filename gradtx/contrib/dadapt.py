@@ -127,8 +127,14 @@ class DAdaptAdamW(GradientTransformation):
       eps, dl = hyper(self.eps, cdt), hyper(dlr, cdt)
       vc, sc = v.astype(real_dtype(cdt)), s.astype(cdt)
       num = jnp.sum((gc.conj() * sc / (jnp.sqrt(vc) + eps)).real)
+      # The new moments take a dependency on `num` that never changes a value (nothing is
+      # > inf), so XLA reads the old v and s before writing the new ones in place: no copy
+      # of v and s per leaf (2 x the state, fresh memory every step on CPU; Optax's has them).
+      never = num > jnp.inf
+      dl = jnp.where(never, num, dl)
+      c2 = jnp.where(never, num, 1 - hyper(b2, cdt))
       m_new = hyper(b1, cdt) * m.astype(cdt) + dl * (1 - hyper(b1, cdt)) * gc
-      v_new = hyper(b2, cdt) * vc + (1 - hyper(b2, cdt)) * abs_sq(gc)
+      v_new = hyper(b2, cdt) * vc + c2 * abs_sq(gc)
       s_new = hyper(sb2, cdt) * sc + dl * (1 - hyper(sb2, cdt)) * gc
       u = -safe_div(m_new, jnp.sqrt(v_new) + eps)
       if self.decouple:
