@@ -298,14 +298,15 @@ class ScaleByGalore(GradientTransformation):
       for g, v in zip(leaves, views)
     ]
 
-    def refreshed():
-      return [
-        p if v is None or x is None else cast(_basis(x, v), p.dtype)
-        for x, v, p in zip(mats, views, old)
-      ]
-
     refresh = state.count % jnp.asarray(self.update_proj_gap, state.count.dtype) == 0
-    projectors = jax.lax.cond(refresh, refreshed, lambda: old) if any(views) else old
+    # One `cond` per leaf, as Optax: one `cond` for all the leaves made the steps between
+    # refreshes 1.35x Optax's on 1000 leaves (1.05x without any `cond`) and compile 2.4x.
+    projectors = [
+      p
+      if v is None or x is None
+      else jax.lax.cond(refresh, lambda x=x, v=v, p=p: cast(_basis(x, v), p.dtype), lambda p=p: p)
+      for x, v, p in zip(mats, views, old)
+    ]
     low = []
     for g, x, v, p in zip(leaves, mats, views, projectors):
       if v is None or x is None:  # x is None exactly where v is
