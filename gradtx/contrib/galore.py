@@ -300,7 +300,7 @@ class ScaleByGalore(GradientTransformation):
 
     refresh = state.count % jnp.asarray(self.update_proj_gap, state.count.dtype) == 0
     # One `cond` per leaf, as Optax: one `cond` for all the leaves made the steps between
-    # refreshes 1.35x Optax's on 1000 leaves (1.05x without any `cond`) and compile 2.4x.
+    # refreshes 1.35x Optax's on 1000 leaves of 64x64 (1.05x with no `cond` at all).
     projectors = [
       p
       if v is None or x is None
