@@ -45,14 +45,6 @@ EXCEPTIONS = {
   "stateless_with_tree_map": _WRAPS,
   "with_extra_args_support": _WRAPS,
   "as_transformation": _WRAPS,
-  # files edited by other helpers at the time of writing.
-  "scale_by_shampoo": _OWNED,
-  "scale_by_soap": _OWNED,
-  "scale_by_galore": _OWNED,
-  "muon": _OWNED,
-  "scale_by_muon": _OWNED,
-  "normuon": _OWNED,
-  "scale_by_neuron_norm": _OWNED,
 }
 
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)

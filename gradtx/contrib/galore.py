@@ -339,7 +339,17 @@ def scale_by_galore(
   *,
   state_dtype: Any = None,
 ) -> ScaleByGalore:
-  """GaLore's projection around `base_optimizer` (see `ScaleByGalore`); Optax's signature.
+  r"""GaLore's projection around `base_optimizer` (see `ScaleByGalore`); Optax's signature.
+
+  For a leaf seen as an $m \times n$ matrix $G_t$ with $m \le n$: every `update_proj_gap`
+  steps $P_t = U_{:, :r}$ from the SVD $G_t = U S V^\top$ (else $P_t = P_{t-1}$), and
+  $u_t = \alpha\, P_t\, \rho(P_t^\top G_t)$ with $\rho$ the base optimizer, $\alpha$ = `scale`,
+  $r = \min(\text{rank}, m, n)$; for $m > n$ the right side is projected,
+  $u_t = \alpha\, \rho(G_t Q_t)\, Q_t^\top$ with $Q_t = V_{:, :r}$. Other leaves:
+  $u_t = \rho(G_t)$.
+
+  Defaults: `rank=128`, `update_proj_gap=200`, `scale=1`, base `scale_by_adam()` (Zhao et
+  al. 2024, Optax).
   `base_optimizer` sees no params (use `galore`'s `weight_decay`, not `adamw`);
   `state_dtype`: the projectors' dtype and, with the default base, Adam's moments' (default:
   the param dtype, at least float32)."""

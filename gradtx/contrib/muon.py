@@ -219,7 +219,19 @@ def scale_by_muon(
   batch_same_shape: bool = True,
   state_dtype: Any = None,
 ) -> ScaleByMuon:
-  """Muon's orthogonalized momentum (see `ScaleByMuon`); Optax's signature."""
+  r"""Muon's orthogonalized momentum (details: `ScaleByMuon`); Optax's signature.
+
+  $$ m_t = \beta m_{t-1} + (1 - \beta) g_t, \quad
+     d_t = \beta m_t + (1 - \beta) g_t \ (\text{nesterov; else } d_t = m_t), \quad
+     u_t = \mathrm{NS}(d_t) $$
+
+  with no bias correction, and $\mathrm{NS}$ `ns_steps` Newton-Schulz iterations
+  $X \leftarrow aX + (bA + cA^2)X$, $A = X X^\top$, from $X = d_t / \max(\lVert d_t \rVert_F,
+  \epsilon)$; `adaptive`: $u_t \leftarrow \langle d_t, u_t \rangle\, u_t$.
+
+  Defaults: coefficients $(a, b, c) = (3.4445, -4.7750, 2.0315)$, `ns_steps=5`,
+  `beta=0.95`, `eps=1e-7`, Nesterov (Keller Jordan's reference, `torch.optim.Muon`).
+  """
   if isinstance(ns_coeffs, str):
     ns_coeffs = _preset(ns_coeffs)
   return ScaleByMuon(
@@ -303,7 +315,10 @@ def _muon(
   batch_same_shape: bool = True,
   state_dtype: Any = None,
 ) -> GradientTransformation:
-  """Muon on the matrix leaves, AdamW on the rest (Optax's `muon`; see `ScaleByMuon`).
+  r"""Muon on the matrix leaves, AdamW on the rest (Optax's `muon`; see `ScaleByMuon`).
+
+  Matrix leaves: $w \leftarrow w - \eta_t\,(s\, \mathrm{NS}(d_t) + \lambda w)$, with $d_t$ and
+  $\mathrm{NS}$ as in `scale_by_muon` and $s$ the shape factor below.
 
   Matrix leaves: `w <- w - lr (s NS(d_t) + weight_decay w)` with `s` Muon's shape factor
   (`ScaleByShape`: `sqrt(max(1, fan_out / fan_in))`, or `consistent_rms sqrt(max(fan_in,
@@ -315,8 +330,10 @@ def _muon(
   `adam_mask` (a mask or selector) sends more leaves to AdamW, e.g. the embeddings and
   the output head as the authors advise:
   `muon(0.02, adam_mask=gradtx.by_path("embed*", "lm_head/*"))`.
-  Defaults: Muon's from `torch.optim.Muon` (`eps=1e-7` in `X / max(|X|_F, eps)`),
-  AdamW's from Optax; `weight_decay=0` (Keller Jordan's reference).
+  Defaults: Muon's from `torch.optim.Muon` (`ns_steps=5`, `beta=0.95`, `eps=1e-7` in
+  `X / max(|X|_F, eps)`); AdamW's from Optax (`adam_b1=0.9`, `adam_b2=0.999`,
+  `adam_eps=1e-8`, `adam_eps_root=0`, `adam_weight_decay=0`); `weight_decay=0` (Keller
+  Jordan's reference).
   """
   if isinstance(ns_coeffs, str):
     ns_coeffs = _preset(ns_coeffs)

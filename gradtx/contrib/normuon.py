@@ -109,7 +109,17 @@ def scale_by_neuron_norm(
   weight_dimension_numbers: Any = None,
   state_dtype: Any = None,
 ) -> ScaleByNeuronNorm:
-  """NorMuon's normalization of an orthogonalized update (see `ScaleByNeuronNorm`)."""
+  r"""NorMuon's normalization of an orthogonalized update $O$ (details: `ScaleByNeuronNorm`).
+
+  $$ v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, \mathrm{mean}_{\text{fan-in}}(O \odot O), \quad
+     \hat O = \frac{O}{\sqrt{v_t} + \epsilon}, \quad
+     u = \rho \sqrt{mn}\, \frac{\hat O}{\lVert \hat O \rVert_F} $$
+
+  per output neuron (a column in JAX's layout), $\rho$ = `rms_scale`; with `rms_scale=None`
+  $u = \lVert O \rVert_F\, \hat O / (\lVert \hat O \rVert_F + \epsilon)$ (the authors' code).
+
+  Defaults: `b2=0.95`, `eps=1e-10`, `rms_scale=0.2` (Li et al. 2025).
+  """
   return ScaleByNeuronNorm(b2, eps, rms_scale, weight_dimension_numbers, state_dtype)
 
 
@@ -146,8 +156,12 @@ def _normuon(
   nesterov=True` is the authors' code (zichongli5/NorMuon `normuon_update`: the norm of
   $O_t$ kept, times $\sqrt{\max(1, \text{fan-out}/\text{fan-in})}$). Other leaves (and
   `adam_mask`): `adamw(adam_learning_rate or learning_rate, adam_b1, adam_b2, adam_eps,
-  weight_decay=adam_weight_decay)`, as `muon`. Defaults (paper, authors' code):
-  `beta=0.95`, `b2=0.95`, `norm_eps=1e-10`, `weight_decay=0`; Newton-Schulz as `muon`.
+  weight_decay=adam_weight_decay)`, as `muon`.
+
+  Defaults: from Li et al. 2025 and the authors' code, `beta=0.95`, `b2=0.95`,
+  `norm_eps=1e-10`, `rms_scale=0.2`, `weight_decay=0`; Newton-Schulz as `muon`
+  (`ns_steps=5`, `eps=1e-7`); AdamW's as Optax's (`adam_b1=0.9`, `adam_b2=0.999`,
+  `adam_eps=1e-8`, `adam_weight_decay=0`).
   """
   if isinstance(ns_coeffs, str):
     ns_coeffs = _preset(ns_coeffs)

@@ -279,7 +279,26 @@ def scale_by_shampoo(
   exponent_override: int = 0,
   state_dtype: Any = None,
 ) -> ScaleByShampoo:
-  """Shampoo's grafted, block-wise Kronecker preconditioning (see `ScaleByShampoo`)."""
+  r"""Shampoo's grafted, block-wise Kronecker preconditioning (details: `ScaleByShampoo`).
+
+  Per block $G$ of a leaf seen as a matrix (blocks of at most `block_size` per side):
+
+  $$ L_t = \beta_2 L_{t-1} + (1 - \beta_2)\, G G^\top, \qquad
+     R_t = \beta_2 R_{t-1} + (1 - \beta_2)\, G^\top G $$
+
+  (plain sums when `beta2=1`); every `precondition_frequency` steps
+  $P_L = (L + \epsilon\, \lambda_{\max}(L)\, I)^{-1/p}$ and $P_R$ likewise ($\epsilon$ =
+  `matrix_eps`, $p = 4$ unless `exponent_override`), by `eigh` or a coupled Newton iteration;
+  then $D = P_L G P_R$ is grafted onto the diagonal method's direction $A$ (`graft_type`;
+  Adam: $A = g / (\sqrt{v_t / (1 - \beta_2^t)} + \epsilon_g)$):
+  $u = D\, \lVert A \rVert / \lVert D \rVert$. Before `start_preconditioning_step`, and on
+  0-D/1-D leaves or sides longer than `max_preconditioner_dim`, $u = A$.
+
+  Defaults: `beta2=0.999`, `matrix_eps=1e-6`, `start_preconditioning_step=5` (the
+  google-research reference); `graft_eps=1e-8` (Shi et al. 2023's Adam grafting);
+  `precondition_frequency=10`, `block_size=1024`, `max_preconditioner_dim=10000`,
+  `exponent_override=0` (no override: $p = 4$).
+  """
   return ScaleByShampoo(
     beta2,
     matrix_eps,

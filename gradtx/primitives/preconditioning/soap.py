@@ -236,7 +236,25 @@ def scale_by_soap(
   *,
   state_dtype: Any = None,
 ) -> ScaleBySoap:
-  """SOAP's direction: Adam in Shampoo's eigenbasis (see `ScaleBySoap`)."""
+  r"""SOAP's direction: Adam in Shampoo's eigenbasis (details: `ScaleBySoap`).
+
+  Per dimension $k$ of a leaf (size at most `max_precond_dim`), a factor
+  $GG_k \leftarrow s\, GG_k + (1 - s)\, G_{(k)} G_{(k)}^\top$ ($s$ = `shampoo_beta`, $-1$
+  meaning $\beta_2$) and an eigenbasis $Q_k$; with $G' = G \times_k Q_k^\top$ (all $k$):
+
+  $$ m_t = \beta_1 m_{t-1} + (1 - \beta_1) G', \quad
+     v_t = \beta_2 v_{t-1} + (1 - \beta_2) G'^2, \quad
+     u = \frac{\sqrt{1 - \beta_2^t}}{1 - \beta_1^t}
+         \Big(\frac{m_t}{\sqrt{v_t} + \epsilon}\Big) \times_k Q_k $$
+
+  (`correct_bias=False`: no factor). Every `precondition_frequency` steps
+  $Q_k = \mathrm{qr}(GG_k Q_k)$ (one power iteration, columns sorted by the estimated
+  eigenvalues); the first call sets $Q_k = \mathrm{eigh}(GG_k)$ and returns 0.
+
+  Defaults: `b1=0.95`, `b2=0.95`, `shampoo_beta=-1`, `eps=1e-8`,
+  `precondition_frequency=10`, `max_precond_dim=10000` (Vyas et al. 2024, the reference
+  `soap.py`).
+  """
   return ScaleBySoap(
     b1,
     b2,
