@@ -1,9 +1,7 @@
 """Floor 6, named optimizers: short chains of the primitives with Optax's names and defaults."""
 
+from gradtx.optimizers.classic import sgd, adagrad, rmsprop, adadelta, adafactor
 from gradtx.optimizers.standard import (
-  sgd,
-  adagrad,
-  rmsprop,
   adam,
   adamw,
   nadam,
@@ -12,14 +10,10 @@ from gradtx.optimizers.standard import (
   adamax,
   radam,
   adabelief,
-  adadelta,
-  lion,
-  lamb,
-  lars,
-  adafactor,
 )
+from gradtx.optimizers.trust_ratio import lamb, lars
 
-from gradtx.optimizers.sign import sign_sgd, signum, rprop
+from gradtx.optimizers.sign import sign_sgd, signum, rprop, lion
 from gradtx.optimizers.optimistic import (
   optimistic_gradient_descent,
   optimistic_adam,

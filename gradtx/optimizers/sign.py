@@ -1,4 +1,4 @@
-"""Sign-based optimizers: signSGD, signum, Rprop (Optax's names and defaults)."""
+"""Sign-based optimizers: signSGD, signum, Rprop, Lion (Optax's names and defaults)."""
 
 from __future__ import annotations
 
@@ -10,11 +10,13 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import pick_dtype
 from gradtx.optimizers.factory import optimizer
 from gradtx.primitives.adaptive.resilient import scale_by_rprop
+from gradtx.primitives.decay.weight_decay import add_decayed_weights
+from gradtx.primitives.moments.lion import scale_by_lion
 from gradtx.primitives.moments.momentum import ema
 from gradtx.primitives.moments.sign import scale_by_sign
 from gradtx.primitives.scaling.scaling import scale, scale_by_learning_rate
 
-__all__ = ["sign_sgd", "signum", "rprop"]
+__all__ = ["sign_sgd", "signum", "rprop", "lion"]
 
 
 def _sign_sgd(learning_rate: Any) -> GradientTransformation:
@@ -92,6 +94,44 @@ def _rprop(
   )
 
 
+def _lion(
+  learning_rate: Any,
+  b1: Any = 0.9,
+  b2: Any = 0.99,
+  mu_dtype: Any = None,
+  weight_decay: Any = 1e-3,
+  mask: Any = None,
+  *,
+  state_dtype: Any = None,
+) -> GradientTransformation:
+  r"""Lion (Chen et al., 2023), with decoupled weight decay.
+
+  $$
+  w_t = w_{t-1} - \eta_t \big( \operatorname{sign}(\beta_1 m_{t-1} + (1 - \beta_1) g_t)
+    + \lambda\, w_{t-1} \big), \qquad
+  m_t = \beta_2 m_{t-1} + (1 - \beta_2)\, g_t.
+  $$
+
+  Defaults: `b1=0.9`, `b2=0.99` (Chen et al., 2023), `weight_decay=1e-3` (Optax's
+  `lion`).
+
+  Args:
+    learning_rate: $\eta$, a number or a schedule of the step count.
+    b1: $\beta_1$, the interpolation taken the sign of.
+    b2: $\beta_2$, the decay of the momentum.
+    mu_dtype: dtype of $m$ (Optax's name).
+    weight_decay: $\lambda$, a number or a schedule.
+    mask: the leaves decayed; all by default.
+    state_dtype: dtype of $m$.
+  """
+  return chain(
+    scale_by_lion(b1, b2, mu_dtype, state_dtype=state_dtype),
+    add_decayed_weights(weight_decay, mask),
+    scale_by_learning_rate(learning_rate),
+  )
+
+
 sign_sgd = optimizer(_sign_sgd)
 signum = optimizer(_signum)
 rprop = optimizer(_rprop)
+lion = optimizer(_lion)
