@@ -4,8 +4,8 @@ stochastically rounded bfloat16 state, 8-bit block-wise quantized state.
 References: NumPy float64 written from the papers (Dettmers et al., 2022, block-wise
 dynamic quantization; stochastic rounding's expectation), torch-optimi's Kahan
 summation (`optimi.AdamW(kahan_sum=True)` on bfloat16 torch params, compared by final
-error since the roundings differ), and float32 runs of the same problems. bitsandbytes
-and torchao need a GPU for their 8-bit optimizers and are not used.
+error since the roundings differ), and float32 runs of the same problems. The 8-bit path
+against bitsandbytes' own 8-bit AdamW (its CPU backend) is in tests/test_lowp_bitsandbytes.py.
 """
 
 from __future__ import annotations
