@@ -2,8 +2,10 @@
 rule as a formula and where its defaults come from.
 
 The rule checked, for each callable in the `__all__` of `gradtx`, `gradtx.contrib` and
-every submodule (but `gradtx.torch_optim`) whose return annotation is a
-`GradientTransformation` or `Schedule` subclass, and for the names in `ALSO_CHECKED`:
+every submodule whose return annotation is a `GradientTransformation` or `Schedule`
+subclass, for the names in `ALSO_CHECKED`, and for every public name of
+`gradtx.torch_optim` and `gradtx.torch_optim.lr_scheduler` (classes and helpers included,
+keyed `torch_optim.<name>`: torch's API, each with torch's update or schedule rule):
 
 * it has a docstring with inline (`$...$`) or display (`$$ ... $$`) math, the form the
   docs site renders (mkdocstrings + pymdownx.arithmatex, generic mode);
@@ -31,6 +33,8 @@ import pytest
 
 import gradtx
 import gradtx.contrib
+import gradtx.torch_optim
+import gradtx.torch_optim.lr_scheduler
 from gradtx.core.protocol import GradientTransformation
 from gradtx.schedules.base import Schedule
 
@@ -45,6 +49,9 @@ EXCEPTIONS = {
   "stateless_with_tree_map": _WRAPS,
   "with_extra_args_support": _WRAPS,
   "as_transformation": _WRAPS,
+  # Defined in gradtx/primitives/scaling/asgd.py (re-exported by torch_optim), outside the
+  # torch_optim docstring task: a state accessor (the average `a_t` of `scale_by_asgd`).
+  "torch_optim.asgd_average": "state accessor defined in primitives/scaling/asgd.py",
 }
 
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)
@@ -73,13 +80,30 @@ def _return_class(fn: typing.Callable) -> type | None:
 
 def _modules() -> list:
   """`gradtx`, `gradtx.contrib`, then every submodule (its `__all__` may hold factories
-  the top level does not re-export, e.g. `contrib.dog.scale_by_dog`), except
-  `gradtx.torch_optim` (torch's API, documented as torch's)."""
+  the top level does not re-export, e.g. `contrib.dog.scale_by_dog`)."""
   found = [gradtx, gradtx.contrib]
   for info in pkgutil.walk_packages(gradtx.__path__, "gradtx."):
-    if not info.name.startswith("gradtx.torch_optim"):
-      found.append(importlib.import_module(info.name))
+    found.append(importlib.import_module(info.name))
   return found
+
+
+def _torch_optim_names() -> dict[str, typing.Callable]:
+  """Every name in the `__all__` of `gradtx.torch_optim` and of its `lr_scheduler` but the
+  `lr_scheduler` module itself: optimizers (named-optimizer factories), schedulers,
+  clipping, and the classes and helpers they return or read (`Scheduled`, `last_lr`)."""
+  found = {}
+  for module, prefix in (
+    (gradtx.torch_optim, "torch_optim."),
+    (gradtx.torch_optim.lr_scheduler, "torch_optim.lr_scheduler."),
+  ):
+    for name in module.__all__:
+      obj = getattr(module, name)
+      if not inspect.ismodule(obj):
+        found[prefix + name] = obj
+  return found
+
+
+TORCH_OPTIM = _torch_optim_names()
 
 
 # A schedule that is a plain `Module` (PSGD-Kron's default update probability).
@@ -87,11 +111,13 @@ ALSO_CHECKED = {"kron_update_probability": gradtx.kron_update_probability}
 
 
 def _factories() -> dict[str, typing.Callable]:
-  found = dict(ALSO_CHECKED)
+  found: dict[str, typing.Callable] = {**ALSO_CHECKED, **TORCH_OPTIM}
   for module in _modules():
     for name in getattr(module, "__all__", ()):
       obj = getattr(module, name)
       if isinstance(obj, type) or not callable(obj) or name in found:
+        continue
+      if any(obj is seen for seen in found.values()):  # a torch_optim name, under its key
         continue
       cls = _return_class(obj)
       if cls is not None and issubclass(cls, (GradientTransformation, Schedule)):
@@ -148,6 +174,20 @@ def test_the_enumeration_finds_the_factories():
   for name in ("adam", "sgd", "scale_by_adam", "trace", "cosine_decay_schedule", "prodigy"):
     assert name in FACTORIES, name
   assert len(FACTORIES) > 120, len(FACTORIES)
+
+
+def test_torch_optim_is_covered():
+  # Every public torch_optim / lr_scheduler name is checked (by its `torch_optim.` key),
+  # so a new one cannot slip past the rule; the private helpers found by the walk (e.g.
+  # `l2_stage`) are checked too, under their own names.
+  expected = {f"torch_optim.{n}" for n in gradtx.torch_optim.__all__ if n != "lr_scheduler"}
+  expected |= {f"torch_optim.lr_scheduler.{n}" for n in gradtx.torch_optim.lr_scheduler.__all__}
+  assert set(TORCH_OPTIM) == expected
+  checked = sorted(n for n in TORCH_OPTIM if n in FACTORIES and n not in EXCEPTIONS)
+  assert len(checked) >= 30, checked
+  for name in ("torch_optim.Adam", "torch_optim.LBFGS", "torch_optim.lr_scheduler.OneCycleLR"):
+    assert name in checked, name
+  assert "l2_stage" in FACTORIES
 
 
 def test_exceptions_are_current():

@@ -19,12 +19,26 @@ def is_zero(value: Any) -> bool:
 
 
 def maximize_stage(maximize: bool) -> GradientTransformation:
-  """PyTorch's `maximize=True`: the gradient is negated first."""
+  r"""PyTorch's `maximize=True`: the gradient is negated first, $g \leftarrow -g$
+  (`scale(-1)`; `identity` otherwise).
+
+  Defaults: none (`maximize=False` is every torch.optim optimizer's).
+
+  Args:
+    maximize: negate the gradient.
+  """
   return scale(-1.0) if maximize else identity()
 
 
 def l2_stage(weight_decay: Any) -> GradientTransformation:
-  """PyTorch's coupled `weight_decay`: `g + wd * w` before any moment."""
+  r"""PyTorch's coupled `weight_decay`: $g \leftarrow g + \lambda \theta$ before any moment
+  (`add_decayed_weights`; left out when $\lambda$ is the number 0).
+
+  Defaults: none (`weight_decay=0` is most torch.optim optimizers').
+
+  Args:
+    weight_decay: $\lambda$.
+  """
   return identity() if is_zero(weight_decay) else add_decayed_weights(weight_decay)
 
 

@@ -113,9 +113,14 @@ class LRRule(Rule):
 
 
 class ScheduledState(NamedTuple):
-  """`count`: updates done; `hyperparams`: PyTorch's param-group values the next
-  update uses (`lr`, `initial_lr`, `momentum`); `rule_state`: the scheduler's
-  own (`last_epoch`, ...); `inner_state`: the optimizer's."""
+  r"""The state of `Scheduled`: `count` $k$, the updates done; `hyperparams` $h_k$,
+  PyTorch's param-group values the next update uses ($\eta_k$ = `lr`, `initial_lr`,
+  `momentum`); `rule_state`, the scheduler's own (`last_epoch`, ...); `inner_state`, the
+  optimizer's.
+
+  Defaults: none, a state record (its fields are PyTorch's `param_groups[0]` and
+  `scheduler.state_dict()`).
+  """
 
   count: jax.Array
   hyperparams: dict
@@ -142,12 +147,24 @@ def _keys(optimizer: Any, owner: str) -> tuple[str, str | None]:
 
 
 class Scheduled(GradientTransformation):
-  """`optimizer` run with the values `rule` schedules (see the module docstring).
+  r"""`optimizer` run with the values `rule` schedules: PyTorch's
+  `optimizer.step(); scheduler.step()` as one `update`.
 
-  With `steps_per_epoch`, the rule steps once per epoch, after the update that
-  ends it (PyTorch's `scheduler.step()` after each epoch): its clock is
-  `gradtx.epoch_schedule(identity, steps_per_epoch)`. `last_epoch >= 0` with
-  `initial_lr` is PyTorch's resuming constructor (see `lr_scheduler`).
+  With $h_k$ the param-group values in the state ($\eta_k$ = `lr`, `initial_lr`, and the
+  momentum or beta1 where the rule cycles it) and $R$ the rule's step:
+
+  $$
+  u_k = \mathrm{opt}(h_k).\mathrm{update}(g_k), \qquad
+  h_{k+1} = \begin{cases} R(h_k) & \text{the update ends an epoch}, \\
+    h_k & \text{otherwise,} \end{cases}
+  $$
+
+  every update ending an epoch unless `steps_per_epoch` $= n$ (then updates
+  $n, 2n, \dots$; the clock is `gradtx.epoch_schedule(identity, n)`). `last_epoch >= 0`
+  with `initial_lr` is PyTorch's resuming constructor (see `lr_scheduler`).
+
+  Defaults: `steps_per_epoch=None`, `last_epoch=-1`, `initial_lr=None` (PyTorch's
+  `LRScheduler` starts at `last_epoch=-1`; the schedulers' constructors set these).
   """
 
   optimizer: Any
@@ -202,7 +219,14 @@ class Scheduled(GradientTransformation):
 
 
 def last_lr(state: ScheduledState) -> jax.Array:
-  """PyTorch's `scheduler.get_last_lr()[0]`: the lr the next update uses."""
+  r"""PyTorch's `scheduler.get_last_lr()[0]`: $\eta_k$ = `state.hyperparams["lr"]`, the
+  rate the next update uses.
+
+  Defaults: none (torch.optim.lr_scheduler's `get_last_lr`).
+
+  Args:
+    state: a `ScheduledState`.
+  """
   return state.hyperparams["lr"]
 
 
@@ -227,8 +251,20 @@ def build(
   steps_per_epoch: Any,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`Scheduled(optimizer, rule)` after PyTorch's checks; `last_epoch >= 0` with
-  `initial_lr` resumes as PyTorch's constructor does (see `lr_scheduler`)."""
+  r"""`Scheduled(optimizer, rule)` after PyTorch's checks: the rule's rate $\eta_e$ drives
+  the optimizer's `lr` (see `Scheduled`); `last_epoch >= 0` with `initial_lr` resumes as
+  PyTorch's constructor does, at epoch `last_epoch + 1` (see `lr_scheduler`).
+
+  Defaults: none (the schedulers pass PyTorch's `last_epoch=-1`, torch.optim.lr_scheduler).
+
+  Args:
+    owner: the scheduler's name, for messages.
+    optimizer: a named optimizer with a numeric `lr`.
+    rule: the scheduler's `Rule`.
+    last_epoch: -1, or the epoch to resume after.
+    steps_per_epoch: updates per scheduler step (None: one).
+    initial_lr: $\eta_0$ when resuming.
+  """
   _keys(optimizer, owner)
   if not isinstance(last_epoch, int) or isinstance(last_epoch, bool) or last_epoch < -1:
     raise ValueError(f"{owner}: last_epoch={last_epoch!r} is invalid; expected an integer >= -1.")

@@ -50,9 +50,40 @@ def _Adam(
   fused: Any = None,
   decoupled_weight_decay: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.Adam`: `w <- w - lr m_hat / (sqrt(v_hat) + eps)` on `g + wd w`
-  (L2, coupled; `decoupled_weight_decay=True` is AdamW). `amsgrad=True` keeps
-  the maximum of the raw `v` and corrects it after (PyTorch's AMSGrad)."""
+  r"""`torch.optim.Adam` (Kingma & Ba, 2014), PyTorch's algorithm.
+
+  With $\gamma$ = `lr`, $\lambda$ = `weight_decay`, $m_0 = v_0 = 0$:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \\
+  \theta_t &= \theta_{t-1} - \gamma\, \frac{m_t / (1 - \beta_1^t)}
+    {\sqrt{v_t / (1 - \beta_2^t)} + \epsilon}
+  \end{aligned}
+  $$
+
+  (coupled L2 decay; `decoupled_weight_decay=True` drops the first line and decays as
+  `AdamW`). `amsgrad=True` keeps $v^{\max}_t = \max(v^{\max}_{t-1}, v_t)$ and uses it for
+  $v_t$ (the raw maximum, corrected after, as PyTorch: `scale_by_amsgrad(raw_max=True)`).
+
+  Defaults: `lr=1e-3`, `betas=(0.9, 0.999)`, `eps=1e-8`, `weight_decay=0`,
+  `amsgrad=False` (torch.optim.Adam, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    betas: $(\beta_1, \beta_2)$, the decays of the two moments.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$.
+    amsgrad: PyTorch's AMSGrad (maximum of the raw second moment).
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+    fused: PyTorch's kernel choice; accepted, changes nothing.
+    decoupled_weight_decay: decay $\theta$ as AdamW instead of adding $\lambda\theta$ to $g$.
+  """
   check_common("Adam", lr, eps, weight_decay)
   check_betas("Adam", betas)
   b1, b2 = betas
@@ -73,8 +104,37 @@ def _AdamW(
   differentiable: bool = False,
   fused: Any = None,
 ) -> GradientTransformation:
-  """`torch.optim.AdamW`: `w <- w - lr (m_hat / (sqrt(v_hat) + eps) + wd w)`
-  (decoupled, Loshchilov & Hutter 2019); PyTorch's default `weight_decay=1e-2`."""
+  r"""`torch.optim.AdamW`: Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+  With $\gamma$ = `lr`, $\lambda$ = `weight_decay`, $m_0 = v_0 = 0$:
+
+  $$
+  \begin{aligned}
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \\
+  \theta_t &= \theta_{t-1} - \gamma \Big(\frac{m_t / (1 - \beta_1^t)}
+    {\sqrt{v_t / (1 - \beta_2^t)} + \epsilon} + \lambda \theta_{t-1}\Big)
+  \end{aligned}
+  $$
+
+  (PyTorch's $\theta \leftarrow \theta (1 - \gamma\lambda)$ then the Adam step, the same
+  thing). `amsgrad=True` uses $\max(v^{\max}_{t-1}, v_t)$ for $v_t$, as `Adam`.
+
+  Defaults: `lr=1e-3`, `betas=(0.9, 0.999)`, `eps=1e-8`, `weight_decay=1e-2`,
+  `amsgrad=False` (torch.optim.AdamW, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    betas: $(\beta_1, \beta_2)$, the decays of the two moments.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$, decoupled.
+    amsgrad: PyTorch's AMSGrad (maximum of the raw second moment).
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+    fused: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("AdamW", lr, eps, weight_decay)
   check_betas("AdamW", betas)
   b1, b2 = betas
@@ -93,8 +153,34 @@ def _Adamax(
   differentiable: bool = False,
   capturable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.Adamax`: `u = max(b2 u, |g| + eps)`, `w <- w - lr m / (1 - b1^t) / u`
-  on `g + wd w`."""
+  r"""`torch.optim.Adamax`: Adam with the infinity norm (Kingma & Ba, 2014, section 7).
+
+  With $\gamma$ = `lr`, $\lambda$ = `weight_decay`, $m_0 = u_0 = 0$:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  m_t = \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  u_t = \max(\beta_2 u_{t-1}, |g_t| + \epsilon), \\
+  \theta_t &= \theta_{t-1} - \frac{\gamma}{1 - \beta_1^t}\, \frac{m_t}{u_t}
+  \end{aligned}
+  $$
+
+  (`scale_by_adamax`).
+
+  Defaults: `lr=2e-3`, `betas=(0.9, 0.999)`, `eps=1e-8`, `weight_decay=0`
+  (torch.optim.Adamax, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    betas: $(\beta_1, \beta_2)$: the decay of $m$ and of the infinity norm $u$.
+    eps: $\epsilon$, added to $|g_t|$.
+    weight_decay: $\lambda$ (coupled L2).
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("Adamax", lr, eps, weight_decay)
   check_betas("Adamax", betas)
   return _with_decay(scale_by_adamax(betas[0], betas[1], eps), lr, weight_decay, False, maximize)
@@ -113,8 +199,43 @@ def _NAdam(
   capturable: bool = False,
   differentiable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.NAdam`: Dozat's NAdam with the momentum schedule
-  `mu_t = b1 (1 - 0.5 * 0.96^(t momentum_decay))` (see `scale_by_nadam`)."""
+  r"""`torch.optim.NAdam`: Adam with Nesterov momentum and Dozat's (2016) momentum schedule.
+
+  With $\gamma$ = `lr`, $\lambda$ = `weight_decay`, $\psi$ = `momentum_decay`,
+  $m_0 = v_0 = 0$:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  \mu_t = \beta_1 \big(1 - \tfrac12\, 0.96^{t \psi}\big), \qquad
+  P_t = \textstyle\prod_{i \le t} \mu_i, \\
+  m_t &= \beta_1 m_{t-1} + (1 - \beta_1)\, g_t, \qquad
+  v_t = \beta_2 v_{t-1} + (1 - \beta_2)\, g_t^2, \qquad
+  d_t = \sqrt{v_t / (1 - \beta_2^t)} + \epsilon, \\
+  \theta_t &= \theta_{t-1} - \gamma \Big(\frac{1 - \mu_t}{1 - P_t} \frac{g_t}{d_t}
+    + \frac{\mu_{t+1}}{1 - P_t \mu_{t+1}} \frac{m_t}{d_t}\Big)
+  \end{aligned}
+  $$
+
+  (`scale_by_nadam`). `decoupled_weight_decay=True` drops the L2 term and decays
+  $\theta_{t-1}$ by $\gamma\lambda$ instead (PyTorch's NAdamW).
+
+  Defaults: `lr=2e-3`, `betas=(0.9, 0.999)`, `eps=1e-8`, `weight_decay=0`,
+  `momentum_decay=4e-3` (torch.optim.NAdam, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    betas: $(\beta_1, \beta_2)$: the scale of the momentum schedule and decay of $m$, and
+      the decay of $v$.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$.
+    momentum_decay: $\psi$.
+    decoupled_weight_decay: decay $\theta$ as AdamW instead of adding $\lambda\theta$ to $g$.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("NAdam", lr, eps, weight_decay)
   check_betas("NAdam", betas)
   _checks.non_negative("NAdam", "momentum_decay", momentum_decay)
@@ -139,8 +260,43 @@ def _RAdam(
   capturable: bool = False,
   differentiable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.RAdam`: rectified Adam once `rho_t > 5`, with eps added to
-  `sqrt(v_t)` before the bias correction (see `scale_by_radam(raw_eps=True)`)."""
+  r"""`torch.optim.RAdam`: rectified Adam (Liu et al., 2019), PyTorch's placement of $\epsilon$.
+
+  With $\gamma$ = `lr`, $\lambda$ = `weight_decay`, $m_0 = v_0 = 0$, Adam's $m_t$, $v_t$
+  (on $g_t \leftarrow g_t + \lambda \theta_{t-1}$) and
+  $\hat m_t = m_t / (1 - \beta_1^t)$:
+
+  $$
+  \begin{aligned}
+  \rho_\infty &= \frac{2}{1 - \beta_2} - 1, \qquad
+  \rho_t = \rho_\infty - \frac{2 t \beta_2^t}{1 - \beta_2^t}, \qquad
+  r_t = \sqrt{\frac{(\rho_t - 4)(\rho_t - 2)\, \rho_\infty}
+    {(\rho_\infty - 4)(\rho_\infty - 2)\, \rho_t}}, \\
+  \theta_t &= \theta_{t-1} - \gamma \begin{cases}
+    r_t\, \hat m_t \sqrt{1 - \beta_2^t} / (\sqrt{v_t} + \epsilon) & \rho_t \ge 5, \\
+    \hat m_t & \text{otherwise}
+  \end{cases}
+  \end{aligned}
+  $$
+
+  (`scale_by_radam(raw_eps=True)`, threshold 5; PyTorch tests $\rho_t > 5$, which differs
+  only where $\rho_t = 5$ exactly). `decoupled_weight_decay=True` drops the L2 term and
+  decays $\theta_{t-1}$ by $\gamma\lambda$ instead.
+
+  Defaults: `lr=1e-3`, `betas=(0.9, 0.999)`, `eps=1e-8`, `weight_decay=0`
+  (torch.optim.RAdam, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    betas: $(\beta_1, \beta_2)$, the decays of the two moments.
+    eps: $\epsilon$, added to $\sqrt{v_t}$.
+    weight_decay: $\lambda$.
+    decoupled_weight_decay: decay $\theta$ as AdamW instead of adding $\lambda\theta$ to $g$.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("RAdam", lr, eps, weight_decay)
   check_betas("RAdam", betas)
   core = scale_by_radam(betas[0], betas[1], eps, 0.0, 5.0, raw_eps=True)

@@ -49,9 +49,36 @@ def _SGD(
   differentiable: bool = False,
   fused: Any = None,
 ) -> GradientTransformation:
-  """`torch.optim.SGD`: `b_1 = g_1`, `b_t = mu b + (1 - dampening) g` on `g + wd w`;
-  `w <- w - lr b` (Nesterov: `w <- w - lr (g + mu b)`). With `dampening = 0` the
-  momentum stage is `trace`, as in `gradtx.sgd`."""
+  r"""`torch.optim.SGD`: stochastic gradient descent with momentum, PyTorch's algorithm.
+
+  With $\gamma$ = `lr`, $\mu$ = `momentum`, $\tau$ = `dampening`, $\lambda$ = `weight_decay`:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  b_1 = g_1, \qquad b_t = \mu\, b_{t-1} + (1 - \tau)\, g_t \quad (t > 1), \\
+  \theta_t &= \theta_{t-1} - \gamma\, b_t
+    \quad \text{(Nesterov: } \theta_t = \theta_{t-1} - \gamma\, (g_t + \mu\, b_t) \text{)}
+  \end{aligned}
+  $$
+
+  ($\mu = 0$: $\theta_t = \theta_{t-1} - \gamma g_t$). With $\tau = 0$ the momentum stage is
+  `trace`, as in `gradtx.sgd`; otherwise `dampened_trace`.
+
+  Defaults: `lr=1e-3`, `momentum=0`, `dampening=0`, `weight_decay=0`, `nesterov=False`
+  (torch.optim.SGD, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    momentum: $\mu$.
+    dampening: $\tau$.
+    weight_decay: $\lambda$ (coupled L2).
+    nesterov: Nesterov momentum (needs $\mu > 0$, $\tau = 0$).
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+    fused: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("SGD", lr, 0.0, weight_decay)
   _checks.non_negative("SGD", "momentum", momentum)
   if nesterov and (is_zero(momentum) or not is_zero(dampening)):
@@ -81,9 +108,40 @@ def _RMSprop(
   maximize: bool = False,
   differentiable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.RMSprop`: `S = alpha S + (1 - alpha) g^2` on `g + wd w`,
-  `u = g / (sqrt(S) + eps)` (`centered`: `sqrt(S - M^2)`), momentum on `u`
-  before the learning rate: `b = mu b + u`, `w <- w - lr b`."""
+  r"""`torch.optim.RMSprop` (Tieleman & Hinton, 2012), PyTorch's algorithm.
+
+  With $\gamma$ = `lr`, $\alpha$ = `alpha`, $\mu$ = `momentum`, $\lambda$ = `weight_decay`,
+  $S_0 = M_0 = b_0 = 0$:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  S_t = \alpha S_{t-1} + (1 - \alpha)\, g_t^2, \qquad
+  \tilde S_t = S_t \quad \big(\text{centered: } M_t = \alpha M_{t-1} + (1 - \alpha)\, g_t,\
+    \tilde S_t = \max(S_t - M_t^2, 0)\big), \\
+  b_t &= \mu\, b_{t-1} + \frac{g_t}{\sqrt{\tilde S_t} + \epsilon}, \qquad
+  \theta_t = \theta_{t-1} - \gamma\, b_t
+  \end{aligned}
+  $$
+
+  ($\mu = 0$: $b_t = g_t / (\sqrt{\tilde S_t} + \epsilon)$). `scale_by_rms` or
+  `scale_by_stddev` with $\epsilon$ outside the root, then `trace`.
+
+  Defaults: `lr=1e-2`, `alpha=0.99`, `eps=1e-8`, `weight_decay=0`, `momentum=0`,
+  `centered=False` (torch.optim.RMSprop, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    alpha: $\alpha$, the decay of the squared average.
+    eps: $\epsilon$, added to the root.
+    weight_decay: $\lambda$ (coupled L2).
+    momentum: $\mu$.
+    centered: divide by the estimated standard deviation (Graves, 2013).
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("RMSprop", lr, eps, weight_decay)
   _checks.non_negative("RMSprop", "alpha", alpha)
   _checks.non_negative("RMSprop", "momentum", momentum)
@@ -109,8 +167,33 @@ def _Adagrad(
   differentiable: bool = False,
   fused: Any = None,
 ) -> GradientTransformation:
-  """`torch.optim.Adagrad`: `G += g^2` on `g + wd w`,
-  `w <- w - lr / (1 + (t - 1) lr_decay) * g / (sqrt(G) + eps)`."""
+  r"""`torch.optim.Adagrad` (Duchi et al., 2011), PyTorch's algorithm.
+
+  With $\gamma$ = `lr`, $\eta$ = `lr_decay`, $\lambda$ = `weight_decay`, $G_0$ =
+  `initial_accumulator_value`:
+
+  $$
+  g_t \leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  G_t = G_{t-1} + g_t^2, \qquad
+  \theta_t = \theta_{t-1} - \frac{\gamma}{1 + (t - 1)\, \eta}\, \frac{g_t}{\sqrt{G_t} + \epsilon}
+  $$
+
+  (`scale_by_rss` with $\epsilon$ outside the root, then `inverse_time_decay`).
+
+  Defaults: `lr=1e-2`, `lr_decay=0`, `weight_decay=0`, `initial_accumulator_value=0`,
+  `eps=1e-10` (torch.optim.Adagrad, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    lr_decay: $\eta$.
+    weight_decay: $\lambda$ (coupled L2).
+    initial_accumulator_value: $G_0$.
+    eps: $\epsilon$, added to the root.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+    fused: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("Adagrad", lr, eps, weight_decay)
   _checks.non_negative("Adagrad", "lr_decay", lr_decay)
   _checks.non_negative("Adagrad", "initial_accumulator_value", initial_accumulator_value)
@@ -135,7 +218,35 @@ def _Adadelta(
   maximize: bool = False,
   differentiable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.Adadelta`: Zeiler's step on `g + wd w`, times `lr`."""
+  r"""`torch.optim.Adadelta` (Zeiler, 2012), PyTorch's algorithm.
+
+  With $\gamma$ = `lr`, $\lambda$ = `weight_decay`, both averages starting at 0:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda \theta_{t-1}, \qquad
+  v_t = \rho\, v_{t-1} + (1 - \rho)\, g_t^2, \qquad
+  \Delta x_t = \frac{\sqrt{u_{t-1} + \epsilon}}{\sqrt{v_t + \epsilon}}\, g_t, \\
+  u_t &= \rho\, u_{t-1} + (1 - \rho)\, \Delta x_t^2, \qquad
+  \theta_t = \theta_{t-1} - \gamma\, \Delta x_t
+  \end{aligned}
+  $$
+
+  (`scale_by_adadelta`, then the learning rate).
+
+  Defaults: `lr=1.0`, `rho=0.9`, `eps=1e-6`, `weight_decay=0`
+  (torch.optim.Adadelta, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    rho: $\rho$, the decay of both averages.
+    eps: $\epsilon$, under both roots.
+    weight_decay: $\lambda$ (coupled L2).
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("Adadelta", lr, eps, weight_decay)
   _checks.unit_interval("Adadelta", "rho", rho)
   return chain(
@@ -156,8 +267,36 @@ def _Rprop(
   maximize: bool = False,
   differentiable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.Rprop` (iRprop-, see `scale_by_rprop`); `lr` is the
-  initial per-coordinate step, read once at `init`."""
+  r"""`torch.optim.Rprop`: resilient backpropagation (Riedmiller & Braun, 1993), iRprop-.
+
+  With $s = g_t\, g_{t-1}$ elementwise ($g_{t-1}$ set to 0 where the sign flipped),
+  $(\eta^-, \eta^+)$ = `etas`, $\operatorname{clip}$ to `step_sizes`, $\Delta_0$ = `lr`:
+
+  $$
+  \Delta_t = \begin{cases}
+    \operatorname{clip}(\eta^+ \Delta_{t-1}) & s > 0, \\
+    \operatorname{clip}(\eta^- \Delta_{t-1}) & s < 0, \\
+    \operatorname{clip}(\Delta_{t-1}) & s = 0,
+  \end{cases} \qquad
+  \theta_t = \theta_{t-1} - \begin{cases} 0 & s < 0, \\
+    \Delta_t \operatorname{sign}(g_t) & \text{otherwise}
+  \end{cases}
+  $$
+
+  (`scale_by_rprop`, then `scale(-1)`). `lr` is read once, at `init`, into the state.
+
+  Defaults: `lr=1e-2`, `etas=(0.5, 1.2)`, `step_sizes=(1e-6, 50)`
+  (torch.optim.Rprop, PyTorch 2.x).
+
+  Args:
+    lr: $\Delta_0$, the initial step of every coordinate (a number).
+    etas: $(\eta^-, \eta^+)$, with $0 < \eta^- < 1 < \eta^+$.
+    step_sizes: the smallest and largest step.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_lr("Rprop", lr)
   _number_lr("Rprop", lr)
   _checks.check(
@@ -185,8 +324,37 @@ def _ASGD(
   differentiable: bool = False,
   capturable: bool = False,
 ) -> GradientTransformation:
-  """`torch.optim.ASGD` (see `scale_by_asgd`); the averaged parameters are
-  `gradtx.torch_optim.asgd_average(state)`."""
+  r"""`torch.optim.ASGD`: averaged SGD (Polyak & Juditsky, 1992) with Bottou's (2012) step.
+
+  With $\gamma$ = `lr`, $\lambda_w$ = `weight_decay`, $\eta_1 = \gamma$, $\mu_1 = 1$:
+
+  $$
+  \begin{aligned}
+  g_t &\leftarrow g_t + \lambda_w \theta_{t-1}, \qquad
+  \theta_t = \theta_{t-1} (1 - \lambda \eta_t) - \eta_t\, g_t, \qquad
+  a_t = a_{t-1} + \mu_t (\theta_t - a_{t-1}), \\
+  \eta_{t+1} &= \frac{\gamma}{(1 + \lambda \gamma t)^{\alpha}}, \qquad
+  \mu_{t+1} = \frac{1}{\max(1, t - t_0)}
+  \end{aligned}
+  $$
+
+  (`scale_by_asgd`; the update needs `params`). The average $a_t$ is
+  `gradtx.torch_optim.asgd_average(state)`; `lr` is read once, at `init`.
+
+  Defaults: `lr=1e-2`, `lambd=1e-4`, `alpha=0.75`, `t0=1e6`, `weight_decay=0`
+  (torch.optim.ASGD, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, the initial step (a number).
+    lambd: $\lambda$, the decay term.
+    alpha: $\alpha$, the power of the step's decay.
+    t0: $t_0$, the step averaging starts after.
+    weight_decay: $\lambda_w$ (coupled L2).
+    foreach: PyTorch's kernel choice; accepted, changes nothing.
+    maximize: ascend: $g_t \leftarrow -g_t$ first.
+    differentiable: PyTorch's kernel choice; accepted, changes nothing.
+    capturable: PyTorch's kernel choice; accepted, changes nothing.
+  """
   check_common("ASGD", lr, 0.0, weight_decay)
   _number_lr("ASGD", lr)
   return chain(

@@ -239,10 +239,43 @@ def _LBFGS(
   history_size: int = 100,
   line_search_fn: str | None = None,
 ) -> GradientTransformation:
-  """`torch.optim.LBFGS`. `line_search_fn=None`: one `update` per inner iteration
-  (see `TorchLBFGS`): `max_iter` updates are one PyTorch `step(closure)`.
-  `line_search_fn="strong_wolfe"`: one `update(..., value_fn=f)` per `step(closure)`
-  (see `TorchLBFGSWolfe`); `max_eval` defaults to `max_iter * 5 // 4` (PyTorch's)."""
+  r"""`torch.optim.LBFGS`: limited-memory BFGS (Nocedal, 1980), PyTorch's iteration.
+
+  With the stored pairs $s_i = t_i d_i$, $y_i = g_{i+1} - g_i$ (kept if
+  $y_i^\top s_i > 10^{-10}$, at most `history_size`), $\rho_i = 1 / y_i^\top s_i$ and
+  $H_0 = y^\top s / y^\top y$ of the newest pair, the direction is $d_k = -H_k g_k$ by the
+  two-loop recursion ($d_1 = -g_1$):
+
+  $$
+  \begin{aligned}
+  q &\leftarrow g_k, \quad \alpha_i = \rho_i\, s_i^\top q, \quad
+  q \leftarrow q - \alpha_i y_i \quad (i = k-1, \dots, k-m), \qquad r \leftarrow H_0\, q, \\
+  \beta_i &= \rho_i\, y_i^\top r, \quad r \leftarrow r + (\alpha_i - \beta_i)\, s_i
+  \quad (i = k-m, \dots, k-1), \qquad d_k = -r, \\
+  \theta_{k+1} &= \theta_k + t_k d_k, \qquad
+  t_1 = \gamma \min(1, 1 / \lVert g_1 \rVert_1), \quad t_k = \gamma \ (k > 1),
+  \end{aligned}
+  $$
+
+  with $\gamma$ = `lr`; nothing moves while $\max |g_k| \le$ `tolerance_grad` or where
+  $g_k^\top d_k > -\tau$, $\tau$ = `tolerance_change`. `line_search_fn=None`: one `update` per inner
+  iteration (see `TorchLBFGS`): `max_iter` updates are one PyTorch `step(closure)`.
+  `line_search_fn="strong_wolfe"`: one `update(..., value_fn=f)` per `step(closure)`,
+  $t_k$ from PyTorch's strong-Wolfe search (see `TorchLBFGSWolfe`).
+
+  Defaults: `lr=1`, `max_iter=20`, `max_eval=max_iter * 5 // 4` (when None),
+  `tolerance_grad=1e-7`, `tolerance_change=1e-9`, `history_size=100`,
+  `line_search_fn=None` (torch.optim.LBFGS, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, the step (the initial step of the line search).
+    max_iter: iterations per PyTorch `step` (static).
+    max_eval: function evaluations per `step` with the line search (static).
+    tolerance_grad: the step is skipped while $\max |g| \le$ this.
+    tolerance_change: the tolerance on the directional derivative, step and value.
+    history_size: $m$, the number of pairs kept (static).
+    line_search_fn: None or `"strong_wolfe"`.
+  """
   check_lr("LBFGS", lr)
   _checks.positive_integer("LBFGS", "max_iter", max_iter)
   _checks.positive_integer("LBFGS", "history_size", history_size)

@@ -26,12 +26,16 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from gradtx.core import checks as _checks
-from gradtx.torch_optim._composite import ChainRule, SequenceRule
-from gradtx.torch_optim._cyclic import PlateauRule
-from gradtx.torch_optim._cyclic_lr import CyclicLR, OneCycleLR, ReduceLROnPlateau
+from gradtx.torch_optim._composite import ChainedScheduler, SequentialLR
+from gradtx.torch_optim._cyclic_lr import (
+  CosineAnnealingLR,
+  CosineAnnealingWarmRestarts,
+  CyclicLR,
+  OneCycleLR,
+  ReduceLROnPlateau,
+)
 from gradtx.torch_optim._rules import (
   ConstantRule,
-  CosineAnnealingRule,
   ExponentialRule,
   LambdaRule,
   LinearRule,
@@ -39,7 +43,6 @@ from gradtx.torch_optim._rules import (
   MultiStepRule,
   PolynomialRule,
   StepRule,
-  WarmRestartsRule,
 )
 from gradtx.torch_optim._scheduled import Scheduled, ScheduledState, build, check_int, last_lr
 
@@ -73,7 +76,26 @@ def LambdaLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr = initial_lr * lr_lambda(epoch)`."""
+  r"""`torch.optim.lr_scheduler.LambdaLR`: the initial rate times a function of the epoch.
+
+  $$
+  \eta_e = \eta_0\, \lambda(e),
+  $$
+
+  with $\lambda$ = `lr_lambda` (it receives a JAX scalar: use `jnp`); $e$ is the scheduler's epoch
+  (`last_epoch`) and $\eta_0$ the optimizer's `lr`.
+
+  Defaults: `last_epoch=-1` (torch.optim.lr_scheduler.LambdaLR, PyTorch 2.x);
+  `steps_per_epoch=None`, `initial_lr=None` (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    lr_lambda: $\lambda$, a function of the epoch.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   if not callable(lr_lambda):
     raise TypeError(f"LambdaLR: lr_lambda={lr_lambda!r} is not a function.")
   return build(
@@ -89,7 +111,26 @@ def MultiplicativeLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr <- lr * lr_lambda(epoch)` at each step."""
+  r"""`torch.optim.lr_scheduler.MultiplicativeLR`: the rate times a function, each epoch.
+
+  $$
+  \eta_e = \eta_{e-1}\, \lambda(e) \quad (e \ge 1),
+  $$
+
+  with $\lambda$ = `lr_lambda` (it receives a JAX scalar: use `jnp`); $e$ is the scheduler's epoch
+  (`last_epoch`) and $\eta_0$ the optimizer's `lr`.
+
+  Defaults: `last_epoch=-1` (torch.optim.lr_scheduler.MultiplicativeLR, PyTorch 2.x);
+  `steps_per_epoch=None`, `initial_lr=None` (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    lr_lambda: $\lambda$, a function of the epoch.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   if not callable(lr_lambda):
     raise TypeError(f"MultiplicativeLR: lr_lambda should be a function, got {lr_lambda!r}.")
   return build(
@@ -111,7 +152,28 @@ def StepLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr = initial_lr * gamma^(epoch // step_size)`."""
+  r"""`torch.optim.lr_scheduler.StepLR`: the rate times `gamma` every `step_size` epochs.
+
+  $$
+  \eta_e = \eta_0\, \gamma^{\lfloor e / T \rfloor},
+  $$
+
+  with $T$ = `step_size`; $e$ is the scheduler's epoch (`last_epoch`) and $\eta_0$ the optimizer's
+  `lr`. Computed as PyTorch does, in its chainable form ($\eta_e = \gamma\, \eta_{e-1}$ when $e >
+  0$ and $T$ divides $e$).
+
+  Defaults: `gamma=0.1`, `last_epoch=-1` (torch.optim.lr_scheduler.StepLR, PyTorch 2.x);
+  `steps_per_epoch=None`, `initial_lr=None` (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    step_size: $T$, epochs between decays.
+    gamma: $\gamma$.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   check_int("StepLR", "step_size", step_size, 1)
   return build(
     "StepLR", optimizer, StepRule(step_size, gamma), last_epoch, steps_per_epoch, initial_lr
@@ -127,7 +189,28 @@ def MultiStepLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr <- lr * gamma` at each milestone."""
+  r"""`torch.optim.lr_scheduler.MultiStepLR`: the rate times `gamma` at each milestone.
+
+  $$
+  \eta_e = \eta_0\, \gamma^{\#\{i \,:\, m_i \le e\}},
+  $$
+
+  with $m_i$ the `milestones` (a repeated milestone counts each time, as PyTorch's `Counter`); $e$
+  is the scheduler's epoch (`last_epoch`) and $\eta_0$ the optimizer's `lr`. Computed in PyTorch's
+  chainable form ($\eta_e = \gamma^{\#\{i \,:\, m_i = e\}} \eta_{e-1}$).
+
+  Defaults: `gamma=0.1`, `last_epoch=-1` (torch.optim.lr_scheduler.MultiStepLR, PyTorch 2.x);
+  `steps_per_epoch=None`, `initial_lr=None` (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    milestones: $m_i$, epochs (sorted here).
+    gamma: $\gamma$.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   milestones = tuple(sorted(int(m) for m in milestones))
   return build(
     "MultiStepLR",
@@ -148,7 +231,28 @@ def ConstantLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr = initial_lr * factor` for the first `total_iters` epochs, then `initial_lr`."""
+  r"""`torch.optim.lr_scheduler.ConstantLR`: a factor for `total_iters` epochs.
+
+  $$
+  \eta_e = \begin{cases} \eta_0\, f & e < T, \\ \eta_0 & e \ge T, \end{cases}
+  $$
+
+  with $f$ = `factor` in $[0, 1]$ and $T$ = `total_iters`; $e$ is the scheduler's epoch
+  (`last_epoch`) and $\eta_0$ the optimizer's `lr`.
+
+  Defaults: `factor=1/3`, `total_iters=5`, `last_epoch=-1`
+  (torch.optim.lr_scheduler.ConstantLR, PyTorch 2.x); `steps_per_epoch=None`,
+  `initial_lr=None` (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    factor: $f$.
+    total_iters: $T$.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   _checks.unit_interval("ConstantLR", "factor", factor)
   check_int("ConstantLR", "total_iters", total_iters, 0)
   return build(
@@ -171,7 +275,30 @@ def LinearLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """The factor moves linearly from `start_factor` to `end_factor` over `total_iters`."""
+  r"""`torch.optim.lr_scheduler.LinearLR`: a factor moving linearly over `total_iters` epochs.
+
+  $$
+  \eta_e = \eta_0 \Big(f_s + (f_e - f_s) \frac{\min(e, T)}{T}\Big),
+  $$
+
+  with $f_s$ = `start_factor` in $(0, 1]$, $f_e$ = `end_factor` and $T$ = `total_iters`; $e$ is
+  the scheduler's epoch (`last_epoch`) and $\eta_0$ the optimizer's `lr`. Computed in PyTorch's
+  chainable form (the ratio of successive factors).
+
+  Defaults: `start_factor=1/3`, `end_factor=1.0`, `total_iters=5`, `last_epoch=-1`
+  (torch.optim.lr_scheduler.LinearLR, PyTorch 2.x); `steps_per_epoch=None`, `initial_lr=None`
+  (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    start_factor: $f_s$.
+    end_factor: $f_e$.
+    total_iters: $T$.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   _checks.check(
     "LinearLR", "start_factor", start_factor, lambda v: (v > 0) & (v <= 1), "a value in (0, 1]"
   )
@@ -195,7 +322,25 @@ def ExponentialLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr <- lr * gamma` at each step."""
+  r"""`torch.optim.lr_scheduler.ExponentialLR`: the rate times `gamma` every epoch.
+
+  $$
+  \eta_e = \gamma\, \eta_{e-1} = \eta_0\, \gamma^e,
+  $$
+
+  $e$ is the scheduler's epoch (`last_epoch`) and $\eta_0$ the optimizer's `lr`.
+
+  Defaults: `last_epoch=-1` (torch.optim.lr_scheduler.ExponentialLR, PyTorch 2.x);
+  `steps_per_epoch=None`, `initial_lr=None` (gradtx's). `gamma` has no default, as in PyTorch.
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    gamma: $\gamma$.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   return build(
     "ExponentialLR", optimizer, ExponentialRule(gamma), last_epoch, steps_per_epoch, initial_lr
   )
@@ -210,7 +355,28 @@ def PolynomialLR(
   steps_per_epoch: Any = None,
   initial_lr: Any = None,
 ) -> Scheduled:
-  """`lr = initial_lr * (1 - min(epoch, total_iters) / total_iters)^power`."""
+  r"""`torch.optim.lr_scheduler.PolynomialLR`: polynomial decay to 0 over `total_iters` epochs.
+
+  $$
+  \eta_e = \eta_0 \Big(1 - \frac{\min(e, T)}{T}\Big)^{p},
+  $$
+
+  with $T$ = `total_iters` and $p$ = `power`; $e$ is the scheduler's epoch (`last_epoch`) and
+  $\eta_0$ the optimizer's `lr`. Computed in PyTorch's chainable form.
+
+  Defaults: `total_iters=5`, `power=1.0`, `last_epoch=-1`
+  (torch.optim.lr_scheduler.PolynomialLR, PyTorch 2.x); `steps_per_epoch=None`,
+  `initial_lr=None` (gradtx's).
+
+  Args:
+    optimizer: a `gradtx.torch_optim` (or named gradtx) optimizer with a numeric `lr`.
+    total_iters: $T$.
+    power: $p$.
+    last_epoch: PyTorch's: -1 starts at epoch 0; $k \ge 0$ resumes at epoch $k + 1$
+      (with `initial_lr`).
+    steps_per_epoch: gradtx's: step the scheduler once every this many updates.
+    initial_lr: $\eta_0$ when resuming (PyTorch's `param_groups[0]["initial_lr"]`).
+  """
   check_int("PolynomialLR", "total_iters", total_iters, 1)
   return build(
     "PolynomialLR",
@@ -220,98 +386,3 @@ def PolynomialLR(
     steps_per_epoch,
     initial_lr,
   )
-
-
-def CosineAnnealingLR(
-  optimizer: Any,
-  T_max: int,
-  eta_min: Any = 0.0,
-  last_epoch: int = -1,
-  *,
-  steps_per_epoch: Any = None,
-  initial_lr: Any = None,
-) -> Scheduled:
-  """PyTorch's recursive cosine annealing to `eta_min` over `T_max`; past `T_max` it
-  rises again (period `2 T_max`), unlike `gradtx.cosine_decay_schedule`."""
-  check_int("CosineAnnealingLR", "T_max", T_max, 1)
-  return build(
-    "CosineAnnealingLR",
-    optimizer,
-    CosineAnnealingRule(T_max, eta_min),
-    last_epoch,
-    steps_per_epoch,
-    initial_lr,
-  )
-
-
-def CosineAnnealingWarmRestarts(
-  optimizer: Any,
-  T_0: int,
-  T_mult: int = 1,
-  eta_min: Any = 0.0,
-  last_epoch: int = -1,
-  *,
-  steps_per_epoch: Any = None,
-) -> Scheduled:
-  """SGDR: cosine from `initial_lr` to `eta_min` over `T_i` epochs, `T_i = T_0 T_mult^k`."""
-  check_int("CosineAnnealingWarmRestarts", "T_0", T_0, 1)
-  check_int("CosineAnnealingWarmRestarts", "T_mult", T_mult, 1)
-  return build(
-    "CosineAnnealingWarmRestarts",
-    optimizer,
-    WarmRestartsRule(T_0, T_mult, eta_min),
-    last_epoch,
-    steps_per_epoch,
-  )
-
-
-def _same_optimizer(owner: str, schedulers: Sequence[Any], optimizer: Any = None) -> Any:
-  if len(schedulers) < 1:
-    raise ValueError(f"{owner} expects at least one scheduler, but got no scheduler.")
-  optimizer = optimizer if optimizer is not None else schedulers[0].optimizer
-  for i, s in enumerate(schedulers):
-    if not isinstance(s, Scheduled):
-      raise TypeError(f"{owner}: schedulers[{i}] is not a gradtx.torch_optim scheduler.")
-    if isinstance(s.rule, PlateauRule):
-      raise ValueError(f"{owner} does not support `ReduceLROnPlateau` scheduler (index {i}).")
-    if s.optimizer != optimizer:
-      raise ValueError(
-        f"{owner} expects all schedulers to belong to the same optimizer; "
-        f"schedulers[{i}] has another one."
-      )
-  return optimizer
-
-
-def ChainedScheduler(schedulers: Sequence[Scheduled], optimizer: Any = None) -> Scheduled:
-  """Steps every scheduler, in the given order (their constructors' order), at once."""
-  optimizer = _same_optimizer("ChainedScheduler", schedulers, optimizer)
-  steps = {s.steps_per_epoch for s in schedulers}
-  rule = ChainRule(tuple(s.rule for s in schedulers))
-  return build("ChainedScheduler", optimizer, rule, -1, steps.pop() if len(steps) == 1 else None)
-
-
-def SequentialLR(
-  optimizer: Any,
-  schedulers: Sequence[Scheduled],
-  milestones: Sequence[int],
-  last_epoch: int = -1,
-  *,
-  steps_per_epoch: Any = None,
-) -> Scheduled:
-  """`schedulers[i]` runs from `milestones[i-1]` on (restarted at epoch 0 there)."""
-  _same_optimizer("SequentialLR", schedulers, optimizer)
-  if len(milestones) != len(schedulers) - 1:
-    raise ValueError(
-      "SequentialLR: Sequential Schedulers expects number of schedulers provided "
-      "to be one more than the number of milestone points, but got number of "
-      f"schedulers {len(schedulers)} and the number of milestones to be equal to "
-      f"{len(milestones)}"
-    )
-  for i, s in enumerate(schedulers):
-    if isinstance(s.rule, (ChainRule, SequenceRule)):
-      raise ValueError(
-        f"SequentialLR: schedulers[{i}] is a composite scheduler; nest "
-        "SequentialLR inside ChainedScheduler instead."
-      )
-  rule = SequenceRule(tuple(s.rule for s in schedulers), tuple(int(m) for m in milestones))
-  return build("SequentialLR", optimizer, rule, last_epoch, steps_per_epoch)

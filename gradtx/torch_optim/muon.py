@@ -47,13 +47,45 @@ def _Muon(
   *,
   muon_weight_dimension_numbers: Any = None,
 ) -> GradientTransformation:
-  """`torch.optim.Muon`: `b <- lerp(b, g, 1 - momentum)`, `d = lerp(g, b, momentum)`
-  (Nesterov) or `b`; `w <- w (1 - lr wd) - lr s NS(d)`, with `s = sqrt(max(1, fan_out /
-  fan_in))` (`adjust_lr_fn=None`/`"original"`) or `0.2 sqrt(max(fan_in, fan_out))`
-  (`"match_rms_adamw"`); see `gradtx.contrib.muon`. Every leaf must be a matrix. Which
-  axis is fan-in: `muon_weight_dimension_numbers` (gradtx's; default: JAX's `(in, out)`
-  layout, axis 0 -- a PyTorch `(out, in)` weight is its transpose). PyTorch runs
-  Newton-Schulz in bfloat16; gradtx in the compute dtype (float32 or float64)."""
+  r"""`torch.optim.Muon`: momentum orthogonalized by Newton-Schulz (Keller Jordan's Muon).
+
+  With $\gamma$ = `lr`, $\mu$ = `momentum`, $\lambda$ = `weight_decay`, $b_0 = 0$, on
+  matrices only:
+
+  $$
+  \begin{aligned}
+  b_t &= \mu\, b_{t-1} + (1 - \mu)\, g_t, \qquad
+  d_t = \mu\, b_t + (1 - \mu)\, g_t \quad (\text{else } d_t = b_t), \\
+  \theta_t &= \theta_{t-1} (1 - \gamma \lambda) - \gamma\, s\, \mathrm{NS}(d_t), \qquad
+  s = \begin{cases}
+    \sqrt{\max(1, \mathrm{fan_{out}} / \mathrm{fan_{in}})} & \texttt{adjust\_lr\_fn=None}, \\
+    0.2 \sqrt{\max(\mathrm{fan_{in}}, \mathrm{fan_{out}})} & \texttt{"match\_rms\_adamw"},
+  \end{cases}
+  \end{aligned}
+  $$
+
+  with $\mathrm{NS}$ `ns_steps` iterations $X \leftarrow aX + (bA + cA^2)X$,
+  $A = X X^\top$, from $X = d_t / \max(\lVert d_t \rVert_F, \epsilon)$ and
+  $(a, b, c)$ = `ns_coefficients` (`gradtx.contrib.muon`). Every leaf must be a matrix.
+  Which axis is fan-in: `muon_weight_dimension_numbers` (gradtx's; default: JAX's
+  `(in, out)` layout, axis 0 -- a PyTorch `(out, in)` weight is its transpose). PyTorch
+  runs Newton-Schulz in bfloat16; gradtx in the compute dtype (float32 or float64).
+
+  Defaults: `lr=1e-3`, `weight_decay=0.1`, `momentum=0.95`, `nesterov=True`,
+  `ns_coefficients=(3.4445, -4.775, 2.0315)`, `eps=1e-7`, `ns_steps=5`,
+  `adjust_lr_fn=None` (torch.optim.Muon, PyTorch 2.x).
+
+  Args:
+    lr: $\gamma$, a number (a scheduler may drive it).
+    weight_decay: $\lambda$, decoupled.
+    momentum: $\mu$.
+    nesterov: Nesterov's look-ahead $d_t$.
+    ns_coefficients: $(a, b, c)$ of the Newton-Schulz polynomial.
+    eps: $\epsilon$ of the normalization.
+    ns_steps: the number of Newton-Schulz iterations (static).
+    adjust_lr_fn: `None`/`"original"` or `"match_rms_adamw"`: the shape factor $s$.
+    muon_weight_dimension_numbers: gradtx's: which axes are fan-in and fan-out.
+  """
   check_common("Muon", lr, eps, weight_decay)
   _checks.non_negative("Muon", "momentum", momentum)
   if adjust_lr_fn not in (None, "original", "match_rms_adamw"):
