@@ -75,8 +75,8 @@ def full_like(tree: Any, value: Any, dtype: Any | None = None, real: bool = Fals
 
   def leaf(p):
     dt = state_dtype(jnp.result_type(p), dtype)
-    if _storage.is_quantized_dtype(dt):  # 8-bit block-wise state (`numerics/quantization.py`)
-      q = _storage.quantized_zeros(p, value, real)
+    if _storage.is_quantized_dtype(dt):  # 8-bit block-wise state (numerics/quantization.py)
+      q = _storage.quantized_zeros(p, value, real, dt)
       return (
         shard_like(p, q)
         if isinstance(q, jax.Array)

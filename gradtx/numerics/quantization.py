@@ -19,6 +19,13 @@ param's rank and the same leading axes: it is sharded like the params along
 them, and a row-sharded matrix needs no communication to (de)quantize.
 Leaves with fewer than `MIN_QUANTIZED_SIZE` elements stay float32, as in
 bitsandbytes (their bytes are negligible, and biases and norms are sensitive).
+
+A second 8-bit format, `fmt="e4m3"` (`state_dtype=jnp.float8_e4m3fn`), stores
+float8 E4M3 codes with the same per-block absmax: `x ~ absmax * c / 448` for
+signed state, and `x ~ absmax * (c / 448)^2` for non-negative statistics (the
+code holds the square root, so a second moment keeps twice E4M3's dynamic range:
+`2^-9 / 448` squared is 1.9e-11 of the block's absmax, where the dynamic map's
+smallest nonzero unsigned entry is 3.25e-7; relative resolution 2^-4 on the root).
 """
 
 from __future__ import annotations
@@ -33,6 +40,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gradtx.core.validate import LeafTypeError
+from gradtx.numerics.rounding import round_to
 
 __all__ = [
   "QuantizedArray",
@@ -46,11 +54,14 @@ __all__ = [
   "is_quantized",
   "BLOCK_SIZE",
   "MIN_QUANTIZED_SIZE",
+  "FORMATS",
 ]
 
 BLOCK_SIZE = 2048
 MIN_QUANTIZED_SIZE = 4096
 _DECADES = 7
+FORMATS = ("dynamic", "e4m3")  # uint8 codes into `dynamic_map`; float8_e4m3fn codes
+_E4M3_MAX = 448.0
 
 
 @functools.cache
@@ -79,17 +90,19 @@ def block_geometry(shape: tuple, block_size: int = BLOCK_SIZE) -> tuple[int, int
 @jax.tree_util.register_dataclass
 @dataclasses.dataclass(frozen=True)
 class QuantizedArray:
-  """A float32 array stored as uint8 `codes` (its shape) and float32 `absmax` per block.
+  """A float32 array stored as 8-bit `codes` (its shape) and float32 `absmax` per block.
 
-  `signed` picks the map, `block` is `(rows, cols)` of a block. A pytree whose
-  children are the two arrays, so it jits, vmaps, shards and checkpoints like
-  any state; `shape`/`dtype` describe the value it stands for (float32).
+  `signed` picks the map, `block` is `(rows, cols)` of a block, `fmt` the code format
+  (`"dynamic"`: uint8 indices into `dynamic_map`; `"e4m3"`: float8_e4m3fn values). A
+  pytree whose children are the two arrays, so it jits, vmaps, shards and checkpoints
+  like any state; `shape`/`dtype` describe the value it stands for (float32).
   """
 
   codes: jax.Array
   absmax: jax.Array
   signed: bool = dataclasses.field(metadata=dict(static=True))
   block: tuple = dataclasses.field(metadata=dict(static=True))
+  fmt: str = dataclasses.field(default="dynamic", metadata=dict(static=True))
 
   @property
   def shape(self) -> tuple:
@@ -109,7 +122,8 @@ class QuantizedArray:
 
   def astype(self, dtype: Any):
     raise LeafTypeError(
-      "this transformation does not support 8-bit quantized state (state_dtype=int8); "
+      "this transformation does not support 8-bit quantized state (state_dtype=int8 or "
+      "float8_e4m3fn); "
       "it is supported by scale_by_adam (adam, adamw, nadam, nadamw, lamb), "
       "scale_by_amsgrad, scale_by_adamax, trace (sgd, lars), scale_by_rms / "
       "scale_by_stddev (rmsprop) and scale_by_rss (adagrad)."
@@ -148,14 +162,35 @@ def _per_element(absmax: jax.Array, shape: tuple, block: tuple) -> jax.Array:
   return a[..., : mshape[-1]].reshape(shape)
 
 
-def quantize(x: jax.Array, signed: bool, block: tuple | None = None) -> QuantizedArray:
-  """`x` (real) as a `QuantizedArray`: per-block absmax, nearest map entry per element."""
+def quantize(
+  x: jax.Array,
+  signed: bool,
+  block: tuple | None = None,
+  fmt: str = "dynamic",
+  bits: jax.Array | None = None,
+) -> QuantizedArray:
+  """`x` (real) as a `QuantizedArray`: per-block absmax, then per element the nearest map
+  entry (`fmt="dynamic"`) or the float8 E4M3 value (`"e4m3"`: nearest, or stochastically
+  rounded with the random uint32 `bits` when given)."""
   x = jnp.asarray(x, jnp.float32)
   block = tuple(block or block_geometry(x.shape))
   absmax = _block_absmax(x, block)
   scale = _per_element(absmax, x.shape, block)
   xn = x / jnp.where(scale > 0, scale, 1.0)
-  return QuantizedArray(encode(xn, signed), absmax, signed, block)
+  codes = encode(xn, signed) if fmt == "dynamic" else _encode_e4m3(xn, signed, bits)
+  return QuantizedArray(codes, absmax, signed, block, fmt)
+
+
+def _encode_e4m3(xn: jax.Array, signed: bool, bits: jax.Array | None) -> jax.Array:
+  """`xn` in [-1, 1] ([0, 1] unsigned: its square root) scaled to E4M3's range, rounded
+  to float8_e4m3fn (stochastically when `bits` are given)."""
+  y = (xn if signed else jnp.sqrt(jnp.maximum(xn, 0.0))) * _E4M3_MAX
+  return round_to(y, jnp.float8_e4m3fn, bits)
+
+
+def _decode_e4m3(codes: jax.Array, signed: bool) -> jax.Array:
+  y = codes.astype(jnp.float32) * jnp.float32(1.0 / _E4M3_MAX)
+  return y if signed else y * y
 
 
 def _decade_power(a: jax.Array) -> tuple:
@@ -219,8 +254,9 @@ def decode(codes: jax.Array, signed: bool) -> jax.Array:
 
 
 def dequantize(q: QuantizedArray) -> jax.Array:
-  """The float32 values `map[code] * absmax(block)`."""
-  return decode(q.codes, q.signed) * _per_element(q.absmax, q.shape, q.block)
+  """The float32 values `map[code] * absmax(block)` (or the E4M3 code's value)."""
+  value = decode(q.codes, q.signed) if q.fmt == "dynamic" else _decode_e4m3(q.codes, q.signed)
+  return value * _per_element(q.absmax, q.shape, q.block)
 
 
 def check_quantizable(p: Any, what: str = "params") -> None:

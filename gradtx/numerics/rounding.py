@@ -92,7 +92,8 @@ def stochastic_round(x: jax.Array, dtype: Any, bits: jax.Array) -> jax.Array:
     return jnp.where(jnp.isfinite(x), out, x.astype(dtype))
   nearest = x.astype(dtype)
   back = nearest.astype(x.dtype)
-  toward = jnp.where(back > x, -jnp.inf, jnp.inf).astype(dtype)
+  big = jnp.finfo(dtype).max  # not inf: float8_e4m3fn has none
+  toward = jnp.where(back > x, -big, big).astype(dtype)
   other = jnp.nextafter(nearest, toward)
   gap = other.astype(x.dtype) - back
   # probability of taking `other`: the distance from `nearest` in units of the gap
