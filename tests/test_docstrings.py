@@ -49,9 +49,6 @@ EXCEPTIONS = {
   "stateless_with_tree_map": _WRAPS,
   "with_extra_args_support": _WRAPS,
   "as_transformation": _WRAPS,
-  # Defined in gradtx/primitives/scaling/asgd.py (re-exported by torch_optim), outside the
-  # torch_optim docstring task: a state accessor (the average `a_t` of `scale_by_asgd`).
-  "torch_optim.asgd_average": "state accessor defined in primitives/scaling/asgd.py",
 }
 
 _MATH = re.compile(r"\$\$.+?\$\$|\$[^$\n]+\$", re.S)

@@ -50,6 +50,13 @@ _PAGES = (
   ("gradtx.contrib", "api/contrib.md", "Contrib"),
   ("gradtx.torch_optim.lr_scheduler", "api/torch_optim_lr_scheduler.md",
    "torch_optim.lr_scheduler"),
+  # private modules of lr_scheduler (kept apart for size): their names are schedulers
+  ("gradtx.torch_optim._cyclic_lr", "api/torch_optim_lr_scheduler.md",
+   "torch_optim.lr_scheduler"),
+  ("gradtx.torch_optim._composite", "api/torch_optim_lr_scheduler.md",
+   "torch_optim.lr_scheduler"),
+  ("gradtx.torch_optim._scheduled", "api/torch_optim_lr_scheduler.md",
+   "torch_optim.lr_scheduler"),
   ("gradtx.torch_optim", "api/torch_optim.md", "torch_optim"),
 )
 _PRIMITIVE_ORDER = ("scaling", "moments", "adaptive", "clipping", "decay", "noise",

@@ -120,8 +120,21 @@ def scale_by_asgd(
 
 
 def asgd_average(state: Any) -> Any:
-  """The averaged parameters `a` kept by the `scale_by_asgd` stage found in `state`
-  (any chain or wrapper state holding one)."""
+  r"""The averaged parameters $a_t$ kept by the `scale_by_asgd` stage found in `state`
+  (any chain or wrapper state holding one):
+
+  $$
+  a_t = a_{t-1} + \mu_t\,(w_t - a_{t-1}), \qquad \mu_{t+1} = \frac{1}{\max(1, t - t_0)},
+  $$
+
+  the average torch's `ASGD` keeps as `optimizer.state[p]["ax"]` (Polyak and Juditsky,
+  1992). Raises a `ValueError` unless `state` holds exactly one `ScaleByAsgdState`.
+
+  Defaults: none (a state accessor; `t0=1e6` is `scale_by_asgd`'s, from PyTorch's `ASGD`).
+
+  Args:
+    state: an optimizer state containing one `ScaleByAsgdState`.
+  """
   found = [
     s
     for s in jax.tree.leaves(state, is_leaf=lambda x: isinstance(x, ScaleByAsgdState))
