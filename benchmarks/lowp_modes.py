@@ -6,7 +6,7 @@ One table, one row per mode (Adam, lr 1e-3 on the MLP regression and digits,
 1e-2 on the quadratic): float32 params and state; bfloat16 params with nearest
 rounding (no compensation), Kahan compensation, stochastic rounding (the named
 optimizers' default for bfloat16 params), a float32 master copy; bfloat16 state;
-8-bit block-wise state. Columns: bytes per parameter (params + optimizer state),
+8-bit block-wise state (int8 dynamic map; float8 E4M3 codes). Columns: bytes per parameter (params + optimizer state),
 step time of `update + apply_updates` on 4 x 1024x1024 params relative to float32
 (jitted, donated, median of interleaved rounds), final loss after 300 full-batch
 steps of the MLP regression (`benchmarks/lowp.py`'s teacher-student problem, n=4096,
@@ -56,6 +56,7 @@ MODES = {
     "bf16 params + f32 master copy": (jnp.bfloat16, "master", None),
     "f32 params, bf16 state": (jnp.float32, None, jnp.bfloat16),
     "f32 params, 8-bit state": (jnp.float32, None, jnp.int8),
+    "f32 params, float8 (E4M3) state": (jnp.float32, None, jnp.float8_e4m3fn),
 }
 
 

@@ -90,6 +90,8 @@ def stochastic_round(x: jax.Array, dtype: Any, bits: jax.Array) -> jax.Array:
     raw = (raw + (bits >> 16)) & jnp.uint32(0xFFFF0000)
     out = lax.bitcast_convert_type(raw, jnp.float32).astype(dtype)
     return jnp.where(jnp.isfinite(x), out, x.astype(dtype))
+  if x.dtype == jnp.float32 and dtype.itemsize == 1:
+    return _stochastic_round_float8(x, dtype, bits)
   nearest = x.astype(dtype)
   back = nearest.astype(x.dtype)
   big = jnp.finfo(dtype).max  # not inf: float8_e4m3fn has none
@@ -101,6 +103,27 @@ def stochastic_round(x: jax.Array, dtype: Any, bits: jax.Array) -> jax.Array:
   u = (bits >> 8).astype(x.dtype) * jnp.asarray(2.0**-24, x.dtype)
   out = jnp.where(u < p, other, nearest)
   return jnp.where(jnp.isfinite(x) & jnp.isfinite(other.astype(x.dtype)), out, nearest)
+
+
+def _stochastic_round_float8(x: jax.Array, dtype: jnp.dtype, bits: jax.Array) -> jax.Array:
+  """float32 to a float8 format, up with probability `(|x| - down) / ulp`. Normal range:
+  the bfloat16 trick with the format's fraction width (random bits added below the kept
+  fraction bits of the float32 pattern, then truncated); below the smallest normal the
+  grid is uniform (`ulp = 2^(minexp - nmant)`): `floor(|x| / ulp + u) * ulp`. Magnitudes
+  above the largest finite value saturate to it (float8_e4m3fn has no infinity)."""
+  info = jnp.finfo(dtype)
+  drop = 23 - int(info.nmant)  # float32 fraction bits below the format's
+  a = jnp.abs(x)
+  raw = lax.bitcast_convert_type(a, jnp.uint32)
+  raw = (raw + (bits >> (32 - drop))) & jnp.uint32(~((1 << drop) - 1) & 0xFFFFFFFF)
+  normal = lax.bitcast_convert_type(raw, jnp.float32)
+  sub_ulp = 2.0 ** (int(info.minexp) - int(info.nmant))
+  u = (bits >> 8).astype(jnp.float32) * jnp.float32(2.0**-24)
+  sub = jnp.floor(a * jnp.float32(1 / sub_ulp) + u) * jnp.float32(sub_ulp)
+  mag = jnp.where(a < jnp.float32(2.0 ** int(info.minexp)), sub, normal)
+  mag = jnp.minimum(mag, jnp.float32(info.max))
+  out = jnp.where(x < 0, -mag, mag)
+  return jnp.where(jnp.isfinite(x), out, x).astype(dtype)
 
 
 def round_to(x: jax.Array, dtype: Any, bits: jax.Array | None) -> jax.Array:
