@@ -205,27 +205,27 @@ def _decade_power(a: jax.Array) -> tuple:
 def encode(xn: jax.Array, signed: bool) -> jax.Array:
   """The code of the map entry nearest to each `xn` in [-1, 1] ([0, 1] unsigned).
 
-  The decade and the uniform grid inside it give the entry whose cell holds `xn`;
-  its two neighbours (across a decade boundary, or 0 and 1) are compared too.
-  Elementwise arithmetic (no table lookup, no search loop): it fuses with the
-  producer of `xn`. Equal to a nearest-entry search of `dynamic_map(signed)`.
+  The decade `d` of `|xn|` and the rounded position on its uniform grid give the
+  nearest entry inside the decade; at the decade's edges the adjacent entry of the
+  next decade down (or 0) and up (or 1) is compared too, in closed form. Elementwise
+  arithmetic (no table lookup, no search loop): it fuses with the producer of `xn`.
+  Equal to a nearest-entry search of `dynamic_map(signed)` up to float32 ties.
   """
   a = jnp.abs(xn) if signed else jnp.maximum(xn, 0.0)
   d, power = _decade_power(a)
   n = jnp.left_shift(1 if signed else 2, d)
-  cell = jnp.floor((a / power - 0.1) / 0.9 * n.astype(jnp.float32))
-  i = n + jnp.clip(cell, 0, n - 1).astype(jnp.int32)
-  if signed:
-    k = jnp.where(xn < 0, 127 - i, 127 + i)
-  else:
-    k = i - 1
-  k = jnp.clip(k, 0, 255)
-  best, err = k, jnp.abs(decode(k, signed) - xn)
-  for step in (-1, 1):
-    kk = jnp.clip(k + step, 0, 255)
-    e = jnp.abs(decode(kk, signed) - xn)
-    best, err = jnp.where(e < err, kk, best), jnp.minimum(e, err)
-  return best.astype(jnp.uint8)
+  nf = n.astype(jnp.float32)
+  c = jnp.clip(jnp.round((a / power - 0.1) / 0.9 * nf - 0.5), 0, nf - 1)
+  inside = power * (0.1 + 0.9 * (c + 0.5) / nf)
+  below = jnp.where(d == 0, 0.0, power * (0.01 + 0.09 * (1.0 - 1.0 / nf)))  # 0.1 * last below
+  above = jnp.where(d == _DECADES - 1, 1.0, power * (1.0 + 4.5 / (2.0 * nf)))  # first above
+  if signed:  # -1 is not in the signed map
+    above = jnp.where(xn < 0, jnp.inf, above)
+  e_in, e_lo, e_hi = jnp.abs(a - inside), jnp.abs(a - below), jnp.abs(a - above)
+  step = jnp.where((c == 0) & (e_lo < e_in), -1, jnp.where((c == nf - 1) & (e_hi < e_in), 1, 0))
+  i = n + c.astype(jnp.int32) + step  # magnitude index: 0 (signed) / 1 (unsigned) is zero
+  k = jnp.where(xn < 0, 127 - i, 127 + i) if signed else i - 1
+  return jnp.clip(k, 0, 255).astype(jnp.uint8)
 
 
 def decode(codes: jax.Array, signed: bool) -> jax.Array:
