@@ -310,7 +310,8 @@ def test_eight_bit_adam_against_numpy():
   np.testing.assert_allclose(np.asarray(params, np.float64), ref, rtol=1e-4, atol=2e-4)
 
 
-@pytest.mark.parametrize("state_dtype", [jnp.bfloat16, jnp.int8], ids=["bf16", "int8"])
+@pytest.mark.parametrize("state_dtype", [jnp.bfloat16, jnp.int8, jnp.float8_e4m3fn],
+                         ids=["bf16", "int8", "e4m3"])
 def test_no_hidden_float32_copies(state_dtype):
   params = {"w": jnp.ones((256, 256)), "v": jnp.ones((16384,)), "b": jnp.ones(256)}
 
