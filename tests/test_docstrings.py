@@ -38,7 +38,6 @@ import gradtx.torch_optim.lr_scheduler
 from gradtx.core.protocol import GradientTransformation
 from gradtx.schedules.base import Schedule
 
-_OWNED = "owned by another helper while issue 14 is open (docstring not yet converted)"
 _WRAPS = "protocol helper: wraps a user function or an (init, update) pair, no rule of its own"
 
 EXCEPTIONS = {
@@ -188,12 +187,9 @@ def test_torch_optim_is_covered():
 
 
 def test_exceptions_are_current():
-  # A file owned by another helper may be renamed, not yet committed, or reach the rule
-  # while its owner works on it: only the other exceptions must be current.
-  settled = {n: why for n, why in EXCEPTIONS.items() if why != _OWNED}
-  stale = sorted(set(settled) - set(FACTORIES))
+  stale = sorted(set(EXCEPTIONS) - set(FACTORIES))
   assert not stale, f"EXCEPTIONS names that are not public factories: {stale}"
-  fixed = sorted(n for n in settled if not problems(FACTORIES[n]))
+  fixed = sorted(n for n in EXCEPTIONS if not problems(FACTORIES[n]))
   assert not fixed, f"EXCEPTIONS names whose docstrings now follow the rule: {fixed}"
 
 
