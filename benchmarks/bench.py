@@ -123,7 +123,7 @@ def _lib_contender(name: str, lib: Any, spec: configs.OptSpec, params_host: Any,
   state_first = args.return_order == "state"
   compiled = measure.compile_fresh(
       lambda: measure.make_step(tx, lib.apply_updates, state_first),
-      (grads, state, params), args.compile_repeats)
+      (grads, state, params), args.compile_repeats, spec.donate)
   return (measure.Contender(name, compiled, grads, state, params, state_first),
           measure.tree_nbytes(state))
 

@@ -26,6 +26,9 @@ class OptSpec:
   n_state: int  # per-leaf state arrays (read and written once each)
   norm_pass: bool = False  # an extra read of g for a global norm
   default: bool = True  # in the default run; rows from benchmarks/rows/ run when named
+  # False: the step does not donate opt_state and params (for peers whose states hold the
+  # params themselves, e.g. Optax's prodigy `params0`, which donation refuses).
+  donate: bool = True
 
   @property
   def ideal_traffic(self) -> tuple[int, int]:

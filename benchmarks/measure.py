@@ -100,13 +100,13 @@ class Compiled:
 
 
 def compile_fresh(make_fn: Callable[[], Callable], args: Sequence[Any],
-                  repeats: int = 1) -> Compiled:
+                  repeats: int = 1, donate: bool = True) -> Compiled:
   """Wall time of `jax.jit(fn).lower(*args).compile()` with a fresh `fn` every time
   (no tracing-cache hit; the persistent compilation cache is disabled by the CLI);
-  the fastest of `repeats` is kept."""
+  the fastest of `repeats` is kept. `donate=False`: nothing donated."""
   best = None
   for _ in range(max(1, repeats)):
-    jitted = jax.jit(make_fn(), donate_argnums=DONATE)
+    jitted = jax.jit(make_fn(), donate_argnums=DONATE if donate else ())
     t0 = time.perf_counter()
     lowered = jitted.lower(*args)
     t1 = time.perf_counter()
@@ -155,7 +155,8 @@ class Contender:
 
   def release(self) -> None:
     for x in jax.tree.leaves((self.state, self.params)):
-      x.delete()
+      if not x.is_deleted():  # a state may hold the params themselves (not donated)
+        x.delete()
     self.state = self.params = self.compiled = None
 
 
