@@ -16,6 +16,7 @@ from gradtx.numerics.ops import (
   abs_sq,
   bias_correction,
   cast,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -62,8 +63,8 @@ class ScaleByAcprop(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       gc, mc, vc = g.astype(cdt), m.astype(cdt), v.astype(real_dtype(cdt))
       b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
-      m_new = b1 * mc + (1 - b1) * gc
-      v_new = b2 * vc + (1 - b2) * abs_sq(gc - mc) + hyper(self.eps_root, cdt)
+      m_new = b1 * mc + complement(self.b1, cdt) * gc
+      v_new = b2 * vc + complement(self.b2, cdt) * abs_sq(gc - mc) + hyper(self.eps_root, cdt)
       v_hat = jnp.where(first, 1.0, vc / hyper(c2, cdt))
       u = gc / (jnp.sqrt(v_hat) + hyper(self.eps, cdt))
       return cast(u, g.dtype), cast(m_new, m.dtype), cast(v_new, v.dtype)

@@ -17,6 +17,7 @@ from gradtx.numerics.ops import (
   abs_sq,
   bias_correction,
   cast,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -103,9 +104,9 @@ class ScaleByAdemamix(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       gc = g.astype(cdt)
       b1c, b2c, b3c = hyper(self.b1, cdt), hyper(self.b2, cdt), hyper(b3, cdt)
-      m1n = b1c * m1.astype(cdt) + (1 - b1c) * gc
-      m2n = b3c * m2.astype(cdt) + (1 - b3c) * gc
-      vn = b2c * v.astype(real_dtype(cdt)) + (1 - b2c) * abs_sq(gc)
+      m1n = b1c * m1.astype(cdt) + complement(self.b1, cdt) * gc
+      m2n = b3c * m2.astype(cdt) + complement(b3, cdt) * gc
+      vn = b2c * v.astype(real_dtype(cdt)) + complement(self.b2, cdt) * abs_sq(gc)
       den = jnp.sqrt(vn / hyper(c2, cdt) + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt)
       u = (m1n / hyper(c1, cdt) + hyper(alpha, cdt) * m2n) / den
       return cast(u, g.dtype), cast(m1n, m1.dtype), cast(m2n, m2.dtype), cast(vn, v.dtype)
@@ -147,7 +148,7 @@ class ScaleBySimplifiedAdemamix(GradientTransformation):
       gc = g.astype(cdt)
       mn = hyper(self.b1, cdt) * m.astype(cdt) + gc
       b2c = hyper(self.b2, cdt)
-      nn = b2c * n.astype(real_dtype(cdt)) + (1 - b2c) * abs_sq(gc)
+      nn = b2c * n.astype(real_dtype(cdt)) + complement(self.b2, cdt) * abs_sq(gc)
       den = jnp.sqrt(nn / hyper(c2, cdt) + hyper(self.eps_root, cdt)) + hyper(self.eps, cdt)
       return (
         cast((mn + hyper(alpha, cdt) * gc) / den, g.dtype),

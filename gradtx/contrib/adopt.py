@@ -14,6 +14,7 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import (
   abs_sq,
   cast,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -71,10 +72,10 @@ class ScaleByAdopt(GradientTransformation):
       n = gc / jnp.maximum(jnp.sqrt(vc), hyper(self.eps, cdt))
       if clip is not None:
         n = jnp.clip(n, -hyper(clip, cdt), hyper(clip, cdt))
-      b1c = hyper(b1, cdt)
-      m_new = b1c * m.astype(cdt) + (1 - b1c) * n
-      u = b1c * m_new + (1 - b1c) * n if self.nesterov else m_new
-      v_new = hyper(b2, cdt) * vc + (1 - hyper(b2, cdt)) * abs_sq(gc)
+      b1c, w1 = hyper(b1, cdt), complement(b1, cdt)
+      m_new = b1c * m.astype(cdt) + w1 * n
+      u = b1c * m_new + w1 * n if self.nesterov else m_new
+      v_new = hyper(b2, cdt) * vc + complement(b2, cdt) * abs_sq(gc)
       return cast(u, g.dtype), cast(m_new, m.dtype), cast(v_new, v.dtype)
 
     u, mu, nu = map_leaves(leaf, updates, state.mu, state.nu, n_out=3)

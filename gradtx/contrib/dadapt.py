@@ -15,6 +15,7 @@ from gradtx.numerics.ops import (
   abs_sq,
   bias_correction,
   cast,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -132,10 +133,10 @@ class DAdaptAdamW(GradientTransformation):
       # of v and s per leaf (2 x the state, fresh memory every step on CPU; Optax's has them).
       never = num > jnp.inf
       dl = jnp.where(never, num, dl)
-      c2 = jnp.where(never, num, 1 - hyper(b2, cdt))
-      m_new = hyper(b1, cdt) * m.astype(cdt) + dl * (1 - hyper(b1, cdt)) * gc
+      c2 = jnp.where(never, num, complement(b2, cdt))
+      m_new = hyper(b1, cdt) * m.astype(cdt) + dl * complement(b1, cdt) * gc
       v_new = hyper(b2, cdt) * vc + c2 * abs_sq(gc)
-      s_new = hyper(sb2, cdt) * sc + dl * (1 - hyper(sb2, cdt)) * gc
+      s_new = hyper(sb2, cdt) * sc + dl * complement(sb2, cdt) * gc
       u = -safe_div(m_new, jnp.sqrt(v_new) + eps)
       if self.decouple:
         u = u - hyper(self.weight_decay, cdt) * dl * p.astype(cdt)

@@ -15,6 +15,7 @@ from gradtx.numerics.ops import (
   abs_sq,
   bias_correction,
   cast,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -174,8 +175,8 @@ class MomoAdam(GradientTransformation):
     def leaf(g, m, v):
       cdt = compute_dtype(g.dtype)
       gc, b1, b2 = g.astype(cdt), hyper(self.b1, cdt), hyper(self.b2, cdt)
-      m_new = b1 * m.astype(cdt) + (1 - b1) * gc
-      v_new = b2 * v.astype(cdt) + (1 - b2) * abs_sq(gc)
+      m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * gc
+      v_new = b2 * v.astype(cdt) + complement(self.b2, cdt) * abs_sq(gc)
       precond = hyper(self.eps, cdt) + jnp.sqrt(v_new / hyper(bc2, cdt))
       return cast(m_new, m.dtype), cast(v_new, v.dtype), m_new / precond
 

@@ -14,6 +14,7 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import (
   abs_sq,
   cast,
+  complement,
   hyper,
   map_leaves,
   real_dtype,
@@ -103,8 +104,8 @@ class Prodigy(GradientTransformation):
       gc, cdt = gradient_with_l2(g, p, wd)
       num = jnp.sum((gc.conj() * (p0.astype(cdt) - p.astype(cdt))).real)
       dc = hyper(d, cdt)
-      m_new = hyper(b1, cdt) * m.astype(cdt) + dc * (1 - hyper(b1, cdt)) * gc
-      v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + dc * dc * (1 - hyper(b2, cdt)) * abs_sq(
+      m_new = hyper(b1, cdt) * m.astype(cdt) + dc * complement(b1, cdt) * gc
+      v_new = hyper(b2, cdt) * v.astype(real_dtype(cdt)) + dc * dc * complement(b2, cdt) * abs_sq(
         gc
       )
       s_new = hyper(b3, cdt) * s.astype(cdt) + hyper(s_scale, cdt) * gc

@@ -14,6 +14,7 @@ from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
 from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import (
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -109,12 +110,12 @@ class ScheduleFree(GradientTransformation):
 
     def leaf(d, y, z):
       cdt = compute_dtype(jnp.result_type(y, d))
-      c, b1 = hyper(ck, cdt), hyper(self.b1, cdt)
+      c = hyper(ck, cdt)
       dc = d.astype(cdt)
       z_new = z.astype(cdt) + dc
       # = c (z - y) + (1 - b1 (1 - c)) d; written on z_new, XLA updates z and y in place
       # when they are donated (on z it copies the params first).
-      u = c * (z_new - y.astype(cdt)) + (1 - b1) * (1 - c) * dc
+      u = c * (z_new - y.astype(cdt)) + complement(self.b1, cdt) * (1 - c) * dc
       return u.astype(d.dtype), z_new.astype(z.dtype)
 
     new_updates, z = map_leaves(leaf, base_updates, params, state.z, n_out=2)

@@ -15,6 +15,7 @@ from gradtx.core.protocol import GradientTransformation
 from gradtx.numerics.ops import (
   bias_correction,
   cast,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -147,7 +148,7 @@ class ScaleBySophia(GradientTransformation):
     def leaf(g, m, h):
       cdt = compute_dtype(g.dtype)
       b1 = hyper(self.b1, cdt)
-      m_new = b1 * m.astype(cdt) + (1 - b1) * g.astype(cdt)
+      m_new = b1 * m.astype(cdt) + complement(self.b1, cdt) * g.astype(cdt)
       u = (m_new / hyper(c1, cdt)) / jnp.maximum(
         hyper(self.gamma, cdt) * h.astype(cdt), hyper(self.eps, cdt)
       )

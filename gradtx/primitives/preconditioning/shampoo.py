@@ -18,6 +18,7 @@ from gradtx.core.validate import check_same_structure
 from gradtx.numerics.ops import (
   abs_sq,
   bias_correction,
+  complement,
   compute_dtype,
   hyper,
   map_leaves,
@@ -180,7 +181,7 @@ class ScaleByShampoo(GradientTransformation):
       cdt = compute_dtype(g.dtype)
       gc = g.astype(cdt)
       b2 = hyper(self.beta2, cdt)
-      w = jnp.where(b2 == 1, 1, 1 - b2).astype(cdt)
+      w = jnp.where(b2 == 1, 1, complement(self.beta2, cdt)).astype(cdt)
       graft, nu_new = self._graft(gc, nu, b2, w, c2)
       lay = self._layout(g.shape)
       if lay is None:

@@ -13,7 +13,14 @@ from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.protocol import GradientTransformation
 from gradtx.core.validate import check_same_structure
-from gradtx.numerics.ops import bias_correction, compute_dtype, hyper, safe_increment, zero_count
+from gradtx.numerics.ops import (
+  bias_correction,
+  complement,
+  compute_dtype,
+  hyper,
+  safe_increment,
+  zero_count,
+)
 from gradtx.numerics.storage import check_state_dtype
 from gradtx.primitives.preconditioning.factors import mode_product, mode_statistic
 from gradtx.primitives.preconditioning.shampoo_groups import map_same_shape
@@ -187,8 +194,8 @@ class ScaleBySoap(GradientTransformation):
     qc = [None if not x.size else x.astype(cdt) for x in q]
     b1, b2 = hyper(self.b1, cdt), hyper(self.b2, cdt)
     gp = mode_product(gc, qc, transpose=True)
-    m = b1 * mu.astype(cdt).reshape(shape) + (1 - b1) * gp
-    v = b2 * nu.astype(cdt).reshape(shape) + (1 - b2) * gp * gp
+    m = b1 * mu.astype(cdt).reshape(shape) + complement(self.b1, cdt) * gp
+    v = b2 * nu.astype(cdt).reshape(shape) + complement(self.b2, cdt) * gp * gp
     n = mode_product(m / (jnp.sqrt(v) + hyper(self.eps, cdt)), qc, transpose=False)
     if self.normalize_grads:
       n = n / (1e-30 + jnp.sqrt(jnp.mean(n * n)))
