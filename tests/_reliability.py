@@ -60,18 +60,18 @@ EXTRA: dict[str, tuple[str, dict[str, Any]]] = {
     "kron": ("kron", dict(learning_rate=0.01)),
 }
 EXTRA = {k: v for k, v in EXTRA.items() if hasattr(_optimizers, v[0])}  # present here
-# Named optimizers the property tests do not run yet, and why (to be settled with their owners).
-PROPERTIES_PENDING = {
-    "shampoo": "preconditioner state is not shaped like the params (init layout check: "
-               "block statistics are [blocks_m, blocks_n, b, b]); as a jit argument it now "
-               "matches eager (checked by hand)",
-    "soap": "15-40 s per property (over the suite budget); its preconditioner state is not "
-            "shaped like the params (init layout check)",
-    "kron": "20-60 s per property (over the suite budget); Kronecker-factor state is not "
-            "shaped like the params (init layout check)",
-    "sm3": "its init layout check fails (cover accumulators); not investigated yet",
+# Named optimizers whose state is not shaped like the params by design: the property tests
+# check their init for determinism and a fixed layout, and instead of "each per-parameter
+# leaf has at most the param's rank" they check the layout documented here.
+STATE_NOT_PARAMS_SHAPED = {
+    "shampoo": "Kronecker statistics per leaf and block, [blocks_m, blocks_n, b, b] "
+               "(docs/matrix_preconditioners.md)",
+    "soap": "eigenbasis factors per leaf ([n, n] per matrix axis) next to params-shaped mu, nu",
+    "kron": "one triangular Q factor per axis ([n, n], or [n] for diagonal axes)",
+    "sm3": "one accumulator per axis (the cover sets of the SM3 paper: shape [n_i] per axis i)",
 }
-EXTRA = {k: v for k, v in EXTRA.items() if k not in PROPERTIES_PENDING}
+# Properties of these take 15-60 s each (compiles of eigh / QR / Newton loops): slow run.
+SLOW_PROPERTIES = {"soap", "kron"}
 ALL_NAMES = NAMES + list(EXTRA)
 
 # Named optimizers whose update needs `params` (weight decay, trust ratio, parameter scale).

@@ -124,7 +124,8 @@ HYPER = {k: v for k, v in HYPER.items() if k in R.ALL_NAMES}
 def test_hypothesis_strategies_cover_every_named_optimizer():
   assert set(HYPER) == set(R.ALL_NAMES)
   covered = {R._entry(n)[0] for n in R.ALL_NAMES}
-  assert covered | set(R.PROPERTIES_PENDING) == R.exported_named_optimizers()
+  assert covered == R.exported_named_optimizers()
+  assert set(R.STATE_NOT_PARAMS_SHAPED) <= set(R.ALL_NAMES)
 
 
 # --- random trees ------------------------------------------------------------------------------
@@ -179,7 +180,11 @@ def _layout(tree):
 
 # --- properties --------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("name", R.ALL_NAMES)
+NAMES = [pytest.param(n, marks=pytest.mark.slow) if n in R.SLOW_PROPERTIES else n
+         for n in R.ALL_NAMES]
+
+
+@pytest.mark.parametrize("name", NAMES)
 @FEW
 @given(data=st.data())
 def test_jit_scan_equals_eager_loop_and_state_layout_is_invariant(name, data):
@@ -206,7 +211,7 @@ def test_jit_scan_equals_eager_loop_and_state_layout_is_invariant(name, data):
   R.assert_trees_close(s_scan, s, err=f"{name} state (scan vs eager)", rtol=1e-4, atol=1e-5)
 
 
-@pytest.mark.parametrize("name", R.ALL_NAMES)
+@pytest.mark.parametrize("name", NAMES)
 @FEW
 @given(data=st.data())
 def test_vmap_over_independent_problems_equals_the_loop(name, data):
@@ -237,7 +242,42 @@ def _per_param_subtrees(state, params):
   return matched, others
 
 
-@pytest.mark.parametrize("name", R.ALL_NAMES)
+def _prefix_match(treedef):
+  def match(x):
+    if isinstance(x, jax.Array) or x is None:
+      return False
+    try:
+      treedef.flatten_up_to(x)
+    except (ValueError, TypeError):
+      return False
+    return True
+  return match
+
+
+def _check_matrix_state_layout(name, state, params):
+  """A state that is not shaped like the params (R.STATE_NOT_PARAMS_SHAPED) still keeps its
+  arrays per param leaf: every array of rank >= 1 sits under a subtree with the params'
+  structure (so it checkpoints, shards and names errors by the param's path), every axis is
+  at most the param's largest dimension, and a leaf's state holds at most a few copies of
+  the param plus one d x d factor per axis d. Anything else is a scalar."""
+  treedef = jax.tree.structure(params)
+  match = _prefix_match(treedef)
+  nodes = jax.tree.leaves(state, is_leaf=match)
+  matched = [n for n in nodes if match(n)]
+  for x in (n for n in nodes if not match(n)):
+    assert jnp.ndim(x) == 0, f"{name}: state leaf of shape {jnp.shape(x)} not per-parameter"
+  assert matched or not jax.tree.leaves(params), f"{name}: no per-parameter state"
+  for sub in matched:
+    for piece, p in zip(treedef.flatten_up_to(sub), jax.tree.leaves(params)):
+      arrays = jax.tree.leaves(piece)
+      biggest = max(p.shape, default=1)
+      for x in arrays:
+        assert all(d <= max(biggest, 1) for d in x.shape), (name, x.shape, p.shape)
+      budget = 4 * p.size + 2 * sum(d * d for d in p.shape) + 4
+      assert sum(x.size for x in arrays) <= budget, (name, [x.shape for x in arrays], p.shape)
+
+
+@pytest.mark.parametrize("name", NAMES)
 @SOME
 @given(data=st.data())
 def test_init_is_deterministic_and_structure_preserving(name, data):
@@ -246,6 +286,9 @@ def test_init_is_deterministic_and_structure_preserving(name, data):
   R.assert_trees_identical(tx.init(params), state, err=f"{name} init twice")
   other_values = jax.tree.map(lambda p: p * 3 + 1, params)
   R.assert_trees_identical(tx.init(other_values), state, err=f"{name} init of other values")
+  if name in R.STATE_NOT_PARAMS_SHAPED:
+    _check_matrix_state_layout(name, state, params)
+    return
   matched, others = _per_param_subtrees(state, params)
   for sub in matched:
     for x, p in zip(jax.tree.leaves(sub), jax.tree.leaves(params)):
@@ -257,7 +300,7 @@ def test_init_is_deterministic_and_structure_preserving(name, data):
     assert matched, f"{name}: no per-parameter state"
 
 
-@pytest.mark.parametrize("name", R.ALL_NAMES)
+@pytest.mark.parametrize("name", NAMES)
 @SOME
 @given(data=st.data())
 def test_unknown_extra_args_are_ignored(name, data):
@@ -270,7 +313,7 @@ def test_unknown_extra_args_are_ignored(name, data):
   R.assert_trees_identical(s_x, s, err=f"{name} state")
 
 
-@pytest.mark.parametrize("name", R.ALL_NAMES)
+@pytest.mark.parametrize("name", NAMES)
 @SOME
 @given(data=st.data())
 def test_pickle_checkpoint_resume_is_bit_identical(name, data):
@@ -294,11 +337,22 @@ def test_pickle_checkpoint_resume_is_bit_identical(name, data):
 
 
 _JIT_ARG_BROKEN: dict = {}  # adafactor's min_dim_size_to_factor is static now
+# State leaves that a traced float32 hyperparameter moves beyond 1e-6: with beta2 = 0.999
+# traced, 1 - beta2 = 0.00099998713 where the Python float gives 0.001 (1.3e-5 apart), which
+# scales Shampoo's statistics L, R by that much; their inverse 4th roots with the eigenvalue
+# floor matrix_eps * max eigenvalue (1e-6, at float32 eigh's noise level) move up to 1.4% on
+# the rank-deficient first-step statistics, in the directions the gradient does not span. The
+# params, the momentum and the grafting moment stay within 1e-6.
+_JIT_ARG_STATE_RTOL = {"shampoo": {"stats_": 1e-4, "roots_": 5e-2}}
+
+
+def _state_rtol(name: str, path: str) -> float:
+  return next((r for key, r in _JIT_ARG_STATE_RTOL.get(name, {}).items() if key in path), 1e-6)
 
 
 @pytest.mark.parametrize("name", [
     pytest.param(n, marks=pytest.mark.xfail(strict=True, reason=_JIT_ARG_BROKEN[n]))
-    if n in _JIT_ARG_BROKEN else n for n in R.ALL_NAMES])
+    if n in _JIT_ARG_BROKEN else n for n in R.ALL_NAMES])  # one small compile each: all fast
 def test_optimizer_passed_as_a_jit_argument(name):
   """The optimizer is a pytree of its numeric hyperparameters: it can be an argument of a
   jitted step (a new learning rate does not recompile), with the same numbers."""
@@ -309,4 +363,6 @@ def test_optimizer_passed_as_a_jit_argument(name):
   p_jit, s_jit, _ = jax.jit(R.step)(tx, grads, state, params)
   p_eager, s_eager, _ = R.step(tx, grads, tx.init(params), params)
   R.assert_trees_close(p_jit, p_eager, err=name)
-  R.assert_trees_close(s_jit, s_eager, err=name)
+  assert jax.tree.structure(s_jit) == jax.tree.structure(s_eager), name
+  for (path, x), y in zip(R.leaves_with_paths(s_jit), jax.tree.leaves(s_eager)):
+    R.assert_trees_close(x, y, rtol=_state_rtol(name, path), err=f"{name} state {path}")
