@@ -10,6 +10,7 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
+from gradtx.contrib.muon_axes import normalize_axes
 from gradtx.core.validate import TreeMismatchError
 
 __all__ = ["GaLoreDimensionNumbers"]
@@ -106,21 +107,6 @@ class _Specs:
     return [(p, x, s) for (p, x), s in zip(pairs, out)]
 
 
-def _axes(axes: Any, ndim: int, what: str, where: str) -> tuple[int, ...]:
-  axes = (axes,) if isinstance(axes, int) else tuple(axes)
-  if not axes:
-    raise ValueError(f"galore: {where}: {what} is empty; it needs at least one axis.")
-  for ax in axes:
-    if not isinstance(ax, int) or isinstance(ax, bool):
-      raise ValueError(f"galore: {where}: {what} holds {ax!r}; axes are ints.")
-    if not -ndim <= ax < ndim:
-      raise ValueError(f"galore: {where}: {what} holds axis {ax}, out of range for rank {ndim}.")
-  out = tuple(ax % ndim for ax in axes)
-  if len(set(out)) != len(out):
-    raise ValueError(f"galore: {where}: {what}={axes} repeats an axis.")
-  return out
-
-
 class _View(NamedTuple):
   """A leaf as an `(m, n)` matrix, and which side GaLore projects (`left`: `m <= n`)."""
 
@@ -157,8 +143,8 @@ def _view(shape: tuple[int, ...], spec: GaLoreDimensionNumbers, rank: int, where
       f"galore: {where} has shape {shape}; GaLore projects leaves of rank >= 2 (give this "
       "leaf None in weight_dimension_numbers)."
     )
-  red = _axes(spec.reduction_axis, ndim, "reduction_axis", where)
-  out = _axes(spec.output_axis, ndim, "output_axis", where)
+  red = normalize_axes(spec.reduction_axis, ndim, "reduction_axis", where, "galore")
+  out = normalize_axes(spec.output_axis, ndim, "output_axis", where, "galore")
   if set(red) & set(out) or len(red) + len(out) != ndim:
     raise ValueError(
       f"galore: {where} (shape {shape}): reduction_axis={spec.reduction_axis} and "

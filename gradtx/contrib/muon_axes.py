@@ -10,7 +10,7 @@ from typing import Any, NamedTuple
 import jax
 from jax.tree_util import keystr
 
-__all__ = ["MuonDimensionNumbers", "MatrixView", "matrix_views", "SpecTree"]
+__all__ = ["MuonDimensionNumbers", "MatrixView", "matrix_views", "normalize_axes", "SpecTree"]
 
 
 class MuonDimensionNumbers(NamedTuple):
@@ -104,24 +104,29 @@ def _hashable(spec: MuonDimensionNumbers) -> MuonDimensionNumbers:
   return MuonDimensionNumbers(tup(spec.reduction_axis), tup(spec.output_axis))
 
 
-def _axes(axes: Sequence[int] | int, ndim: int, what: str, where: str) -> tuple[int, ...]:
+def normalize_axes(
+  axes: Sequence[int] | int, ndim: int, what: str, where: str, owner: str = "muon"
+) -> tuple[int, ...]:
+  """`axes` (an int or a sequence; negative ints count from the end) as distinct axes in
+  `[0, ndim)`; a `ValueError` naming `owner`, the leaf (`where`) and the argument (`what`)
+  for an empty, non-int, out-of-range or repeated axis. GaLore's specs use it too."""
   axes = (axes,) if isinstance(axes, int) else tuple(axes)
   if not axes:
     raise ValueError(
-      f"muon: {where}: {what} is empty; each of reduction_axis and output_axis "
+      f"{owner}: {where}: {what} is empty; each of reduction_axis and output_axis "
       "needs at least one axis."
     )
   out = []
   for ax in axes:
     if not isinstance(ax, int) or isinstance(ax, bool):
-      raise ValueError(f"muon: {where}: {what} holds {ax!r}; axes are ints.")
+      raise ValueError(f"{owner}: {where}: {what} holds {ax!r}; axes are ints.")
     if not -ndim <= ax < ndim:
       raise ValueError(
-        f"muon: {where}: {what} holds axis {ax}, out of range for a leaf of rank {ndim}."
+        f"{owner}: {where}: {what} holds axis {ax}, out of range for a leaf of rank {ndim}."
       )
     out.append(ax % ndim)
   if len(set(out)) != len(out):
-    raise ValueError(f"muon: {where}: {what}={axes} repeats an axis.")
+    raise ValueError(f"{owner}: {where}: {what}={axes} repeats an axis.")
   return tuple(out)
 
 
@@ -151,8 +156,8 @@ def matrix_view(shape: tuple[int, ...], spec: MuonDimensionNumbers, where: str) 
       f"muon: {where} has shape {shape}; Muon orthogonalizes leaves of rank >= 2 "
       "(muon() sends 0-d and 1-D leaves to AdamW; give the leaf a None spec)."
     )
-  red = _axes(spec.reduction_axis, ndim, "reduction_axis", where)
-  out = _axes(spec.output_axis, ndim, "output_axis", where)
+  red = normalize_axes(spec.reduction_axis, ndim, "reduction_axis", where)
+  out = normalize_axes(spec.output_axis, ndim, "output_axis", where)
   if set(red) & set(out):
     raise ValueError(
       f"muon: {where}: reduction_axis={spec.reduction_axis} and output_axis="
