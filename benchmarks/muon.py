@@ -8,7 +8,8 @@ The tree has 48 leaves: 8 blocks of three matrices (128x128 attention, 128x512 M
 * the matmul FLOP floor: Newton-Schulz FLOPs of one step divided by this machine's
   measured float32 matmul rate (one large matmul), and the step's ratio to it;
 * gradtx with `batch_same_shape=False` (one Newton-Schulz chain per leaf), to show
-  whether batching same-shape leaves pays;
+  whether batching same-shape leaves pays, and with `ns_dtype=jnp.bfloat16` (the
+  iterations in bfloat16, as torch's);
 * `torch.optim.Muon` on the 24 matrices (its Newton-Schulz in bfloat16, as shipped) plus
   `torch.optim.AdamW` on the 24 vectors, CPU;
 * with `--others`, the step time of schedule-free AdamW, Prodigy, D-Adaptation AdamW and
@@ -170,6 +171,8 @@ def muon_table(args) -> None:
       ("gradtx.contrib.muon", gradtx.contrib.muon(1e-3)),
       ("gradtx.contrib.muon(batch_same_shape=False)",
        gradtx.contrib.muon(1e-3, batch_same_shape=False)),
+      ("gradtx.contrib.muon(ns_dtype=jnp.bfloat16)",
+       gradtx.contrib.muon(1e-3, ns_dtype=jnp.bfloat16)),
       ("optax.contrib.muon", optax.contrib.muon(1e-3)),
   ]
   # Compiles run in rounds over the rows (the first compile in a process also pays one-time

@@ -7,10 +7,11 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.tree_util import keystr
 
 from gradtx.combinators.combine import chain
 from gradtx.combinators.groups import partition
-from gradtx.contrib.muon_axes import MuonDimensionNumbers, SpecTree, matrix_views
+from gradtx.contrib.muon_axes import MuonDimensionNumbers, MuonLabels, SpecTree, matrix_views
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
@@ -30,7 +31,6 @@ from gradtx.numerics.ops import (
 from gradtx.optimizers.standard import adamw
 from gradtx.primitives.decay.weight_decay import add_decayed_weights
 from gradtx.primitives.scaling.scaling import scale_by_learning_rate
-from gradtx.tree_utils import masks as _masks
 
 __all__ = [
   "MuonDimensionNumbers",
@@ -63,6 +63,13 @@ class MuonState(NamedTuple):
   count: jax.Array
   mu: Any
   ns_coeffs: jax.Array
+
+
+def _is_real_float(dtype: Any) -> bool:
+  try:
+    return jnp.issubdtype(jnp.dtype(dtype), jnp.floating)
+  except TypeError:
+    return False
 
 
 def _specs(weight_dimension_numbers: Any) -> SpecTree | None:
@@ -98,8 +105,11 @@ class ScaleByMuon(GradientTransformation):
   `MuonDimensionNumbers` (`weight_dimension_numbers`: a tree, prefix tree or
   callable; None: every leaf is an `(in, out)` matrix). With `batch_same_shape`
   the matrices of all leaves of one shape run through one batched matmul chain.
+  `ns_dtype`: the dtype of the Newton-Schulz iterations (None: the compute dtype, float32
+  for float32 params; `jnp.bfloat16` as Keller Jordan's reference and `torch.optim.Muon`,
+  which pays on accelerators with bfloat16 matmul units); the result is cast back.
   Defaults (Jordan; `torch.optim.Muon`): coefficients `(3.4445, -4.7750, 2.0315)`,
-  `ns_steps=5`, `beta=0.95`, `eps=1e-7`, Nesterov.
+  `ns_steps=5`, `beta=0.95`, `eps=1e-7`, Nesterov; `ns_dtype=None` (Optax).
   """
 
   ns_coeffs: Any = _DEFAULT_NS_COEFFS
@@ -113,9 +123,15 @@ class ScaleByMuon(GradientTransformation):
   weight_dimension_numbers: Any = static(default=None)
   batch_same_shape: bool = static(default=True)
   state_dtype: Any = static(default=None)
+  ns_dtype: Any = static(default=None)
 
   def __post_init__(self):
     owner = "scale_by_muon"
+    if self.ns_dtype is not None and not _is_real_float(self.ns_dtype):
+      raise ValueError(
+        f"{owner}: ns_dtype={self.ns_dtype!r} is invalid; expected None or a real floating "
+        "dtype such as jnp.bfloat16 or jnp.float32."
+      )
     _checks.positive_integer(owner, "ns_steps", self.ns_steps)
     _checks.decay_rate(owner, "beta", self.beta)
     _checks.non_negative(owner, "eps", self.eps)
@@ -151,6 +167,13 @@ class ScaleByMuon(GradientTransformation):
     if coeffs.ndim == 1:
       coeffs = jnp.broadcast_to(coeffs, (self.ns_steps, 3))
     d_leaves, treedef = jax.tree.flatten(directions)
+    if self.ns_dtype is not None:
+      for path, g in jax.tree_util.tree_leaves_with_path(updates):
+        if jnp.iscomplexobj(g):
+          raise TypeError(
+            f"scale_by_muon: leaf {keystr(path)} is complex ({jnp.result_type(g)}); "
+            f"ns_dtype={jnp.dtype(self.ns_dtype).name} is real: use ns_dtype=None."
+          )
     ortho = self._orthogonalize(d_leaves, views, coeffs)
     if self.adaptive:  # scale by the dual norm <d, NS(d)>
       ortho = [jnp.sum(d.conj() * o) * o for d, o in zip(d_leaves, ortho)]
@@ -167,7 +190,8 @@ class ScaleByMuon(GradientTransformation):
     ortho = [None] * len(mats)
     for idx in groups.values():
       stacked = mats[idx[0]] if len(idx) == 1 else jnp.concatenate([mats[i] for i in idx])
-      result = newton_schulz(stacked, coeffs, self.eps, self.preconditioning)
+      ns_in = stacked if self.ns_dtype is None else stacked.astype(self.ns_dtype)
+      result = newton_schulz(ns_in, coeffs, self.eps, self.preconditioning).astype(stacked.dtype)
       start = 0
       for i in idx:
         size = mats[i].shape[0]
@@ -218,6 +242,7 @@ def scale_by_muon(
   weight_dimension_numbers: Any = None,
   batch_same_shape: bool = True,
   state_dtype: Any = None,
+  ns_dtype: Any = None,
 ) -> ScaleByMuon:
   r"""Muon's orthogonalized momentum (details: `ScaleByMuon`); Optax's signature.
 
@@ -230,7 +255,9 @@ def scale_by_muon(
   \epsilon)$; `adaptive`: $u_t \leftarrow \langle d_t, u_t \rangle\, u_t$.
 
   Defaults: coefficients $(a, b, c) = (3.4445, -4.7750, 2.0315)$, `ns_steps=5`,
-  `beta=0.95`, `eps=1e-7`, Nesterov (Keller Jordan's reference, `torch.optim.Muon`).
+  `beta=0.95`, `eps=1e-7`, Nesterov (Keller Jordan's reference, `torch.optim.Muon`);
+  `ns_dtype=None` (the iterations in the compute dtype, as Optax; `jnp.bfloat16` as the
+  reference and torch).
   """
   if isinstance(ns_coeffs, str):
     ns_coeffs = _preset(ns_coeffs)
@@ -246,6 +273,7 @@ def scale_by_muon(
     weight_dimension_numbers,
     batch_same_shape,
     state_dtype,
+    ns_dtype,
   )
 
 
@@ -256,38 +284,6 @@ def _preset(name: str) -> Any:
       f"{sorted(NS_COEFFS_PRESETS)}."
     )
   return NS_COEFFS_PRESETS[name]
-
-
-class _MuonLabels:
-  """`params -> tree of "muon" / "adam"` (hashable by its arguments, so static)."""
-
-  __slots__ = ("specs", "adam_mask")
-
-  def __init__(self, specs: SpecTree | None, adam_mask: Any) -> None:
-    self.specs, self.adam_mask = specs, _masks.freeze(adam_mask)
-
-  def __call__(self, params: Any) -> Any:
-    leaves, treedef = jax.tree.flatten(params, is_leaf=lambda x: x is None)
-    if self.specs is None:
-      specs = [MuonDimensionNumbers() if getattr(x, "ndim", 0) == 2 else None for x in leaves]
-    else:
-      specs = self.specs.resolve(params)
-    adam = (
-      treedef.flatten_up_to(_masks.resolve(self.adam_mask, params))
-      if self.adam_mask is not None
-      else [False] * len(leaves)
-    )
-    labels = ["muon" if s is not None and not a else "adam" for s, a in zip(specs, adam)]
-    return treedef.unflatten(labels)
-
-  def _key(self) -> tuple:
-    return (self.specs, self.adam_mask)
-
-  def __eq__(self, other: object) -> bool:
-    return isinstance(other, _MuonLabels) and self._key() == other._key()
-
-  def __hash__(self) -> int:
-    return hash(self._key())
 
 
 def _muon(
@@ -314,6 +310,7 @@ def _muon(
   adam_mask: Any = None,
   batch_same_shape: bool = True,
   state_dtype: Any = None,
+  ns_dtype: Any = None,
 ) -> GradientTransformation:
   r"""Muon on the matrix leaves, AdamW on the rest (Optax's `muon`; see `ScaleByMuon`).
 
@@ -333,7 +330,8 @@ def _muon(
   Defaults: Muon's from `torch.optim.Muon` (`ns_steps=5`, `beta=0.95`, `eps=1e-7` in
   `X / max(|X|_F, eps)`); AdamW's from Optax (`adam_b1=0.9`, `adam_b2=0.999`,
   `adam_eps=1e-8`, `adam_eps_root=0`, `adam_weight_decay=0`); `weight_decay=0` (Keller
-  Jordan's reference).
+  Jordan's reference); `ns_dtype=None` (`jnp.bfloat16`: the reference's and torch's
+  bfloat16 Newton-Schulz).
   """
   if isinstance(ns_coeffs, str):
     ns_coeffs = _preset(ns_coeffs)
@@ -351,6 +349,7 @@ def _muon(
       weight_dimension_numbers=specs,
       batch_same_shape=batch_same_shape,
       state_dtype=state_dtype,
+      ns_dtype=ns_dtype,
     ),
     ScaleByShape(specs, consistent_rms),
     add_decayed_weights(weight_decay, weight_decay_mask),
@@ -367,7 +366,7 @@ def _muon(
     nesterov=nesterov,
     state_dtype=state_dtype,
   )
-  return partition({"muon": muon_tx, "adam": adam_tx}, _MuonLabels(specs, adam_mask))
+  return partition({"muon": muon_tx, "adam": adam_tx}, MuonLabels(specs, adam_mask))
 
 
 muon = named_optimizer(

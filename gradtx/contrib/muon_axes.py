@@ -10,7 +10,16 @@ from typing import Any, NamedTuple
 import jax
 from jax.tree_util import keystr
 
-__all__ = ["MuonDimensionNumbers", "MatrixView", "matrix_views", "normalize_axes", "SpecTree"]
+from gradtx.tree_utils import masks as _masks
+
+__all__ = [
+  "MuonDimensionNumbers",
+  "MatrixView",
+  "MuonLabels",
+  "matrix_views",
+  "normalize_axes",
+  "SpecTree",
+]
 
 
 class MuonDimensionNumbers(NamedTuple):
@@ -192,3 +201,37 @@ def matrix_views(updates: Any, specs: SpecTree | None, owner: str = "muon") -> l
       )
     out.append((leaf, matrix_view(tuple(leaf.shape), spec, where)))
   return out
+
+
+class MuonLabels:
+  """`params -> tree of "muon" / "adam"` for `muon`'s partition: a leaf with a spec (default:
+  the 2-D leaves) goes to Muon unless `adam_mask` selects it (hashable by its arguments, so
+  static)."""
+
+  __slots__ = ("specs", "adam_mask")
+
+  def __init__(self, specs: SpecTree | None, adam_mask: Any) -> None:
+    self.specs, self.adam_mask = specs, _masks.freeze(adam_mask)
+
+  def __call__(self, params: Any) -> Any:
+    leaves, treedef = jax.tree.flatten(params, is_leaf=lambda x: x is None)
+    if self.specs is None:
+      specs = [MuonDimensionNumbers() if getattr(x, "ndim", 0) == 2 else None for x in leaves]
+    else:
+      specs = self.specs.resolve(params)
+    adam = (
+      treedef.flatten_up_to(_masks.resolve(self.adam_mask, params))
+      if self.adam_mask is not None
+      else [False] * len(leaves)
+    )
+    labels = ["muon" if s is not None and not a else "adam" for s, a in zip(specs, adam)]
+    return treedef.unflatten(labels)
+
+  def _key(self) -> tuple:
+    return (self.specs, self.adam_mask)
+
+  def __eq__(self, other: object) -> bool:
+    return isinstance(other, MuonLabels) and self._key() == other._key()
+
+  def __hash__(self) -> int:
+    return hash(self._key())

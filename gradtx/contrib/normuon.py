@@ -13,12 +13,11 @@ from gradtx.combinators.groups import partition
 from gradtx.contrib.muon import (
   _DEFAULT_NS_COEFFS,
   ScaleByShape,
-  _MuonLabels,
   _preset,
   _specs,
   scale_by_muon,
 )
-from gradtx.contrib.muon_axes import matrix_views
+from gradtx.contrib.muon_axes import MuonLabels, matrix_views
 from gradtx.core import checks as _checks
 from gradtx.core.module import static
 from gradtx.core.named import named_optimizer
@@ -196,7 +195,7 @@ def _normuon(
     weight_decay=adam_weight_decay,
     state_dtype=state_dtype,
   )
-  return partition({"muon": normuon_tx, "adam": adam_tx}, _MuonLabels(specs, adam_mask))
+  return partition({"muon": normuon_tx, "adam": adam_tx}, MuonLabels(specs, adam_mask))
 
 
 normuon = named_optimizer(

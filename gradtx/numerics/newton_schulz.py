@@ -19,13 +19,33 @@ def _mT(x: jax.Array) -> jax.Array:
   return jnp.swapaxes(x, -1, -2).conj()
 
 
+def _acc(dtype: Any) -> jnp.dtype:
+  """The accumulation dtype: float32 for bfloat16 / float16, else the dtype itself."""
+  return jnp.promote_types(dtype, jnp.float32)
+
+
+def _gram(x: jax.Array) -> jax.Array:
+  """`A = X X^H`, accumulated in `_acc` and rounded once to `X`'s dtype."""
+  return jnp.matmul(x, _mT(x), preferred_element_type=_acc(x.dtype)).astype(x.dtype)
+
+
 def _step(x: jax.Array, a: jax.Array, c: jax.Array) -> jax.Array:
-  """`c0 X + (c1 A + c2 A A) X` with `A = X X^H` given."""
-  return c[0] * x + (c[1] * a + c[2] * (a @ a)) @ x
+  """`c0 X + (c1 A + c2 A A) X` with `A = X X^H` given. For a bfloat16 / float16 `X`, as
+  torch's two `addmm`: `B = c1 A + c2 A A` and `c0 X + B X` are each accumulated in
+  float32 (coefficients too) and rounded once; in float32 / float64 plain arithmetic."""
+  acc = _acc(x.dtype)
+  c = c.astype(acc)
+  aa = jnp.matmul(a, a, preferred_element_type=acc)
+  b = (c[1] * a.astype(acc) + c[2] * aa).astype(x.dtype)
+  return (c[0] * x.astype(acc) + jnp.matmul(b, x, preferred_element_type=acc)).astype(x.dtype)
 
 
 def _fro(x: jax.Array) -> jax.Array:
-  return jnp.sqrt(jnp.sum(abs_sq(x), axis=(-2, -1), keepdims=True))
+  """`|X|_F` per matrix; a bfloat16 / float16 `X` is summed in float32 (as torch's `norm`
+  accumulates) and the norm rounded to `X`'s dtype."""
+  acc = jnp.promote_types(x.real.dtype, jnp.float32)
+  total = jnp.sum(abs_sq(x).astype(acc), axis=(-2, -1), keepdims=True)
+  return jnp.sqrt(total).astype(x.real.dtype)
 
 
 def _first_step(x: jax.Array, c: jax.Array, eps: jax.Array, preconditioning: str) -> jax.Array:
@@ -34,7 +54,7 @@ def _first_step(x: jax.Array, c: jax.Array, eps: jax.Array, preconditioning: str
     x = x / jnp.maximum(_fro(x), eps)
   elif preconditioning == "spectral":
     x = x / jnp.maximum(jnp.linalg.norm(x, ord=2, axis=(-2, -1), keepdims=True), eps)
-  a = x @ _mT(x)
+  a = _gram(x)
   if preconditioning == "aol":  # Boissin et al. 2025: row scaling s_i = (sum_j |A_ij|)^(-1/2)
     s = jax.lax.rsqrt(jnp.maximum(jnp.sum(jnp.abs(a), axis=-1, keepdims=True), eps))
     x, a = x * s, a * s * jnp.swapaxes(s, -1, -2)
@@ -55,7 +75,8 @@ def newton_schulz(
   result since `f(X^T) = f(X)^T`), after the scaling `preconditioning`:
   `"frobenius"` `X / max(|X|_F, eps)` (Keller Jordan's Muon, `torch.optim.Muon`),
   `"spectral"` `X / max(|X|_2, eps)`, `"aol"` and `"schatten"` (rescalings
-  folded into the first iteration, as Optax). Arithmetic in `x.dtype`.
+  folded into the first iteration, as Optax). Arithmetic in `x.dtype` (bfloat16 for
+  Keller Jordan's and torch's Muon; only the Frobenius norm's sum is float32 there).
   """
   if preconditioning not in PRECONDITIONINGS:
     raise ValueError(
@@ -65,12 +86,12 @@ def newton_schulz(
   coeffs = jnp.asarray(coeffs)
   if coeffs.ndim != 2 or coeffs.shape[-1] != 3 or coeffs.shape[0] < 1:
     raise ValueError(f"newton_schulz: coeffs has shape {coeffs.shape}; expected (steps, 3).")
-  coeffs = coeffs.astype(x.dtype)
+  coeffs = coeffs.astype(_acc(x.dtype))
   eps = hyper(eps, x.dtype)
   wide = x.shape[-2] <= x.shape[-1]
   if not wide:
     x = jnp.swapaxes(x, -1, -2)
   x = _first_step(x, coeffs[0], eps, preconditioning)
   for k in range(1, coeffs.shape[0]):
-    x = _step(x, x @ _mT(x), coeffs[k])
+    x = _step(x, _gram(x), coeffs[k])
   return x if wide else jnp.swapaxes(x, -1, -2)
