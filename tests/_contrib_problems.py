@@ -1,5 +1,7 @@
-"""Shared by the contrib reference tests: a small non-convex problem, torch in float64,
-and runs of a gradtx optimizer and of a torch reference optimizer on it, step by step."""
+"""Shared by the contrib reference tests: small non-convex problems (a tanh MLP; a loss with
+coupled leaves, `sum(sin(2p) + 0.05 p^4 + 0.3 p) + 0.1 (sum tanh p)^2`, whose gradient is
+written by hand in NumPy), torch in float64, and runs of a gradtx optimizer and of a torch
+reference optimizer on them, step by step."""
 
 from __future__ import annotations
 
@@ -60,3 +62,16 @@ def gradtx_steps(opt, params, grad_fn, steps, extra=None):
   for _ in range(steps):
     params, state, more = step(params, state)
     yield (params, state) if extra is None else (params, more)
+
+
+def coupled_grad_np(p):
+  """The gradient of `coupled_loss`, in NumPy (independent of JAX's autodiff)."""
+  coupling = sum(np.sum(np.tanh(x)) for x in p.values())
+  return {k: 2 * np.cos(2 * x) + 0.2 * x ** 3 + 0.3 + 0.2 * coupling / np.cosh(x) ** 2
+          for k, x in p.items()}
+
+
+def coupled_loss(p):
+  leaves = jax.tree.leaves(p)
+  fit = sum(jnp.sum(jnp.sin(2 * x) + 0.05 * x ** 4 + 0.3 * x) for x in leaves)
+  return fit + 0.1 * sum(jnp.sum(jnp.tanh(x)) for x in leaves) ** 2

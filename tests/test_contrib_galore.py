@@ -10,6 +10,7 @@ import optax
 import pytest
 
 import gradtx
+from _contrib_problems import coupled_grad_np, coupled_loss
 from gradtx import contrib as gc
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -27,19 +28,6 @@ def _params(rng=None):
 DIMS = {"wide": gc.GaLoreDimensionNumbers(), "tall": gc.GaLoreDimensionNumbers(),
         "sq": gc.GaLoreDimensionNumbers(), "attn": gc.GaLoreDimensionNumbers(0, (1, 2)),
         "b": None}
-
-
-def _grad_np(p):
-  """Gradient of sum(sin(2p) + 0.05 p^4 + 0.3 p) + 0.1 (sum tanh p)^2 over all leaves."""
-  coupling = sum(np.sum(np.tanh(x)) for x in p.values())
-  return {k: 2 * np.cos(2 * x) + 0.2 * x ** 3 + 0.3 + 0.2 * coupling / np.cosh(x) ** 2
-          for k, x in p.items()}
-
-
-def _loss(p):
-  leaves = jax.tree.leaves(p)
-  fit = sum(jnp.sum(jnp.sin(2 * x) + 0.05 * x ** 4 + 0.3 * x) for x in leaves)
-  return fit + 0.1 * sum(jnp.sum(jnp.tanh(x)) for x in leaves) ** 2
 
 
 def _fixed_sign(b):
@@ -62,7 +50,7 @@ def numpy_galore(params, steps, lr, rank, gap, scale, wd, canonical=False):
   v = {k: 0.0 for k in p}
   proj = {}
   for t in range(steps):
-    g = _grad_np(p)
+    g = coupled_grad_np(p)
     for k in p:
       if DIMS[k] is None:
         r_t = g[k]
@@ -94,7 +82,7 @@ def _separable(p):
   return sum(jnp.sum(jnp.sin(2 * x) + 0.05 * x ** 4 + 0.3 * x) for x in jax.tree.leaves(p))
 
 
-def _run(opt, params, steps, loss=_loss):
+def _run(opt, params, steps, loss=coupled_loss):
   params = jax.tree.map(jnp.asarray, params)
   state = opt.init(params)
 
@@ -126,7 +114,7 @@ def test_matches_the_paper_step_by_step(base, canonical):
                                  err_msg=f"step {i + 1}, leaf {k}")
 
 
-def _optax_run(opt, params, steps, loss=_loss):
+def _optax_run(opt, params, steps, loss=coupled_loss):
   params = jax.tree.map(jnp.asarray, params)
   state = opt.init(params)
   step = jax.jit(lambda p, s: (lambda u, s: (optax.apply_updates(p, u), s))(
@@ -268,7 +256,7 @@ def test_jit_new_learning_rate_does_not_retrace():
   @jax.jit
   def step(opt, p, s):
     traces.append(1)
-    u, s = opt.update(jax.grad(_loss)(p), s, p)
+    u, s = opt.update(jax.grad(coupled_loss)(p), s, p)
     return gradtx.apply_updates(p, u), s
 
   for lr in (0.01, 0.02, 0.03):
@@ -285,7 +273,7 @@ def test_vmap_over_learning_rate_equals_separate_runs():
     opt = gc.galore(lr, rank=2, update_proj_gap=2)
     p, s = params, opt.init(params)
     for _ in range(3):
-      u, s = opt.update(jax.grad(_loss)(p), s, p)
+      u, s = opt.update(jax.grad(coupled_loss)(p), s, p)
       p = gradtx.apply_updates(p, u)
     return p
 
@@ -392,7 +380,7 @@ def test_checkpoint_resume_is_bit_identical():
   params = jax.tree.map(jnp.asarray, _params())
   opt = gc.galore(0.01, rank=2, update_proj_gap=2, weight_dimension_numbers=DIMS)
   step = jax.jit(lambda p, s: (lambda u, s: (gradtx.apply_updates(p, u), s))(
-      *opt.update(jax.grad(_loss)(p), s, p)))
+      *opt.update(jax.grad(coupled_loss)(p), s, p)))
   p, s = params, opt.init(params)
   for _ in range(3):
     p, s = step(p, s)

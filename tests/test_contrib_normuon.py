@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import gradtx
+from _contrib_problems import coupled_grad_np, coupled_loss
 from gradtx import contrib as gc
 
 pytestmark = pytest.mark.usefixtures("x64")
@@ -19,18 +20,6 @@ def _params():
   rng = np.random.default_rng(0)
   return {"w1": rng.normal(size=(5, 8)), "w2": rng.normal(size=(8, 3)),
           "sq": rng.normal(size=(4, 4)), "b": rng.normal(size=6)}
-
-
-def _grad_np(p):
-  coupling = sum(np.sum(np.tanh(x)) for x in p.values())
-  return {k: 2 * np.cos(2 * x) + 0.2 * x ** 3 + 0.3 + 0.2 * coupling / np.cosh(x) ** 2
-          for k, x in p.items()}
-
-
-def _loss(p):
-  leaves = jax.tree.leaves(p)
-  fit = sum(jnp.sum(jnp.sin(2 * x) + 0.05 * x ** 4 + 0.3 * x) for x in leaves)
-  return fit + 0.1 * sum(jnp.sum(jnp.tanh(x)) for x in leaves) ** 2
 
 
 def _newton_schulz(m, eps=1e-7):
@@ -50,7 +39,7 @@ def numpy_normuon(params, steps, lr, wd, paper=True, beta=0.95, b2=0.95, eps=1e-
   m = {k: np.zeros_like(v) for k, v in p.items()}
   v = {k: (np.zeros(x.shape[1]) if x.ndim == 2 else np.zeros_like(x)) for k, x in p.items()}
   for t in range(1, steps + 1):
-    g = _grad_np(p)
+    g = coupled_grad_np(p)
     for k in p:
       if p[k].ndim == 1:
         m[k] = 0.9 * m[k] + 0.1 * g[k]
@@ -79,7 +68,7 @@ def _run(opt, params, steps):
 
   @jax.jit
   def step(p, s):
-    u, s = opt.update(jax.grad(_loss)(p), s, p)
+    u, s = opt.update(jax.grad(coupled_loss)(p), s, p)
     return gradtx.apply_updates(p, u), s
 
   for _ in range(steps):
@@ -103,7 +92,7 @@ def test_update_rms_is_rms_scale_times_lr_and_state_is_per_neuron():
   params = jax.tree.map(jnp.asarray, _params())
   opt = gc.normuon(0.01, rms_scale=0.3)
   state = opt.init(params)
-  grads = jax.grad(_loss)(params)
+  grads = jax.grad(coupled_loss)(params)
   u, state = opt.update(grads, state, params)
   for k in ("w1", "w2", "sq"):
     np.testing.assert_allclose(np.sqrt(np.mean(np.asarray(u[k]) ** 2)), 0.3 * 0.01, rtol=1e-12)
@@ -127,7 +116,7 @@ def test_jit_no_retrace_and_vmap_over_learning_rate():
   @jax.jit
   def step(opt, p, s):
     traces.append(1)
-    u, s = opt.update(jax.grad(_loss)(p), s, p)
+    u, s = opt.update(jax.grad(coupled_loss)(p), s, p)
     return gradtx.apply_updates(p, u), s
 
   for lr in (0.01, 0.02):
@@ -139,7 +128,7 @@ def test_jit_no_retrace_and_vmap_over_learning_rate():
     opt = gc.normuon(lr)
     p, s = params, opt.init(params)
     for _ in range(2):
-      u, s = opt.update(jax.grad(_loss)(p), s, p)
+      u, s = opt.update(jax.grad(coupled_loss)(p), s, p)
       p = gradtx.apply_updates(p, u)
     return p
 
