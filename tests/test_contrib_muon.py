@@ -311,20 +311,21 @@ def test_sharded_over_8_devices_equals_unsharded():
   assert results and all(v == "ok" for v in results.values()), results
 
 
-def _one_step_torch_bf16(params, grads):
-  """One `torch.optim.Muon` step as shipped (Newton-Schulz in bfloat16), float32 weights,
-  also while the module's float64 patch (`torch_muon64`) is active."""
-  tp = {k: torch.nn.Parameter(torch.tensor(v.T.copy())) for k, v in params.items()}
-  opt = torch.optim.Muon(list(tp.values()), lr=0.02, weight_decay=0.0)
-  for k, v in tp.items():
-    v.grad = torch.tensor(grads[k].T.copy())
-  patched, torch_muon._zeropower_via_newtonschulz = (
-      torch_muon._zeropower_via_newtonschulz, _SHIPPED_NEWTON_SCHULZ)
-  try:
-    opt.step()
-  finally:
-    torch_muon._zeropower_via_newtonschulz = patched
-  return {k: v.detach().numpy().T.astype(np.float64) - params[k] for k, v in tp.items()}
+def _shipped_torch_muon(ps):
+  """`torch.optim.Muon` as shipped (Newton-Schulz in bfloat16), also while the module's
+  float64 patch (`torch_muon64`) is active: the patch is lifted for each `step`."""
+  opt = torch.optim.Muon(ps, lr=0.02, weight_decay=0.0)
+  step = opt.step
+
+  def shipped_step():
+    patched, torch_muon._zeropower_via_newtonschulz = (
+        torch_muon._zeropower_via_newtonschulz, _SHIPPED_NEWTON_SCHULZ)
+    try:
+      step()
+    finally:
+      torch_muon._zeropower_via_newtonschulz = patched
+  opt.step = shipped_step
+  return opt
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -345,13 +346,13 @@ def test_bfloat16_newton_schulz_has_torchs_precision(torch_muon64, seed):
     assert all(x.dtype == jnp.float32 for x in jax.tree.leaves(u)), ns_dtype  # cast back
     return {k: np.asarray(v, np.float64) for k, v in u.items()}
 
-  torch_bf16 = _one_step_torch_bf16(params, grads)
-  tp = {k: torch.nn.Parameter(torch.tensor(v.T.astype(np.float64))) for k, v in params.items()}
-  opt = torch_muon64(list(tp.values()), lr=0.02, weight_decay=0.0)
-  for k, v in tp.items():
-    v.grad = torch.tensor(grads[k].T.astype(np.float64))
-  opt.step()
-  exact = {k: v.detach().numpy().T - params[k] for k, v in tp.items()}
+  def torch_step(make, dtype):
+    p = {k: v.astype(dtype) for k, v in params.items()}
+    after = _run_torch(make, p, lambda _: {k: g.astype(dtype) for k, g in grads.items()}, 1)[0]
+    return {k: after[k].astype(np.float64) - params[k] for k in params}
+
+  torch_bf16 = torch_step(_shipped_torch_muon, np.float32)
+  exact = torch_step(lambda ps: torch_muon64(ps, lr=0.02, weight_decay=0.0), np.float64)
   rel = lambda a, b: max(np.linalg.norm(a[k] - b[k]) / np.linalg.norm(b[k]) for k in b)
   ours_bf16, ours_f32 = ours(jnp.bfloat16), ours(None)
   torch_err = rel(torch_bf16, exact)

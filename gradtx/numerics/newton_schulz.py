@@ -8,7 +8,7 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 
-from gradtx.numerics.ops import abs_sq, hyper
+from gradtx.numerics.ops import abs_sq, compute_dtype, hyper
 
 __all__ = ["newton_schulz", "PRECONDITIONINGS"]
 
@@ -19,21 +19,16 @@ def _mT(x: jax.Array) -> jax.Array:
   return jnp.swapaxes(x, -1, -2).conj()
 
 
-def _acc(dtype: Any) -> jnp.dtype:
-  """The accumulation dtype: float32 for bfloat16 / float16, else the dtype itself."""
-  return jnp.promote_types(dtype, jnp.float32)
-
-
 def _gram(x: jax.Array) -> jax.Array:
-  """`A = X X^H`, accumulated in `_acc` and rounded once to `X`'s dtype."""
-  return jnp.matmul(x, _mT(x), preferred_element_type=_acc(x.dtype)).astype(x.dtype)
+  """`A = X X^H`, accumulated in the compute dtype (float32 for bfloat16) and rounded once to `X`'s dtype."""
+  return jnp.matmul(x, _mT(x), preferred_element_type=compute_dtype(x.dtype)).astype(x.dtype)
 
 
 def _step(x: jax.Array, a: jax.Array, c: jax.Array) -> jax.Array:
   """`c0 X + (c1 A + c2 A A) X` with `A = X X^H` given. For a bfloat16 / float16 `X`, as
   torch's two `addmm`: `B = c1 A + c2 A A` and `c0 X + B X` are each accumulated in
   float32 (coefficients too) and rounded once; in float32 / float64 plain arithmetic."""
-  acc = _acc(x.dtype)
+  acc = compute_dtype(x.dtype)
   c = c.astype(acc)
   aa = jnp.matmul(a, a, preferred_element_type=acc)
   b = (c[1] * a.astype(acc) + c[2] * aa).astype(x.dtype)
@@ -43,8 +38,7 @@ def _step(x: jax.Array, a: jax.Array, c: jax.Array) -> jax.Array:
 def _fro(x: jax.Array) -> jax.Array:
   """`|X|_F` per matrix; a bfloat16 / float16 `X` is summed in float32 (as torch's `norm`
   accumulates) and the norm rounded to `X`'s dtype."""
-  acc = jnp.promote_types(x.real.dtype, jnp.float32)
-  total = jnp.sum(abs_sq(x).astype(acc), axis=(-2, -1), keepdims=True)
+  total = jnp.sum(abs_sq(x).astype(compute_dtype(x.real.dtype)), axis=(-2, -1), keepdims=True)
   return jnp.sqrt(total).astype(x.real.dtype)
 
 
@@ -86,7 +80,7 @@ def newton_schulz(
   coeffs = jnp.asarray(coeffs)
   if coeffs.ndim != 2 or coeffs.shape[-1] != 3 or coeffs.shape[0] < 1:
     raise ValueError(f"newton_schulz: coeffs has shape {coeffs.shape}; expected (steps, 3).")
-  coeffs = coeffs.astype(_acc(x.dtype))
+  coeffs = coeffs.astype(compute_dtype(x.dtype))
   eps = hyper(eps, x.dtype)
   wide = x.shape[-2] <= x.shape[-1]
   if not wide:
