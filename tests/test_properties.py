@@ -232,49 +232,41 @@ def test_vmap_over_independent_problems_equals_the_loop(name, data):
     R.assert_trees_close(pick(s_vmap), s_i, err=f"{name} state {i}", rtol=1e-4, atol=1e-5)
 
 
-def _per_param_subtrees(state, params):
-  """Splits the state into subtrees with the params' structure and the other leaves."""
+def _per_param_subtrees(state, params, prefix=False):
+  """Splits the state into subtrees with the params' structure and the other leaves; with
+  `prefix`, subtrees with the params' structure above per-leaf subtrees (matrix factors)."""
   treedef = jax.tree.structure(params)
-  is_match = lambda x: jax.tree.structure(x) == treedef and not isinstance(x, jax.Array)
+
+  def is_match(x):
+    if isinstance(x, jax.Array) or (prefix and x is None):
+      return False
+    if not prefix:
+      return jax.tree.structure(x) == treedef
+    try:
+      treedef.flatten_up_to(x)
+    except (ValueError, TypeError):
+      return False
+    return True
+
   nodes = jax.tree.leaves(state, is_leaf=is_match)
   matched = [n for n in nodes if is_match(n)]
   others = [n for n in nodes if not is_match(n)]
   return matched, others
 
 
-def _prefix_match(treedef):
-  def match(x):
-    if isinstance(x, jax.Array) or x is None:
-      return False
-    try:
-      treedef.flatten_up_to(x)
-    except (ValueError, TypeError):
-      return False
-    return True
-  return match
-
-
-def _check_matrix_state_layout(name, state, params):
+def _check_factor_layout(name, sub, params):
   """A state that is not shaped like the params (R.STATE_NOT_PARAMS_SHAPED) still keeps its
-  arrays per param leaf: every array of rank >= 1 sits under a subtree with the params'
-  structure (so it checkpoints, shards and names errors by the param's path), every axis is
-  at most the param's largest dimension, and a leaf's state holds at most a few copies of
-  the param plus one d x d factor per axis d. Anything else is a scalar."""
-  treedef = jax.tree.structure(params)
-  match = _prefix_match(treedef)
-  nodes = jax.tree.leaves(state, is_leaf=match)
-  matched = [n for n in nodes if match(n)]
-  for x in (n for n in nodes if not match(n)):
-    assert jnp.ndim(x) == 0, f"{name}: state leaf of shape {jnp.shape(x)} not per-parameter"
-  assert matched or not jax.tree.leaves(params), f"{name}: no per-parameter state"
-  for sub in matched:
-    for piece, p in zip(treedef.flatten_up_to(sub), jax.tree.leaves(params)):
-      arrays = jax.tree.leaves(piece)
-      biggest = max(p.shape, default=1)
-      for x in arrays:
-        assert all(d <= max(biggest, 1) for d in x.shape), (name, x.shape, p.shape)
-      budget = 4 * p.size + 2 * sum(d * d for d in p.shape) + 4
-      assert sum(x.size for x in arrays) <= budget, (name, [x.shape for x in arrays], p.shape)
+  arrays per param leaf, under a subtree with the params' structure (so it checkpoints,
+  shards and names errors by the param's path): every axis is at most the param's largest
+  dimension, and a leaf's state holds at most a few copies of the param plus one d x d
+  factor per axis d."""
+  for piece, p in zip(jax.tree.structure(params).flatten_up_to(sub), jax.tree.leaves(params)):
+    arrays = jax.tree.leaves(piece)
+    biggest = max((*p.shape, 1))
+    for x in arrays:
+      assert all(d <= biggest for d in x.shape), (name, x.shape, p.shape)
+    budget = 4 * p.size + 2 * sum(d * d for d in p.shape) + 4
+    assert sum(x.size for x in arrays) <= budget, (name, [x.shape for x in arrays], p.shape)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -286,11 +278,12 @@ def test_init_is_deterministic_and_structure_preserving(name, data):
   R.assert_trees_identical(tx.init(params), state, err=f"{name} init twice")
   other_values = jax.tree.map(lambda p: p * 3 + 1, params)
   R.assert_trees_identical(tx.init(other_values), state, err=f"{name} init of other values")
-  if name in R.STATE_NOT_PARAMS_SHAPED:
-    _check_matrix_state_layout(name, state, params)
-    return
-  matched, others = _per_param_subtrees(state, params)
+  factored = name in R.STATE_NOT_PARAMS_SHAPED
+  matched, others = _per_param_subtrees(state, params, prefix=factored)
   for sub in matched:
+    if factored:
+      _check_factor_layout(name, sub, params)
+      continue
     for x, p in zip(jax.tree.leaves(sub), jax.tree.leaves(params)):
       # full-shape statistics, or (adafactor) factored rows / columns / placeholders
       assert x.ndim <= p.ndim or x.shape == (1,), (name, x.shape, p.shape)
